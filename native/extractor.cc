@@ -1,0 +1,154 @@
+#include "extractor.h"
+
+#include <utility>
+#include <vector>
+
+#include "addon_data.h"
+#include "errors.h"
+#include "tensor_io.h"
+
+namespace film {
+namespace {
+
+class LoadWorker : public PromiseWorker {
+ public:
+  LoadWorker(Napi::Env env, LoadOptions options) : PromiseWorker(env, "film-features:load"), options_(std::move(options)) {}
+
+ protected:
+  void Run() override { model_ = Model::Load(options_); }
+
+  Napi::Value Result() override {
+    Napi::Env env = Env();
+    auto* handoff = new std::shared_ptr<Model>(std::move(model_));
+    Napi::External<std::shared_ptr<Model>> external = Napi::External<std::shared_ptr<Model>>::New(
+        env, handoff, [](Napi::Env, std::shared_ptr<Model>* p) { delete p; });
+    return AddonData::From(env)->extractor_constructor.New({external});
+  }
+
+ private:
+  LoadOptions options_;
+  std::shared_ptr<Model> model_;
+};
+
+class RunWorker : public PromiseWorker {
+ public:
+  RunWorker(Napi::Env env, std::shared_ptr<Model> model, std::vector<InputLevel> levels, Napi::Array keep_alive,
+            bool copy_outputs)
+      : PromiseWorker(env, "film-features:run"),
+        model_(std::move(model)),
+        levels_(std::move(levels)),
+        keep_alive_(Napi::Persistent(keep_alive.As<Napi::Object>())),
+        copy_outputs_(copy_outputs) {}
+
+ protected:
+  void Run() override {
+    std::vector<at::Tensor> pyramid;
+    pyramid.reserve(levels_.size());
+    for (const auto& level : levels_) pyramid.push_back(WrapInput(level));
+    features_ = model_->Run(pyramid);
+  }
+
+  Napi::Value Result() override {
+    Napi::Env env = Env();
+    Napi::Array out = Napi::Array::New(env, features_.size());
+    for (size_t i = 0; i < features_.size(); ++i) {
+      const at::Tensor& t = features_[i];
+      Napi::Array shape = Napi::Array::New(env, t.dim());
+      for (int64_t d = 0; d < t.dim(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, t.size(d)));
+      Napi::Object level = Napi::Object::New(env);
+      level.Set("data", ToFloat32Array(env, t, copy_outputs_));
+      level.Set("shape", shape);
+      out.Set(static_cast<uint32_t>(i), level);
+    }
+    features_.clear();
+    return out;
+  }
+
+ private:
+  std::shared_ptr<Model> model_;
+  std::vector<InputLevel> levels_;
+  Napi::ObjectReference keep_alive_;  // the input arrays stay reachable until the run settles
+  bool copy_outputs_;
+  std::vector<at::Tensor> features_;
+};
+
+}  // namespace
+
+Napi::Function Extractor::Define(Napi::Env env) {
+  return DefineClass(env, "NativeExtractor",
+                     {InstanceMethod<&Extractor::Run>("run"), InstanceMethod<&Extractor::Dispose>("dispose"),
+                      InstanceAccessor<&Extractor::Device>("device"), InstanceAccessor<&Extractor::Info>("info")});
+}
+
+Extractor::Extractor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Extractor>(info) {
+  Napi::Env env = info.Env();
+  if (info.Length() != 1 || !info[0].IsExternal()) {
+    throw Napi::TypeError::New(env, "NativeExtractor is made by load(), not constructed");
+  }
+  model_ = *info[0].As<Napi::External<std::shared_ptr<Model>>>().Data();
+}
+
+Napi::Value Extractor::Load(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    FILM_TYPE_ERROR_IF(info.Length() < 4 || !info[0].IsString() || !info[1].IsString() || !info[2].IsNumber() ||
+                           !info[3].IsBoolean(),
+                       "load(path: string, device: string, threads: number, half: boolean)");
+    LoadOptions options;
+    options.path = info[0].As<Napi::String>();
+    options.device = info[1].As<Napi::String>();
+    options.threads = info[2].As<Napi::Number>().Int32Value();
+    options.half = info[3].As<Napi::Boolean>();
+    auto* worker = new LoadWorker(env, std::move(options));
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+Napi::Value Extractor::Run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return Guard(env, [&]() -> Napi::Value {
+    FILM_ERROR_IF(!model_, "this FeatureExtractor has been disposed");
+    FILM_TYPE_ERROR_IF(info.Length() < 2 || !info[0].IsArray() || !info[1].IsBoolean(),
+                       "run(pyramid: {data, shape}[], copyOutputs: boolean)");
+    Napi::Array pyramid = info[0].As<Napi::Array>();
+    FILM_RANGE_ERROR_IF(pyramid.Length() == 0, "Expected at least one level in pyramid");
+    std::vector<InputLevel> levels;
+    Napi::Array keep_alive = Napi::Array::New(env, pyramid.Length());
+    for (uint32_t i = 0; i < pyramid.Length(); ++i) {
+      Napi::Value level = pyramid.Get(i);
+      levels.push_back(ReadInputLevel(level, i));
+      keep_alive.Set(i, level.As<Napi::Object>().Get("data"));
+    }
+    auto* worker = new RunWorker(env, model_, std::move(levels), keep_alive, info[1].As<Napi::Boolean>());
+    Napi::Promise promise = worker->Promise();
+    worker->Queue();
+    return promise;
+  });
+}
+
+Napi::Value Extractor::Dispose(const Napi::CallbackInfo& info) {
+  model_.reset();
+  return info.Env().Undefined();
+}
+
+Napi::Value Extractor::Device(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return model_ ? Napi::String::New(env, model_->device_name()) : env.Null();
+}
+
+Napi::Value Extractor::Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!model_) return env.Null();
+  const ModelInfo& m = model_->info();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("source", m.source);
+  out.Set("channels", Napi::Number::New(env, static_cast<double>(m.channels)));
+  out.Set("subLevels", Napi::Number::New(env, static_cast<double>(m.sub_levels)));
+  out.Set("dtype", m.dtype);
+  out.Set("optimized", m.optimized);
+  return out;
+}
+
+}  // namespace film

@@ -1,0 +1,196 @@
+#include "model.h"
+
+#include <ATen/Parallel.h>
+#include <torch/cuda.h>
+
+#include <map>
+#include <regex>
+#include <sstream>
+
+#include "errors.h"
+
+namespace film {
+namespace {
+
+// FILM's names: extract_sublevels.convs.{stage}.{conv}.0.{weight|bias}
+const std::regex kConvParam(R"(^extract_sublevels\.convs\.(\d+)\.([01])\.0\.(weight|bias)$)");
+
+std::string FirstLine(const std::string& text) {
+  auto end = text.find('\n');
+  return end == std::string::npos ? text : text.substr(0, end);
+}
+
+std::string ChildNames(const torch::jit::Module& module) {
+  std::string names;
+  for (const auto& child : module.named_children()) {
+    names += (names.empty() ? "" : ", ") + child.name;
+  }
+  return names.empty() ? "none" : names;
+}
+
+std::string DtypeName(at::ScalarType type) {
+  switch (type) {
+    case at::kFloat: return "float32";
+    case at::kHalf: return "float16";
+    default: return c10::toString(type);
+  }
+}
+
+// Reads the stage count and base width from the conv weights, checking FILM's layout.
+void InspectWeights(const torch::jit::Module& extractor, const std::string& path, ModelInfo* info) {
+  std::map<std::pair<int, int>, at::Tensor> weights;
+  std::map<std::pair<int, int>, at::Tensor> biases;
+  for (const auto& p : extractor.named_parameters(/*recurse=*/true)) {
+    std::smatch m;
+    if (!std::regex_match(p.name, m, kConvParam)) continue;
+    auto key = std::make_pair(std::stoi(m[1]), std::stoi(m[2]));
+    (m[3] == "weight" ? weights : biases)[key] = p.value;
+  }
+  FILM_ERROR_IF(weights.empty(), "'" + path + "' is not a FILM feature extractor: it has no " +
+                                     "extract_sublevels.convs.{j}.{k}.0.weight parameters");
+  const int64_t stages = weights.rbegin()->first.first + 1;
+  const at::Tensor& first = weights.begin()->second;
+  const int64_t channels = first.dim() == 4 ? first.size(0) : 0;
+  for (int64_t j = 0; j < stages; ++j) {
+    const int64_t width = channels << j;
+    for (int k = 0; k < 2; ++k) {
+      auto key = std::make_pair(static_cast<int>(j), k);
+      const std::string name = "extract_sublevels.convs." + std::to_string(j) + "." + std::to_string(k) + ".0";
+      FILM_ERROR_IF(!weights.count(key) || !biases.count(key),
+                    "'" + path + "' is not a FILM feature extractor: " + name + " is missing");
+      const int64_t in = k == 1 ? width : (j == 0 ? 3 : width / 2);
+      const auto& w = weights[key];
+      FILM_ERROR_IF(w.sizes() != at::IntArrayRef({width, in, 3, 3}) || biases[key].numel() != width,
+                    "'" + path + "' is not a FILM feature extractor: " + name + ".weight has shape " +
+                        c10::str(w.sizes()) + ", expected " + c10::str(at::IntArrayRef({width, in, 3, 3})));
+    }
+  }
+  info->channels = channels;
+  info->sub_levels = stages;
+  info->dtype = DtypeName(first.scalar_type());
+  FILM_ERROR_IF(first.scalar_type() != at::kFloat && first.scalar_type() != at::kHalf,
+                "'" + path + "': weights are " + info->dtype + "; float32 and float16 are supported");
+}
+
+void CheckSignature(const torch::jit::Module& extractor, const std::string& path) {
+  auto forward = extractor.find_method("forward");
+  FILM_ERROR_IF(!forward, "'" + path + "' is not a FILM feature extractor: it has no forward method");
+  const c10::FunctionSchema& schema = forward->function().getSchema();
+  const auto tensors = c10::ListType::ofTensors();
+  const bool ok = schema.arguments().size() == 2 && schema.arguments()[1].type()->isSubtypeOf(*tensors) &&
+                  schema.returns().size() == 1 && schema.returns()[0].type()->isSubtypeOf(*tensors);
+  std::ostringstream found;
+  found << schema;
+  FILM_ERROR_IF(!ok, "'" + path + "' is not a FILM feature extractor: forward is " + found.str() +
+                         ", expected forward(Tensor[] image_pyramid) -> Tensor[]");
+}
+
+}  // namespace
+
+bool CudaCompiledIn() {
+#ifdef FILM_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+int CudaDeviceCount() {
+  return CudaCompiledIn() ? static_cast<int>(torch::cuda::device_count()) : 0;
+}
+
+c10::Device ResolveDevice(const std::string& spec, bool half) {
+  if (spec == "auto") {
+    if (CudaDeviceCount() > 0) return c10::Device(c10::kCUDA, 0);
+    FILM_RANGE_ERROR_IF(half, "half: true needs a CUDA device, and device 'auto' found none");
+    return c10::Device(c10::kCPU);
+  }
+  if (spec == "cpu") {
+    FILM_RANGE_ERROR_IF(half, "half: true needs a CUDA device; fp16 on CPU is not supported");
+    return c10::Device(c10::kCPU);
+  }
+  static const std::regex cuda(R"(^cuda(?::(\d{1,4}))?$)");
+  std::smatch m;
+  FILM_RANGE_ERROR_IF(!std::regex_match(spec, m, cuda),
+                      "Expected 'auto', 'cpu', 'cuda' or 'cuda:N' for device but received '" + spec + "'");
+  FILM_ERROR_IF(!CudaCompiledIn(), "device '" + spec + "': film-features was built against a CPU-only libtorch; " +
+                                       "rebuild it against a CUDA libtorch (set LIBTORCH or Torch_DIR)");
+  const int index = m[1].matched ? std::stoi(m[1]) : 0;
+  const int count = CudaDeviceCount();
+  FILM_ERROR_IF(index >= count, "device '" + spec + "': " + std::to_string(count) + " CUDA device(s) present");
+  return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
+}
+
+std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
+  FILM_RANGE_ERROR_IF(options.threads < 1, "threads must be at least 1");
+  const c10::Device device = ResolveDevice(options.device, options.half);
+  c10::InferenceMode inference;
+
+  torch::jit::Module root;
+  try {
+    root = torch::jit::load(options.path, c10::Device(c10::kCPU));
+  } catch (...) {
+    ErrorKind kind;
+    const std::string why = FirstLine(DescribeCurrentException(&kind));
+    throw UserError(ErrorKind::kError, "cannot load '" + options.path + "' as TorchScript: " + why);
+  }
+
+  ModelInfo info;
+  torch::jit::Module extractor = root;
+  if (root.hasattr("extract") && root.attr("extract").isModule()) {
+    extractor = root.attr("extract").toModule();
+    info.source = "interpolator";
+  } else if (root.hasattr("extract_sublevels")) {
+    info.source = "extractor";
+  } else {
+    throw UserError(ErrorKind::kError, "'" + options.path + "' is not a FILM feature extractor: it has neither " +
+                                           "'extract_sublevels' nor an 'extract' submodule (found: " +
+                                           ChildNames(root) + ")");
+  }
+  CheckSignature(extractor, options.path);
+  InspectWeights(extractor, options.path, &info);
+
+  // fp16 files run in float32 on CPU: CPU half convolution is slow or missing.
+  extractor.to(device, options.half ? at::kHalf : at::kFloat);
+  extractor.eval();
+  if (device.is_cpu()) {
+    at::set_num_threads(options.threads);
+    try {
+      torch::jit::Module frozen = torch::jit::freeze(extractor);
+      extractor = torch::jit::optimize_for_inference(frozen);
+      info.optimized = true;
+    } catch (...) {
+      // Left unoptimized: slower, same numbers.
+    }
+  }
+  std::shared_ptr<Model> model(new Model(extractor, device, info, options.threads, options.half));
+
+  // Warm-up: the first runs of a TorchScript graph profile and specialise it.
+  std::vector<at::Tensor> pyramid;
+  for (int64_t size = 64; size >= 1; size /= 2) pyramid.push_back(at::zeros({1, 3, size, size}));
+  for (int i = 0; i < 2; ++i) model->Run(pyramid);
+  return model;
+}
+
+std::vector<at::Tensor> Model::Run(const std::vector<at::Tensor>& pyramid) const {
+  c10::InferenceMode inference;
+  if (device_.is_cpu()) at::set_num_threads(threads_);
+  const at::ScalarType dtype = half_ ? at::kHalf : at::kFloat;
+  c10::List<at::Tensor> inputs;
+  for (const auto& level : pyramid) inputs.push_back(level.to(device_, dtype));
+
+  c10::IValue result = module_.forward({c10::IValue(inputs)});
+  FILM_ERROR_IF(!result.isTensorList(), "the model's forward returned " + result.tagKind() + ", not a list of tensors");
+  c10::List<at::Tensor> outputs = result.toTensorList();
+  FILM_ERROR_IF(outputs.size() != pyramid.size(), "the model returned " + std::to_string(outputs.size()) +
+                                                      " levels for a pyramid of " + std::to_string(pyramid.size()));
+  std::vector<at::Tensor> features;
+  features.reserve(outputs.size());
+  for (at::Tensor t : outputs) {
+    if (t.is_mkldnn()) t = t.to_dense();
+    features.push_back(t.to(c10::kCPU, at::kFloat).contiguous());
+  }
+  return features;
+}
+
+}  // namespace film
