@@ -1,0 +1,4 @@
+export { FeatureExtractor, defaultModelPath } from './feature-extractor';
+export { buildPyramid, padToMultiple, cropLevel } from './pyramid';
+export { imageToTensor } from './image';
+export type { Tensor4, RgbImage, Device, LoadOptions, ExtractOptions, ModelInfo, CropBox } from './types';

@@ -1,0 +1,52 @@
+// The raw binding: loaded once through node-gyp-build, typed here and nowhere else public.
+import * as path from 'node:path';
+
+export interface NativeLevel {
+  data: Float32Array;
+  shape: number[];
+}
+
+export interface NativeInfo {
+  source: 'extractor' | 'interpolator';
+  channels: number;
+  subLevels: number;
+  dtype: 'float32' | 'float16';
+  optimized: boolean;
+}
+
+export interface NativeExtractor {
+  /** null once disposed */
+  readonly device: string | null;
+  readonly info: NativeInfo | null;
+  run(pyramid: NativeLevel[], copyOutputs: boolean): Promise<NativeLevel[]>;
+  dispose(): void;
+}
+
+export interface Binding {
+  load(path: string, device: string, threads: number, half: boolean): Promise<NativeExtractor>;
+  readonly cudaCompiledIn: boolean;
+  cudaDeviceCount(): number;
+  /** Address of a typed array's first element; tests use it to prove zero copy. */
+  dataAddress(array: ArrayBufferView): bigint;
+  readonly torchVersion: string;
+}
+
+export const packageRoot = path.resolve(__dirname, '..');
+
+let binding: Binding | undefined;
+
+export function native(): Binding {
+  if (binding) return binding;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    binding = require('node-gyp-build')(packageRoot) as Binding;
+  } catch (cause) {
+    const message = (cause as Error).message ?? String(cause);
+    const hint = /lib(torch|c10)[^ ]*\.so/.test(message)
+      ? 'libtorch is missing at run time. Install it (Debian/Ubuntu: apt-get install libtorch-dev) ' +
+        'or rebuild against yours with LIBTORCH=/path/to/libtorch npm rebuild film-features.'
+      : 'The native addon did not load. Rebuild it with npm rebuild film-features.';
+    throw new Error(`film-features: ${hint}\n  cause: ${message}`, { cause });
+  }
+  return binding;
+}

@@ -1,0 +1,60 @@
+'use strict';
+const assert = require('node:assert/strict');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { FeatureExtractor } = require('..');
+const { models, needPython } = require('./fixtures');
+
+describe('FeatureExtractor.load', () => {
+  it('loads the shipped model with no path, on the CPU here, and reports what it holds', async () => {
+    const fx = await FeatureExtractor.load();
+    try {
+      assert.equal(fx.device, FeatureExtractor.devices().includes('cuda:0') ? 'cuda:0' : 'cpu');
+      assert.deepEqual({ ...fx.info }, { source: 'extractor', channels: 64, subLevels: 4, dtype: 'float32', optimized: fx.device === 'cpu' });
+    } finally {
+      fx.dispose();
+    }
+  });
+
+  it('reads width and depth from the weights of a non-default model', async function () {
+    needPython(this);
+    const fx = await FeatureExtractor.load(models.small, { device: 'cpu', threads: 1 });
+    assert.equal(fx.info.channels, 16);
+    assert.equal(fx.info.subLevels, 3);
+    fx.dispose();
+  });
+
+  it('lists usable devices, cpu first', () => {
+    const devices = FeatureExtractor.devices();
+    assert.equal(devices[0], 'cpu');
+    devices.slice(1).forEach((d, i) => assert.equal(d, `cuda:${i}`));
+  });
+
+  describe('bad files reject with an Error naming the file', () => {
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'film-load-'));
+    const file = (name, bytes) => {
+      const p = path.join(tmp, name);
+      fs.writeFileSync(p, bytes);
+      return p;
+    };
+    const cases = {
+      missing: () => path.join(tmp, 'nope.pt'),
+      directory: () => tmp,
+      'zero bytes': () => file('empty.pt', Buffer.alloc(0)),
+      'random bytes': () => file('random.pt', Buffer.from(Array.from({ length: 4096 }, (_, i) => (i * 7919) % 251))),
+      'a zip that is not TorchScript': () => file('plain.zip', Buffer.from(
+        '504b0506000000000000000000000000000000000000', 'hex')),
+    };
+    for (const [name, make] of Object.entries(cases)) {
+      it(name, async () => {
+        const p = make();
+        await assert.rejects(FeatureExtractor.load(p, { device: 'cpu' }), (err) => {
+          assert.equal(err.constructor, Error);
+          assert.ok(err.message.includes(p), err.message);
+          return true;
+        });
+      });
+    }
+  });
+});

@@ -1,0 +1,112 @@
+'use strict';
+// Fixtures, made once per clone by checked-in scripts (never downloaded): small TorchScript models
+// from models/export.py and float64 reference outputs from test/reference.py, kept in test/.fixtures/.
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const root = path.resolve(__dirname, '..');
+const dir = path.join(__dirname, '.fixtures');
+const defaultModel = path.join(root, 'models', 'film_extractor.pt');
+
+const python = ['/usr/bin/python3', 'python3'].find(
+  (py) => spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+
+function needPython(ctx) {
+  if (!python) {
+    console.log('    (skipped: no Python with torch; apt-get install python3-torch)');
+    ctx.skip();
+  }
+}
+
+function sh(cmd, args) {
+  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stdout}${r.stderr}`);
+  return r.stdout;
+}
+
+function stale(file, inputs) {
+  if (!fs.existsSync(file)) return true;
+  const t = fs.statSync(file).mtimeMs;
+  return inputs.some((f) => fs.statSync(f).mtimeMs > t);
+}
+
+const models = {
+  default: defaultModel,
+  small: path.join(dir, 'film_c16_s3.pt'), // C=16, S=3: a non-default width and depth
+};
+
+function makeModels() {
+  fs.mkdirSync(dir, { recursive: true });
+  const exporter = path.join(root, 'models', 'export.py');
+  if (stale(models.small, [exporter])) {
+    sh(python, [exporter, '--channels', '16', '--sub-levels', '3', '--seed', '1', '--out', models.small]);
+  }
+}
+
+const cases = [
+  // every level count on one size that allows 7 (min side 67 >= 64)
+  ...[1, 2, 3, 4, 5, 6, 7].map((levels) => ({ name: `default-67x131-L${levels}`, model: models.default, batch: 1, height: 67, width: 131, levels, seed: levels })),
+  { name: 'default-97x61-L6', model: models.default, batch: 1, height: 97, width: 61, levels: 6, seed: 11 },
+  { name: 'default-b2-64x80-L7', model: models.default, batch: 2, height: 64, width: 80, levels: 7, seed: 12 },
+  { name: 'small-b2-67x131-L7', model: models.small, batch: 2, height: 67, width: 131, levels: 7, seed: 13 },
+  { name: 'small-97x61-L4', model: models.small, batch: 1, height: 97, width: 61, levels: 4, seed: 14 },
+];
+
+let manifest;
+function reference() {
+  if (manifest) return manifest;
+  const file = path.join(dir, 'manifest.json');
+  const casesFile = path.join(dir, 'cases.json');
+  const inputs = [path.join(__dirname, 'reference.py'), __filename, models.small, models.default];
+  if (stale(file, inputs)) {
+    fs.writeFileSync(casesFile, JSON.stringify(cases));
+    sh(python, [path.join(__dirname, 'reference.py'), dir, casesFile]);
+  }
+  manifest = JSON.parse(fs.readFileSync(file, 'utf8')).map((c) => ({
+    ...c,
+    pyramid: c.pyramid.map(readTensor),
+    features: c.features.map(readTensor),
+  }));
+  return manifest;
+}
+
+function readTensor({ file, shape }) {
+  const buf = fs.readFileSync(file);
+  const data = new Float32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  return { data, shape };
+}
+
+/** max |a - b| / max |b|; the tests' tolerance is 1e-5. */
+function relativeError(actual, expected) {
+  if (actual.length !== expected.length) return Infinity;
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs(actual[i] - expected[i]));
+    scale = Math.max(scale, Math.abs(expected[i]));
+  }
+  return diff / (scale || 1);
+}
+
+/** A deterministic pseudo-random image tensor (mulberry32), for tests without a reference. */
+function randomTensor(shape, seed = 1) {
+  let a = seed >>> 0;
+  const data = new Float32Array(shape.reduce((x, y) => x * y, 1));
+  for (let i = 0; i < data.length; i++) {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    data[i] = ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  return { data, shape };
+}
+
+exports.mochaHooks = {
+  beforeAll() {
+    if (python) makeModels();
+  },
+};
+
+module.exports = Object.assign(exports, { root, dir, python, needPython, models, reference, relativeError, randomTensor, sh });
