@@ -4,5 +4,5 @@ module.exports = {
   require: ['test/fixtures.js'],
   timeout: 120000,
   slow: 2000,
-  exit: false,
+  'node-option': ['expose-gc'],
 };

@@ -116,6 +116,6 @@ export class FeatureExtractor {
   async #run(pyramid: Tensor4[]): Promise<Tensor4[]> {
     const levels = await queueFor(this.device).run(this.#threads, () =>
       this.#live().run(pyramid, copyOutputsForced()));
-    return levels as Tensor4[];
+    return levels.map(({ data, shape }) => ({ data, shape: shape as Tensor4['shape'] }));
   }
 }

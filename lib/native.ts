@@ -6,6 +6,11 @@ export interface NativeLevel {
   shape: number[];
 }
 
+export interface NativeOutput extends NativeLevel {
+  /** The output tensor's data pointer: equal to dataAddress(data) unless the output was copied. */
+  tensorAddress: bigint;
+}
+
 export interface NativeInfo {
   source: 'extractor' | 'interpolator';
   channels: number;
@@ -18,7 +23,7 @@ export interface NativeExtractor {
   /** null once disposed */
   readonly device: string | null;
   readonly info: NativeInfo | null;
-  run(pyramid: NativeLevel[], copyOutputs: boolean): Promise<NativeLevel[]>;
+  run(pyramid: NativeLevel[], copyOutputs: boolean): Promise<NativeOutput[]>;
   dispose(): void;
 }
 

@@ -58,6 +58,8 @@ class RunWorker : public PromiseWorker {
       Napi::Object level = Napi::Object::New(env);
       level.Set("data", ToFloat32Array(env, t, copy_outputs_));
       level.Set("shape", shape);
+      // Where the tensor's memory is; tests compare it with the array's to prove zero copy.
+      level.Set("tensorAddress", Napi::BigInt::New(env, reinterpret_cast<uint64_t>(t.data_ptr())));
       out.Set(static_cast<uint32_t>(i), level);
     }
     features_.clear();
