@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
-"""Writes FILM's cascaded feature extractor as TorchScript.
+"""Writes FILM's cascaded feature extractor as TorchScript (or ONNX).
 
 Run with Debian's torch:  /usr/bin/python3 models/export.py --out models/film_extractor.pt
+  --from FILE   take the weights of a FILM file: a whole-interpolator TorchScript (its `extract`),
+                an extractor TorchScript, or a state_dict (names with or without `extract.`)
+  --onnx        write ONNX instead (7 levels, dynamic batch and size), for onnxruntime-node
 
 Tensor names follow FILM's checkpoints (extract_sublevels.convs.{j}.{k}.0.weight/bias), so real
 weights map one to one. Convolutions use integer padding: torch 1.13's optimize_for_inference and
 ONNX export both reject padding='same'.
 """
 import argparse
-from typing import List
+import re
+from typing import Dict, List, Tuple
 
 import torch
 from torch import nn
@@ -62,22 +66,83 @@ class FeatureExtractor(nn.Module):
         return feats
 
 
+CONV = re.compile(r'^(?:extract\.)?(extract_sublevels\.convs\.(\d+)\.([01])\.0\.(?:weight|bias))$')
+
+
+def read_weights(path: str) -> Tuple[Dict[str, torch.Tensor], int, int]:
+    """FILM extractor weights from any FILM file, as float32, with the bare names."""
+    try:
+        module = torch.jit.load(path, map_location='cpu')
+        if hasattr(module, 'extract'):
+            module = module.extract
+        state = module.state_dict()
+    except RuntimeError:
+        state = torch.load(path, map_location='cpu')
+        if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
+            state = state['state_dict']
+    if not isinstance(state, dict):
+        raise SystemExit(f'{path}: neither TorchScript nor a state_dict')
+    weights = {}
+    for name, tensor in state.items():
+        m = CONV.match(name)
+        if m:
+            weights[m[1]] = tensor.float()
+    if not weights:
+        raise SystemExit(f'{path}: no extract_sublevels.convs.*.weight tensors')
+    sub_levels = 1 + max(int(CONV.match(n)[2]) for n in weights)
+    channels = weights['extract_sublevels.convs.0.0.0.weight'].shape[0]
+    return weights, channels, sub_levels
+
+
+class OnnxPyramid(nn.Module):
+    """ONNX takes tensors, not a list: one input per level."""
+
+    def __init__(self, extractor: FeatureExtractor):
+        super().__init__()
+        self.extractor = extractor
+
+    def forward(self, *levels: torch.Tensor) -> List[torch.Tensor]:
+        return self.extractor(list(levels))
+
+
+def export_onnx(model: FeatureExtractor, out: str, levels: int = 7) -> None:
+    size = 2 ** (levels - 1)
+    pyramid = tuple(torch.rand(1, 3, size >> i, size >> i) for i in range(levels))
+    inputs = [f'level{i}' for i in range(levels)]
+    outputs = [f'features{i}' for i in range(levels)]
+    axes = {name: {0: 'n', 2: f'h{i}', 3: f'w{i}'}
+            for i in range(levels) for name in (inputs[i], outputs[i])}
+    torch.onnx.export(OnnxPyramid(model), pyramid, out, input_names=inputs, output_names=outputs,
+                      dynamic_axes=axes, opset_version=13)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--channels', type=int, default=64, help='base width C (default 64)')
     p.add_argument('--sub-levels', type=int, default=4, help='stages per sub-tree S (default 4)')
     p.add_argument('--seed', type=int, default=0, help='weight seed (default 0)')
-    p.add_argument('--out', required=True, help='TorchScript file to write')
+    p.add_argument('--from', dest='source', help='copy the weights of this FILM file')
+    p.add_argument('--onnx', action='store_true', help='write ONNX (7 levels) instead of TorchScript')
+    p.add_argument('--out', required=True, help='file to write')
     args = p.parse_args()
     if args.channels < 1 or args.sub_levels < 1:
         p.error('--channels and --sub-levels must be positive')
 
-    torch.manual_seed(args.seed)
-    model = FeatureExtractor(args.channels, args.sub_levels).eval()
-    scripted = torch.jit.script(model)
-    scripted.save(args.out)
+    if args.source:
+        weights, args.channels, args.sub_levels = read_weights(args.source)
+        model = FeatureExtractor(args.channels, args.sub_levels).eval()
+        model.load_state_dict(weights, strict=True)
+        origin = f'weights of {args.source}'
+    else:
+        torch.manual_seed(args.seed)
+        model = FeatureExtractor(args.channels, args.sub_levels).eval()
+        origin = f'seed={args.seed}'
+    if args.onnx:
+        export_onnx(model, args.out)
+    else:
+        torch.jit.script(model).save(args.out)
     n = sum(t.numel() for t in model.parameters())
-    print(f'wrote {args.out}: C={args.channels} S={args.sub_levels} seed={args.seed}, {n} parameters')
+    print(f'wrote {args.out}: C={args.channels} S={args.sub_levels}, {origin}, {n} parameters')
 
 
 if __name__ == '__main__':

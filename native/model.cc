@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "errors.h"
+#include "same_padding.h"
 
 namespace film {
 namespace {
@@ -157,6 +158,7 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
     at::set_num_threads(options.threads);
     try {
       torch::jit::Module frozen = torch::jit::freeze(extractor);
+      ReplaceSamePadding(frozen);
       extractor = torch::jit::optimize_for_inference(frozen);
       info.optimized = true;
     } catch (...) {

@@ -31,16 +31,31 @@ function stale(file, inputs) {
   return inputs.some((f) => fs.statSync(f).mtimeMs > t);
 }
 
+const fixture = (name) => path.join(dir, name);
 const models = {
   default: defaultModel,
-  small: path.join(dir, 'film_c16_s3.pt'), // C=16, S=3: a non-default width and depth
+  small: fixture('film_c16_s3.pt'), // C=16, S=3: a non-default width and depth
+  // made by test/make_fixtures.py (see there)
+  same: fixture('film_same.pt'),
+  interpolator: fixture('film_interpolator.pt'),
+  interpolatorFp16: fixture('film_interpolator_fp16.pt'),
+  badSignature: fixture('bad_signature.pt'),
+  noExtract: fixture('no_extract.pt'),
+  savedAfterOptimize: fixture('saved_after_optimize.pt'),
+  // models/export.py --from film_interpolator.pt: the interpolator's extractor, standalone
+  fromInterpolator: fixture('from_interpolator.pt'),
 };
 
 function makeModels() {
   fs.mkdirSync(dir, { recursive: true });
   const exporter = path.join(root, 'models', 'export.py');
+  const maker = path.join(__dirname, 'make_fixtures.py');
   if (stale(models.small, [exporter])) {
     sh(python, [exporter, '--channels', '16', '--sub-levels', '3', '--seed', '1', '--out', models.small]);
+  }
+  if (stale(models.savedAfterOptimize, [exporter, maker])) sh(python, [maker, dir]);
+  if (stale(models.fromInterpolator, [exporter, models.interpolator])) {
+    sh(python, [exporter, '--from', models.interpolator, '--out', models.fromInterpolator]);
   }
 }
 
@@ -51,6 +66,9 @@ const cases = [
   { name: 'default-b2-64x80-L7', model: models.default, batch: 2, height: 64, width: 80, levels: 7, seed: 12 },
   { name: 'small-b2-67x131-L7', model: models.small, batch: 2, height: 67, width: 131, levels: 7, seed: 13 },
   { name: 'small-97x61-L4', model: models.small, batch: 1, height: 97, width: 61, levels: 4, seed: 14 },
+  { name: 'same-67x131-L7', model: models.same, batch: 1, height: 67, width: 131, levels: 7, seed: 15 },
+  { name: 'interpolator-b2-97x70-L6', model: models.interpolator, batch: 2, height: 97, width: 70, levels: 6, seed: 16 },
+  { name: 'interpolatorFp16-97x70-L6', model: models.interpolatorFp16, batch: 1, height: 97, width: 70, levels: 6, seed: 17 },
 ];
 
 let manifest;
@@ -58,7 +76,7 @@ function reference() {
   if (manifest) return manifest;
   const file = path.join(dir, 'manifest.json');
   const casesFile = path.join(dir, 'cases.json');
-  const inputs = [path.join(__dirname, 'reference.py'), __filename, models.small, models.default];
+  const inputs = [path.join(__dirname, 'reference.py'), __filename, models.small, models.default, models.same];
   if (stale(file, inputs)) {
     fs.writeFileSync(casesFile, JSON.stringify(cases));
     sh(python, [path.join(__dirname, 'reference.py'), dir, casesFile]);

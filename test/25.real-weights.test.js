@@ -1,0 +1,79 @@
+'use strict';
+// FILM's own files: whole-interpolator TorchScripts (fp32 and fp16) and padding='same' extractors.
+const assert = require('node:assert/strict');
+const { FeatureExtractor } = require('..');
+const { models, needPython, reference, relativeError, randomTensor } = require('./fixtures');
+
+function maxRelativeError(actual, expected) {
+  assert.equal(actual.length, expected.length);
+  return Math.max(...actual.map((level, i) => {
+    assert.deepEqual(level.shape, expected[i].shape);
+    return relativeError(level.data, expected[i].data);
+  }));
+}
+
+describe('real FILM files', function () {
+  before(function () {
+    needPython(this);
+  });
+
+  const kinds = {
+    same: { source: 'extractor', dtype: 'float32' },
+    interpolator: { source: 'interpolator', dtype: 'float32' },
+    interpolatorFp16: { source: 'interpolator', dtype: 'float16' },
+  };
+  for (const [kind, expected] of Object.entries(kinds)) {
+    it(`${kind}: loads, says what it is, is optimized, and matches the reference`, async () => {
+      const fx = await FeatureExtractor.load(models[kind], { device: 'cpu' });
+      try {
+        assert.deepEqual({ ...fx.info }, { ...expected, channels: 16, subLevels: 3, optimized: true });
+        const c = reference().find((x) => x.name.startsWith(`${kind}-`));
+        // fp16 weights run in float32 on CPU, so even the fp16 file matches its float64 reference closely
+        const err = maxRelativeError(await fx.extract(c.pyramid[0], { levels: c.levels }), c.features);
+        assert.ok(err <= 1e-5, `relative error ${err}`);
+      } finally {
+        fx.dispose();
+      }
+    });
+  }
+
+  it('an interpolator gives the same features as its extractor exported standalone (export.py --from)', async () => {
+    const whole = await FeatureExtractor.load(models.interpolator, { device: 'cpu' });
+    const standalone = await FeatureExtractor.load(models.fromInterpolator, { device: 'cpu' });
+    const image = randomTensor([1, 3, 70, 90], 21);
+    const a = await whole.extract(image, { levels: 7 });
+    const b = await standalone.extract(image, { levels: 7 });
+    assert.ok(maxRelativeError(a, b) <= 1e-5);
+    whole.dispose();
+    standalone.dispose();
+  });
+
+  it('the fp16 twin agrees with the fp32 interpolator within fp16 precision', async () => {
+    const fp32 = await FeatureExtractor.load(models.interpolator, { device: 'cpu' });
+    const fp16 = await FeatureExtractor.load(models.interpolatorFp16, { device: 'cpu' });
+    const image = randomTensor([1, 3, 64, 64], 22);
+    const err = maxRelativeError(await fp16.extract(image), await fp32.extract(image));
+    assert.ok(err > 0 && err <= 1e-2, `relative error ${err}`);
+    fp32.dispose();
+    fp16.dispose();
+  });
+
+  describe('files that are not FILM extractors fail at load, saying what was found', () => {
+    const cases = {
+      badSignature: /forward is forward\(.*Tensor image\) -> Tensor, expected forward\(Tensor\[\] image_pyramid\) -> Tensor\[\]/,
+      noExtract: /neither 'extract_sublevels' nor an 'extract' submodule \(found: encoder\)/,
+      // libtorch 1.13 throws torch::jit::IRAttributeError here, which is not a c10::Error
+      savedAfterOptimize: /cannot load .* as TorchScript/,
+    };
+    for (const [kind, pattern] of Object.entries(cases)) {
+      it(kind, async () => {
+        await assert.rejects(FeatureExtractor.load(models[kind], { device: 'cpu' }), (err) => {
+          assert.equal(err.constructor, Error);
+          assert.match(err.message, pattern);
+          assert.ok(err.message.includes(models[kind]));
+          return true;
+        });
+      });
+    }
+  });
+});
