@@ -1,0 +1,115 @@
+'use strict';
+// Lifetimes and concurrency: dispose, garbage collection, many runs at once, worker_threads.
+const assert = require('node:assert/strict');
+const path = require('node:path');
+const { Worker } = require('node:worker_threads');
+const { FeatureExtractor, buildPyramid } = require('..');
+const { native } = require('../dist/native');
+const { models, randomTensor } = require('./fixtures');
+
+const settle = () => new Promise((r) => setImmediate(r));
+
+async function collect() {
+  for (let i = 0; i < 4; i++) {
+    global.gc();
+    await settle();
+  }
+}
+
+describe('lifetimes', () => {
+  const image = randomTensor([1, 3, 32, 48], 31);
+  let expected;
+  before(async () => {
+    const fx = await FeatureExtractor.load(models.default, { device: 'cpu' });
+    expected = await fx.extract(image, { levels: 4 });
+    fx.dispose();
+  });
+  const same = (out) => out.forEach((level, i) => assert.deepEqual(level.data, expected[i].data));
+
+  it('extract after dispose rejects with a clear Error; dispose is idempotent', async () => {
+    const fx = await FeatureExtractor.load(models.default, { device: 'cpu' });
+    fx.dispose();
+    fx.dispose();
+    await assert.rejects(fx.extract(image), (err) => err.constructor === Error && /disposed/.test(err.message));
+    await assert.rejects(fx.extractPyramid([image]), /disposed/);
+  });
+
+  it('dispose while runs are in flight: started runs finish, queued ones reject cleanly', async () => {
+    const fx = await FeatureExtractor.load(models.default, { device: 'cpu' });
+    const runs = Array.from({ length: 6 }, () => fx.extract(image, { levels: 4 }).then(
+      (out) => ({ out }), (err) => ({ err })));
+    await settle();
+    fx.dispose();
+    const results = await Promise.all(runs);
+    assert.ok(results[0].out, 'the first run had started and finishes');
+    for (const r of results) {
+      if (r.out) same(r.out);
+      else assert.match(r.err.message, /disposed/);
+    }
+  });
+
+  it('the native extractor garbage-collected while a run is in flight', async () => {
+    let handle = await native().load(models.default, 'cpu', 1, false);
+    const run = handle.run(buildPyramid(image, 4), false);
+    handle = null;
+    await collect();
+    same(await run);
+    await collect();
+  });
+
+  it('32 concurrent extracts over two extractors equal the same calls one by one, bit for bit', async () => {
+    const a = await FeatureExtractor.load(models.default, { device: 'cpu', threads: 1 });
+    const b = await FeatureExtractor.load(models.small, { device: 'cpu', threads: 2 });
+    const images = Array.from({ length: 32 }, (_, i) => randomTensor([1, 3, 16 + (i % 3) * 8, 24], 100 + i));
+    const pick = (i) => (i % 2 ? b : a);
+    const one = [];
+    for (let i = 0; i < 32; i++) one.push(await pick(i).extract(images[i], { levels: 3 }));
+    const all = await Promise.all(images.map((im, i) => pick(i).extract(im, { levels: 3 })));
+    all.forEach((out, i) => out.forEach((level, l) => {
+      assert.deepEqual(level.shape, one[i][l].shape);
+      assert.deepEqual(level.data, one[i][l].data, `image ${i} level ${l}`);
+    }));
+    a.dispose();
+    b.dispose();
+  });
+
+  it('keeps the event loop responsive during a long extract (10 ms timer lag < 50 ms)', async () => {
+    const fx = await FeatureExtractor.load(models.default, { device: 'cpu' });
+    const big = randomTensor([1, 3, 384, 384], 41);
+    let worst = 0;
+    let last = performance.now();
+    const timer = setInterval(() => {
+      const now = performance.now();
+      worst = Math.max(worst, now - last - 10);
+      last = now;
+    }, 10);
+    const started = performance.now();
+    await fx.extract(big, { levels: 7 });
+    const ms = performance.now() - started;
+    clearInterval(timer);
+    fx.dispose();
+    assert.ok(ms > 100, `the extract should be long enough to measure (${ms.toFixed(0)} ms)`);
+    assert.ok(worst < 50, `worst timer lag ${worst.toFixed(1)} ms`);
+  });
+
+  it('loads and runs inside two worker_threads at once, then exits cleanly', async () => {
+    const script = `
+      const { parentPort, workerData } = require('node:worker_threads');
+      const { FeatureExtractor } = require(${JSON.stringify(path.resolve(__dirname, '..'))});
+      (async () => {
+        const fx = await FeatureExtractor.load(workerData.model, { device: 'cpu', threads: 1 });
+        const out = await fx.extract(workerData.image, { levels: 4 });
+        fx.dispose();
+        parentPort.postMessage(out.map((l) => Array.from(l.data.subarray(0, 64))));
+      })();`;
+    const run = () => new Promise((resolve, reject) => {
+      const w = new Worker(script, { eval: true, workerData: { model: models.default, image } });
+      let result;
+      w.on('message', (m) => { result = m; });
+      w.on('error', reject);
+      w.on('exit', (code) => (code === 0 ? resolve(result) : reject(new Error(`worker exited with ${code}`))));
+    });
+    const results = await Promise.all([run(), run()]);
+    for (const r of results) r.forEach((head, l) => assert.deepEqual(head, Array.from(expected[l].data.subarray(0, 64))));
+  });
+});
