@@ -66,6 +66,11 @@ export class FeatureExtractor {
     return ['cpu', ...Array.from({ length: count }, (_, i) => `cuda:${i}`)];
   }
 
+  /** Returns cached, unused GPU memory to the driver (after dispose(), say). Nothing on CPU. */
+  static releaseCachedMemory(): void {
+    native().releaseCachedMemory();
+  }
+
   /**
    * Features of an image: builds its pyramid (2x2 average pooling) and runs the extractor.
    * Returns one tensor per level, finest first: [N, channels_i, H >> i, W >> i].
@@ -78,7 +83,9 @@ export class FeatureExtractor {
       const [, , h, w] = tensor.shape;
       const levels = opts.levels === undefined ? Math.min(DEFAULT_LEVELS, maxLevels(h, w)) : opts.levels;
       checkInteger(levels, 'options.levels', 1, maxLevels(h, w));
-      return this.#run(buildPyramid(tensor, levels as number));
+      const onDevice = checkBoolean(opts.pyramidOnDevice ?? this.device !== 'cpu', 'options.pyramidOnDevice');
+      if (onDevice) return this.#run([tensor], levels as number);
+      return this.#run(buildPyramid(tensor, levels as number), levels as number);
     });
   }
 
@@ -98,7 +105,7 @@ export class FeatureExtractor {
             `${Math.floor(h0 / 2)}x${Math.floor(w0 / 2)}`);
         }
       }
-      return this.#run(pyramid);
+      return this.#run(pyramid, pyramid.length);
     });
   }
 
@@ -113,9 +120,9 @@ export class FeatureExtractor {
     return this.#native;
   }
 
-  async #run(pyramid: Tensor4[]): Promise<Tensor4[]> {
-    const levels = await queueFor(this.device).run(this.#threads, () =>
-      this.#live().run(pyramid, copyOutputsForced()));
-    return levels.map(({ data, shape }) => ({ data, shape: shape as Tensor4['shape'] }));
+  async #run(pyramid: Tensor4[], levels: number): Promise<Tensor4[]> {
+    const outputs = await queueFor(this.device).run(this.#threads, () =>
+      this.#live().run(pyramid, copyOutputsForced(), levels));
+    return outputs.map(({ data, shape }) => ({ data, shape: shape as Tensor4['shape'] }));
   }
 }

@@ -23,7 +23,8 @@ export interface NativeExtractor {
   /** null once disposed */
   readonly device: string | null;
   readonly info: NativeInfo | null;
-  run(pyramid: NativeLevel[], copyOutputs: boolean): Promise<NativeOutput[]>;
+  /** levels > pyramid.length: the missing coarse levels are pooled on the model's device. */
+  run(pyramid: NativeLevel[], copyOutputs: boolean, levels?: number): Promise<NativeOutput[]>;
   dispose(): void;
 }
 
@@ -31,6 +32,7 @@ export interface Binding {
   load(path: string, device: string, threads: number, half: boolean): Promise<NativeExtractor>;
   readonly cudaCompiledIn: boolean;
   cudaDeviceCount(): number;
+  releaseCachedMemory(): void;
   /** Address of a typed array's first element; tests use it to prove zero copy. */
   dataAddress(array: ArrayBufferView): bigint;
   readonly torchVersion: string;
@@ -43,8 +45,9 @@ let binding: Binding | undefined;
 export function native(): Binding {
   if (binding) return binding;
   try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    binding = require('node-gyp-build')(packageRoot) as Binding;
+    // FILM_FEATURES_ADDON names a specific build (the AddressSanitizer one, say).
+    const explicit = process.env.FILM_FEATURES_ADDON;
+    binding = (explicit ? require(path.resolve(explicit)) : require('node-gyp-build')(packageRoot)) as Binding;
   } catch (cause) {
     const message = (cause as Error).message ?? String(cause);
     const hint = /lib(torch|c10)[^ ]*\.so/.test(message)

@@ -16,6 +16,13 @@ Napi::Value CudaDeviceCountJs(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value { return Napi::Number::New(info.Env(), CudaDeviceCount()); });
 }
 
+Napi::Value ReleaseCachedMemoryJs(const Napi::CallbackInfo& info) {
+  return Guard(info.Env(), [&]() -> Napi::Value {
+    ReleaseCachedMemory();
+    return info.Env().Undefined();
+  });
+}
+
 Napi::Value DataAddressJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsTypedArray()) throw Napi::TypeError::New(env, "Expected a typed array");
@@ -30,6 +37,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("load", Napi::Function::New(env, Extractor::Load, "load"));
   exports.Set("cudaCompiledIn", Napi::Boolean::New(env, CudaCompiledIn()));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCountJs, "cudaDeviceCount"));
+  exports.Set("releaseCachedMemory", Napi::Function::New(env, ReleaseCachedMemoryJs, "releaseCachedMemory"));
   exports.Set("dataAddress", Napi::Function::New(env, DataAddressJs, "dataAddress"));
   exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
   return exports;

@@ -32,11 +32,12 @@ class LoadWorker : public PromiseWorker {
 
 class RunWorker : public PromiseWorker {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<Model> model, std::vector<InputLevel> levels, Napi::Array keep_alive,
-            bool copy_outputs)
+  RunWorker(Napi::Env env, std::shared_ptr<Model> model, std::vector<InputLevel> levels, size_t level_count,
+            Napi::Array keep_alive, bool copy_outputs)
       : PromiseWorker(env, "film-features:run"),
         model_(std::move(model)),
         levels_(std::move(levels)),
+        level_count_(level_count),
         keep_alive_(Napi::Persistent(keep_alive.As<Napi::Object>())),
         copy_outputs_(copy_outputs) {}
 
@@ -45,7 +46,7 @@ class RunWorker : public PromiseWorker {
     std::vector<at::Tensor> pyramid;
     pyramid.reserve(levels_.size());
     for (const auto& level : levels_) pyramid.push_back(WrapInput(level));
-    features_ = model_->Run(pyramid);
+    features_ = model_->Run(pyramid, level_count_);
   }
 
   Napi::Value Result() override {
@@ -69,6 +70,7 @@ class RunWorker : public PromiseWorker {
  private:
   std::shared_ptr<Model> model_;
   std::vector<InputLevel> levels_;
+  size_t level_count_;
   Napi::ObjectReference keep_alive_;  // the input arrays stay reachable until the run settles
   bool copy_outputs_;
   std::vector<at::Tensor> features_;
@@ -112,10 +114,16 @@ Napi::Value Extractor::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     FILM_ERROR_IF(!model_, "this FeatureExtractor has been disposed");
-    FILM_TYPE_ERROR_IF(info.Length() < 2 || !info[0].IsArray() || !info[1].IsBoolean(),
-                       "run(pyramid: {data, shape}[], copyOutputs: boolean)");
+    FILM_TYPE_ERROR_IF(info.Length() < 2 || !info[0].IsArray() || !info[1].IsBoolean() ||
+                           (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNumber()),
+                       "run(pyramid: {data, shape}[], copyOutputs: boolean, levels?: number)");
     Napi::Array pyramid = info[0].As<Napi::Array>();
     FILM_RANGE_ERROR_IF(pyramid.Length() == 0, "Expected at least one level in pyramid");
+    const double level_count =
+        info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : pyramid.Length();
+    FILM_RANGE_ERROR_IF(!(level_count >= pyramid.Length() && level_count <= 32 &&
+                          level_count == static_cast<int>(level_count)),
+                        "Expected an integer levels >= the pyramid's length");
     std::vector<InputLevel> levels;
     Napi::Array keep_alive = Napi::Array::New(env, pyramid.Length());
     for (uint32_t i = 0; i < pyramid.Length(); ++i) {
@@ -123,7 +131,11 @@ Napi::Value Extractor::Run(const Napi::CallbackInfo& info) {
       levels.push_back(ReadInputLevel(level, i));
       keep_alive.Set(i, level.As<Napi::Object>().Get("data"));
     }
-    auto* worker = new RunWorker(env, model_, std::move(levels), keep_alive, info[1].As<Napi::Boolean>());
+    const int64_t extra = static_cast<int64_t>(level_count) - static_cast<int64_t>(levels.size());
+    FILM_RANGE_ERROR_IF(((levels.back().shape[2] >> extra) < 1 || (levels.back().shape[3] >> extra) < 1),
+                        "the coarsest level is too small to pool " + std::to_string(extra) + " more levels from");
+    auto* worker = new RunWorker(env, model_, std::move(levels), static_cast<size_t>(level_count), keep_alive,
+                                 info[1].As<Napi::Boolean>());
     Napi::Promise promise = worker->Promise();
     worker->Queue();
     return promise;

@@ -1,7 +1,13 @@
 #include "model.h"
 
 #include <ATen/Parallel.h>
+#include <c10/core/StreamGuard.h>
+#include <c10/core/impl/VirtualGuardImpl.h>
 #include <torch/cuda.h>
+
+#ifdef FILM_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 #include <map>
 #include <regex>
@@ -154,45 +160,79 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   // fp16 files run in float32 on CPU: CPU half convolution is slow or missing.
   extractor.to(device, options.half ? at::kHalf : at::kFloat);
   extractor.eval();
-  if (device.is_cpu()) {
-    at::set_num_threads(options.threads);
-    try {
-      torch::jit::Module frozen = torch::jit::freeze(extractor);
-      ReplaceSamePadding(frozen);
-      extractor = torch::jit::optimize_for_inference(frozen);
-      info.optimized = true;
-    } catch (...) {
-      // Left unoptimized: slower, same numbers.
-    }
+  if (device.is_cpu()) at::set_num_threads(options.threads);
+  if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // frames of one size repeat
+  try {
+    torch::jit::Module frozen = torch::jit::freeze(extractor);
+    ReplaceSamePadding(frozen);
+    extractor = torch::jit::optimize_for_inference(frozen);
+    info.optimized = true;
+  } catch (...) {
+    // Left unoptimized: slower, same numbers.
   }
   std::shared_ptr<Model> model(new Model(extractor, device, info, options.threads, options.half));
 
   // Warm-up: the first runs of a TorchScript graph profile and specialise it.
   std::vector<at::Tensor> pyramid;
   for (int64_t size = 64; size >= 1; size /= 2) pyramid.push_back(at::zeros({1, 3, size, size}));
-  for (int i = 0; i < 2; ++i) model->Run(pyramid);
+  for (int i = 0; i < 2; ++i) model->Run(pyramid, pyramid.size());
   return model;
 }
 
-std::vector<at::Tensor> Model::Run(const std::vector<at::Tensor>& pyramid) const {
+std::vector<at::Tensor> Model::Run(const std::vector<at::Tensor>& pyramid, size_t levels) const {
+  FILM_RANGE_ERROR_IF(pyramid.empty() || levels < pyramid.size(), "a run needs at least one level");
   c10::InferenceMode inference;
-  if (device_.is_cpu()) at::set_num_threads(threads_);
+  if (device_.is_cpu()) {
+    at::set_num_threads(threads_);
+    return Forward(pyramid, levels);
+  }
+  // Accelerator: a stream of this run's own, pinned staging, asynchronous copies both ways, and a
+  // wait on this stream only. Written against c10's device-agnostic interfaces, so it compiles
+  // against a CPU-only libtorch too.
+  const c10::Stream stream = c10::impl::VirtualGuardImpl(device_.type()).getStreamFromGlobalPool(device_);
+  c10::StreamGuard stream_guard(stream);
+  std::vector<at::Tensor> staged;
+  for (const auto& level : pyramid) {
+    at::Tensor pinned = at::empty(level.sizes(), level.options().pinned_memory(true));
+    pinned.copy_(level);
+    staged.push_back(pinned.to(device_, /*non_blocking=*/true));
+  }
+  std::vector<at::Tensor> features = Forward(staged, levels);
+  for (at::Tensor& t : features) {
+    at::Tensor host = at::empty(t.sizes(), t.options().device(c10::kCPU).pinned_memory(true));
+    host.copy_(t, /*non_blocking=*/true);
+    t = host;
+  }
+  stream.synchronize();
+  return features;
+}
+
+std::vector<at::Tensor> Model::Forward(const std::vector<at::Tensor>& pyramid, size_t levels) const {
   const at::ScalarType dtype = half_ ? at::kHalf : at::kFloat;
   c10::List<at::Tensor> inputs;
   for (const auto& level : pyramid) inputs.push_back(level.to(device_, dtype));
+  while (inputs.size() < levels) {
+    inputs.push_back(at::avg_pool2d(inputs.get(inputs.size() - 1), /*kernel_size=*/{2, 2}, /*stride=*/{2, 2}));
+  }
 
   c10::IValue result = module_.forward({c10::IValue(inputs)});
   FILM_ERROR_IF(!result.isTensorList(), "the model's forward returned " + result.tagKind() + ", not a list of tensors");
   c10::List<at::Tensor> outputs = result.toTensorList();
-  FILM_ERROR_IF(outputs.size() != pyramid.size(), "the model returned " + std::to_string(outputs.size()) +
-                                                      " levels for a pyramid of " + std::to_string(pyramid.size()));
+  FILM_ERROR_IF(outputs.size() != levels, "the model returned " + std::to_string(outputs.size()) +
+                                              " levels for a pyramid of " + std::to_string(levels));
   std::vector<at::Tensor> features;
-  features.reserve(outputs.size());
+  features.reserve(levels);
   for (at::Tensor t : outputs) {
     if (t.is_mkldnn()) t = t.to_dense();
-    features.push_back(t.to(c10::kCPU, at::kFloat).contiguous());
+    features.push_back(t.to(device_, at::kFloat).contiguous());
   }
   return features;
+}
+
+void ReleaseCachedMemory() {
+#ifdef FILM_WITH_CUDA
+  c10::cuda::CUDACachingAllocator::emptyCache();
+#endif
 }
 
 }  // namespace film

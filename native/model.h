@@ -30,15 +30,18 @@ class Model {
   // Loads, checks and prepares a model; throws UserError for files that are not FILM extractors.
   static std::shared_ptr<Model> Load(const LoadOptions& options);
 
-  // Runs the extractor on a pyramid of float32 CPU tensors [N, 3, H_i, W_i], finest first.
-  // Returns one contiguous float32 CPU tensor per level. Thread-safe.
-  std::vector<at::Tensor> Run(const std::vector<at::Tensor>& pyramid) const;
+  // Runs the extractor on a pyramid of float32 CPU tensors [N, 3, H_i, W_i], finest first; levels
+  // past the pyramid's are pooled from its coarsest on the model's device. Returns one contiguous
+  // float32 CPU tensor per level. Thread-safe.
+  std::vector<at::Tensor> Run(const std::vector<at::Tensor>& pyramid, size_t levels) const;
 
   const ModelInfo& info() const { return info_; }
   const c10::Device& device() const { return device_; }
   std::string device_name() const { return device_.str(); }
 
  private:
+  std::vector<at::Tensor> Forward(const std::vector<at::Tensor>& pyramid, size_t levels) const;
+
   Model(torch::jit::Module module, c10::Device device, ModelInfo info, int threads, bool half)
       : module_(std::move(module)), device_(device), info_(std::move(info)), threads_(threads), half_(half) {}
 
@@ -53,5 +56,7 @@ class Model {
 bool CudaCompiledIn();
 int CudaDeviceCount();
 c10::Device ResolveDevice(const std::string& spec, bool half);
+// Returns cached, unused accelerator memory to the driver; nothing on CPU.
+void ReleaseCachedMemory();
 
 }  // namespace film

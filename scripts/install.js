@@ -4,6 +4,7 @@
 // finds libtorch (LIBTORCH / Torch_DIR, a Python torch, the system; see cmake/locate-torch.cmake),
 // installs Debian's libtorch-dev when none is found and apt is usable, and compiles with cmake-js.
 //   --force   compile even if a binary loads (npm run build)
+// FILM_ASAN=1 builds an AddressSanitizer binary into build-asan/ instead (npm run test:asan).
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -91,9 +92,10 @@ function main() {
   }
   log(torch);
   const cmakeJs = require.resolve('cmake-js/bin/cmake-js');
-  const args = [cmakeJs, 'build', '--directory', root, '--out', path.join(root, 'build'),
+  const asan = process.env.FILM_ASAN === '1';
+  const args = [cmakeJs, 'build', '--directory', root, '--out', path.join(root, asan ? 'build-asan' : 'build'),
     '--parallel', String(os.availableParallelism())];
-  if (process.env.FILM_ASAN === '1') args.push('--CDFILM_ASAN=ON');
+  if (asan) args.push('--CDFILM_ASAN=ON');
   if (!run(process.execPath, args)) {
     log('the native build failed (see above).');
     return 1;
