@@ -84,6 +84,10 @@ function main() {
       log(`apt-get could not install ${missing.join(' ')}; install them by hand, or set LIBTORCH.`);
       return 1;
     }
+    if (!force && binaryLoads()) {
+      log('using the existing binary (prebuilds/ or build/), now that its libraries are installed');
+      return 0;
+    }
     torch = locateTorch();
     if (!torch) {
       log('libtorch is still not found; set LIBTORCH or Torch_DIR.');
