@@ -1,0 +1,2 @@
+#!/usr/bin/env node
+require('../dist/cli/main').main(process.argv).then((code) => { process.exitCode = code; });

@@ -1,0 +1,145 @@
+// A preview PNG of an image's features: each level's channels projected to RGB by PCA, tiled.
+import sharp = require('sharp');
+
+import type { Tensor4 } from '../types';
+
+const MAX_SAMPLES = 1024; // pixels the PCA is fitted on: plenty for 3 components, fast for 960 channels
+const ITERATIONS = 15;
+const MAX_TILE = 512; // longest side of a tile; bigger frames are shown smaller
+const GAP = 4;
+
+interface Rgb {
+  data: Uint8Array | Uint8ClampedArray; // interleaved RGB
+  width: number;
+  height: number;
+}
+
+/** Pixel indices spread over the frame without lining up with rows (golden-ratio sequence). */
+function samplePixels(count: number): Uint32Array {
+  const n = Math.min(count, MAX_SAMPLES);
+  const out = new Uint32Array(n);
+  for (let k = 0; k < n; k++) out[k] = n === count ? k : Math.floor(((k * 0.6180339887498949) % 1) * count);
+  return out;
+}
+
+/**
+ * Top 3 principal directions of the sampled pixels' channel vectors (x is channel-major, centred:
+ * x[c * n + s]), by subspace iteration with the 3 axes fused into each pass over x.
+ * Axes past the channel count stay zero.
+ */
+function principalAxes(x: Float32Array, channels: number, n: number): Float64Array[] {
+  let seed = 12345;
+  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) - 0.5;
+  const axes = [0, 1, 2].map(() => Float64Array.from({ length: channels }, rand));
+  const [y0, y1, y2] = [0, 1, 2].map(() => new Float64Array(n));
+  for (let it = 0; it < ITERATIONS; it++) {
+    const [v0, v1, v2] = axes;
+    y0.fill(0), y1.fill(0), y2.fill(0);
+    for (let c = 0; c < channels; c++) { // y = X v
+      const a = v0[c], b = v1[c], d = v2[c];
+      for (let s = 0, o = c * n; s < n; s++) {
+        const xv = x[o + s];
+        y0[s] += xv * a, y1[s] += xv * b, y2[s] += xv * d;
+      }
+    }
+    for (let c = 0; c < channels; c++) { // v = X^T y
+      let a = 0, b = 0, d = 0;
+      for (let s = 0, o = c * n; s < n; s++) {
+        const xv = x[o + s];
+        a += xv * y0[s], b += xv * y1[s], d += xv * y2[s];
+      }
+      v0[c] = a, v1[c] = b, v2[c] = d;
+    }
+    axes.forEach((v, j) => { // Gram-Schmidt
+      for (let i = 0; i < j; i++) {
+        const dot = v.reduce((sum, a, c) => sum + a * axes[i][c], 0);
+        v.forEach((a, c) => (v[c] = a - dot * axes[i][c]));
+      }
+      const norm = j < channels ? Math.hypot(...v) : 0;
+      v.forEach((a, c) => (v[c] = norm ? a / norm : 0));
+    });
+  }
+  // Signs are arbitrary; fix them so the same features always get the same colours.
+  for (const v of axes) {
+    const big = v.reduce((best, a, c) => (Math.abs(a) > Math.abs(v[best]) ? c : best), 0);
+    if (v[big] < 0) v.forEach((a, c) => (v[c] = -a));
+  }
+  return axes;
+}
+
+/** Batch item 0 of a feature level as RGB: its first 3 principal components, each stretched to 0..255. */
+export function pcaToRgb(feature: Tensor4): Rgb {
+  const [, channels, height, width] = feature.shape;
+  const plane = height * width;
+  const f = feature.data;
+  const picks = samplePixels(plane);
+  const n = picks.length;
+  const mean = new Float64Array(channels);
+  const x = new Float32Array(channels * n);
+  for (let c = 0; c < channels; c++) {
+    let sum = 0;
+    for (let s = 0; s < n; s++) sum += f[c * plane + picks[s]];
+    mean[c] = sum / n;
+    for (let s = 0; s < n; s++) x[c * n + s] = f[c * plane + picks[s]] - mean[c];
+  }
+  const [v0, v1, v2] = principalAxes(x, channels, n);
+  const proj = [0, 1, 2].map(() => new Float32Array(plane));
+  const [p0, p1, p2] = proj;
+  for (let c = 0; c < channels; c++) {
+    const a = v0[c], b = v1[c], d = v2[c], m = mean[c];
+    for (let p = 0, o = c * plane; p < plane; p++) {
+      const xv = f[o + p] - m;
+      p0[p] += xv * a, p1[p] += xv * b, p2[p] += xv * d;
+    }
+  }
+  const data = new Uint8ClampedArray(plane * 3); // clamps what falls outside the percentiles
+  proj.forEach((pj, j) => {
+    // 1st..99th percentile of the samples, so a few extreme pixels do not wash the rest out
+    const sorted = Float32Array.from(picks, (p) => pj[p]).sort();
+    const lo = sorted[Math.floor(0.01 * (n - 1))];
+    const hi = sorted[Math.ceil(0.99 * (n - 1))];
+    const scale = hi > lo ? 255 / (hi - lo) : 0;
+    for (let p = 0; p < plane; p++) data[p * 3 + j] = scale ? (pj[p] - lo) * scale : 128;
+  });
+  return { data, width, height };
+}
+
+/** Batch item 0 of an image tensor (values 0..1) as RGB bytes. */
+function tensorToRgb(image: Tensor4): Rgb {
+  const [, , height, width] = image.shape;
+  const plane = height * width;
+  const data = new Uint8Array(plane * 3);
+  for (let p = 0; p < plane; p++) {
+    for (let j = 0; j < 3; j++) data[p * 3 + j] = Math.round(image.data[j * plane + p] * 255);
+  }
+  return { data, width, height };
+}
+
+/**
+ * Writes `file`: the (padded) input, then each feature level in PCA colours, all at the input's
+ * size (nearest neighbour), in a grid read left to right, top to bottom.
+ */
+export async function writePreview(file: string, image: Tensor4, features: Tensor4[]): Promise<void> {
+  const tiles = [tensorToRgb(image), ...features.map(pcaToRgb)];
+  const [, , h, w] = image.shape;
+  const scale = Math.min(1, MAX_TILE / Math.max(h, w));
+  const th = Math.max(1, Math.round(h * scale));
+  const tw = Math.max(1, Math.round(w * scale));
+  const cols = tiles.length <= 3 ? tiles.length : Math.ceil(tiles.length / 2);
+  const rows = Math.ceil(tiles.length / cols);
+  const width = cols * tw + (cols + 1) * GAP;
+  const height = rows * th + (rows + 1) * GAP;
+  const canvas = new Uint8Array(width * height * 3).fill(40);
+  tiles.forEach((tile, i) => {
+    const left = GAP + (i % cols) * (tw + GAP);
+    const top = GAP + Math.floor(i / cols) * (th + GAP);
+    for (let y = 0; y < th; y++) {
+      const sy = Math.floor((y * tile.height) / th);
+      for (let x = 0; x < tw; x++) {
+        const s = (sy * tile.width + Math.floor((x * tile.width) / tw)) * 3;
+        canvas.set(tile.data.subarray(s, s + 3), ((top + y) * width + left + x) * 3);
+      }
+    }
+  });
+  await sharp(canvas, { raw: { width, height, channels: 3 } }).png().toFile(file);
+}

@@ -1,0 +1,167 @@
+'use strict';
+// The command line, run as a child process: film-features extract <files or folders...>.
+const assert = require('node:assert/strict');
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const sharp = require('sharp');
+const { FeatureExtractor, imageToTensor, padToMultiple } = require('..');
+const { root, python, randomTensor, relativeError } = require('./fixtures');
+
+const cli = path.join(root, 'bin', 'film-features.js');
+const sample = path.join(root, 'models', 'sample.png');
+const LEVELS = 4;
+const CHANNELS = [64, 192, 448, 960]; // the shipped model (C=64, S=4), levels 0..3
+
+/** Runs the CLI; resolves to { status, stdout, stderr }. */
+function run(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], { cwd: root });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** A minimal .npy (v1.0, little-endian float32, C order) reader. */
+function readNpy(file) {
+  const buf = fs.readFileSync(file);
+  assert.equal(buf.toString('latin1', 0, 6), '\x93NUMPY');
+  assert.deepEqual([buf[6], buf[7]], [1, 0]);
+  const length = buf.readUInt16LE(8);
+  assert.equal((10 + length) % 64, 0, 'header padded to a multiple of 64 bytes');
+  const header = buf.toString('latin1', 10, 10 + length);
+  const m = header.match(/^\{'descr': '<f4', 'fortran_order': False, 'shape': \(([\d, ]+)\), \} *\n$/);
+  assert.ok(m, `unexpected header ${JSON.stringify(header)}`);
+  const shape = m[1].split(',').filter((s) => s.trim()).map(Number);
+  const body = buf.subarray(10 + length);
+  const data = new Float32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
+  assert.equal(data.length, shape.reduce((a, b) => a * b, 1));
+  return { shape, data };
+}
+
+/** What the API gives for the same file: decoded, padded to 2^(levels-1), extracted. */
+async function expected(fx, file) {
+  const { data, info } = await sharp(file).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const image = imageToTensor({ data, width: info.width, height: info.height, channels: info.channels });
+  const { tensor, crop } = padToMultiple(image, 2 ** (LEVELS - 1));
+  return { features: await fx.extract(tensor, { levels: LEVELS }), crop, width: info.width, height: info.height };
+}
+
+describe('film-features CLI', function () {
+  let tmp;
+  let out;
+  let small;
+  let result; // the run on sample.png plus a folder holding small.png, broken.png and notes.txt
+  let fx;
+
+  before(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'film-features-cli-'));
+    const folder = path.join(tmp, 'frames');
+    fs.mkdirSync(folder);
+    small = path.join(folder, 'small.png');
+    const noise = randomTensor([45 * 37 * 3], 7).data; // 45x37: padding differs on each side
+    await sharp(Buffer.from(noise.map((v) => Math.floor(v * 256))), { raw: { width: 45, height: 37, channels: 3 } })
+      .png().toFile(small);
+    fs.writeFileSync(path.join(folder, 'broken.png'), 'this is not a PNG');
+    fs.writeFileSync(path.join(folder, 'notes.txt'), 'not an image; skipped by extension');
+    out = path.join(tmp, 'out');
+    result = await run(['extract', sample, folder, '--levels', String(LEVELS), '--device', 'cpu', '--out', out]);
+    fx = await FeatureExtractor.load(undefined, { device: 'cpu' });
+  });
+
+  after(() => {
+    fx?.dispose();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('reports a bad file on stderr, writes the others, and exits 1 because one failed', () => {
+    assert.equal(result.status, 1, result.stderr);
+    assert.match(result.stderr, /^film-features: .*broken\.png: .*unsupported image format$/m);
+    assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
+    assert.deepEqual(fs.readdirSync(out).sort(), ['sample', 'small']);
+    assert.match(result.stdout, /^\[1\/3\] .*sample\.png: 512x384/m); // stderr is no TTY: a line per image
+    assert.match(result.stdout, /^3 images in [\d.]+ s \([\d.]+ images\/s\), 1 failed$/m);
+  });
+
+  for (const name of ['sample', 'small']) {
+    it(`writes ${name}'s padded levels as .npy, equal to FeatureExtractor.extract`, async () => {
+      const file = name === 'sample' ? sample : small;
+      const want = await expected(fx, file);
+      const [, , h, w] = want.features[0].shape;
+      assert.equal(h % 8, 0);
+      assert.equal(w % 8, 0);
+      const names = fs.readdirSync(path.join(out, name)).sort();
+      assert.deepEqual(names, ['level0.npy', 'level1.npy', 'level2.npy', 'level3.npy', 'meta.json', 'preview.png']);
+      for (let i = 0; i < LEVELS; i++) {
+        const got = readNpy(path.join(out, name, `level${i}.npy`));
+        assert.deepEqual(got.shape, [1, CHANNELS[i], h >> i, w >> i]);
+        const err = relativeError(got.data, want.features[i].data);
+        assert.ok(err <= 1e-6, `level ${i}: relative error ${err}`);
+      }
+      const meta = JSON.parse(fs.readFileSync(path.join(out, name, 'meta.json'), 'utf8'));
+      assert.equal(path.resolve(root, meta.source), file);
+      assert.deepEqual([meta.width, meta.height, meta.levels], [want.width, want.height, LEVELS]);
+      assert.deepEqual(meta.crop, want.crop);
+      assert.deepEqual(meta.shapes, want.features.map((f) => f.shape));
+    });
+  }
+
+  it('pads the small image evenly: 45x37 in 48x40, crop at (1, 1)', () => {
+    const meta = JSON.parse(fs.readFileSync(path.join(out, 'small', 'meta.json'), 'utf8'));
+    assert.deepEqual(meta.crop, { top: 1, left: 1, height: 37, width: 45 });
+    assert.deepEqual(meta.shapes[0], [1, 64, 40, 48]);
+  });
+
+  it('writes .npy files numpy reads', function () {
+    if (!python) this.skip();
+    const file = path.join(out, 'small', 'level2.npy');
+    const r = spawnSync(python, ['-c', 'import sys, numpy as n; a = n.load(sys.argv[1]); print(a.dtype, a.shape)', file],
+      { encoding: 'utf8' });
+    assert.equal(r.stdout.trim(), 'float32 (1, 448, 10, 12)', r.stderr);
+  });
+
+  it('writes a preview PNG that decodes and is not flat', async () => {
+    const png = path.join(out, 'sample', 'preview.png');
+    const meta = await sharp(png).metadata();
+    assert.equal(meta.format, 'png');
+    // the input and 4 levels: 3 columns, 2 rows of 512x384 tiles with 4-pixel gaps
+    assert.deepEqual([meta.width, meta.height], [3 * 512 + 4 * 4, 2 * 384 + 3 * 4]);
+    const { channels } = await sharp(png).stats();
+    for (const c of channels) assert.ok(c.stdev > 10, `channel stdev ${c.stdev}`);
+  });
+
+  it('runs one image: prints each level\'s shape and the time, exits 0; --no-preview skips the PNG', async () => {
+    const dir = path.join(tmp, 'one');
+    const r = await run(['extract', small, '--levels', String(LEVELS), '--device', 'cpu', '--out', dir, '--no-preview']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    for (let i = 0; i < LEVELS; i++) {
+      assert.match(r.stdout, new RegExp(`level ${i}: \\[1, ${CHANNELS[i]}, ${40 >> i}, ${48 >> i}\\]`));
+    }
+    assert.match(r.stdout, /extract \d+ ms/);
+    assert.ok(!fs.existsSync(path.join(dir, 'small', 'preview.png')));
+    assert.ok(fs.existsSync(path.join(dir, 'small', 'level3.npy')));
+  });
+
+  for (const args of [['--levels', '0'], ['--levels', 'abc'], ['--device', 'tpu'], ['--threads', '-1'], ['--bogus']]) {
+    it(`rejects ${args.join(' ')} with exit code 2 and no stack trace`, async () => {
+      const r = await run(['extract', small, '--out', path.join(tmp, 'unused'), ...args]);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, new RegExp(`^error: .*'${args[args.length - 1]}'`));
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+      assert.ok(!fs.existsSync(path.join(tmp, 'unused')));
+    });
+  }
+
+  it('exits 1 with a clear message when the model file is missing', async () => {
+    const r = await run(['extract', small, '--model', path.join(tmp, 'missing.pt'), '--out', path.join(tmp, 'unused')]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^film-features: model file not found: .*missing\.pt$/m);
+    assert.doesNotMatch(r.stderr, /\n\s+at /);
+  });
+});
