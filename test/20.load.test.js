@@ -33,6 +33,7 @@ describe('FeatureExtractor.load', () => {
 
   describe('bad files reject with an Error naming the file', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'film-load-'));
+    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
     const file = (name, bytes) => {
       const p = path.join(tmp, name);
       fs.writeFileSync(p, bytes);
