@@ -1,0 +1,191 @@
+'use strict';
+// CPU benchmark: film-features vs onnxruntime-node vs a bare libtorch C++ loop, on the same weights
+// and the same pyramid. Usage: node bench/cpu.js [--quick] [--runs N] [--warmup N]
+//   [--sizes 256,512,720 | HxW,...] [--batch 1,4] [--threads 1,2]
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const { parseArgs } = require('node:util');
+
+const { FeatureExtractor, buildPyramid, defaultModelPath } = require('..');
+const { native } = require('../dist/native');
+const { randomTensor, timeInterleaved, median, gcHook, table, machineLines, fmt } = require('./common');
+
+const LEVELS = 7; // the ONNX export has exactly 7 inputs
+const root = path.resolve(__dirname, '..');
+const cache = path.join(__dirname, '.cache');
+const onnxPath = path.join(cache, 'film_extractor.onnx');
+const cppBuild = path.join(cache, 'cpp-build');
+const cppBinary = path.join(cppBuild, 'forward_loop');
+const NAMED_SIZES = { 256: [256, 256], 512: [512, 512], 720: [720, 1280] };
+
+function options() {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      runs: { type: 'string' },
+      warmup: { type: 'string', default: '2' },
+      sizes: { type: 'string' },
+      batch: { type: 'string' },
+      threads: { type: 'string' },
+    },
+  });
+  const q = values.quick;
+  const list = (text, fallback) => (text ?? fallback).split(',').map((s) => s.trim()).filter(Boolean);
+  const ints = (text, fallback) => list(text, fallback).map((s) => {
+    const n = Number(s);
+    if (!Number.isInteger(n) || n < 1) throw new RangeError(`expected positive integers, got '${s}'`);
+    return n;
+  });
+  const sizes = list(values.sizes, q ? '256,512' : '256,512,720').map((s) => {
+    const m = /^(\d+)x(\d+)$/.exec(s);
+    const size = m ? [Number(m[1]), Number(m[2])] : NAMED_SIZES[s];
+    if (!size) throw new RangeError(`unknown size '${s}': use 256, 512, 720 or HxW`);
+    return size;
+  });
+  return {
+    sizes,
+    batches: ints(values.batch, q ? '1' : '1,4'),
+    threads: ints(values.threads, q ? '2' : '1,2'),
+    runs: ints(values.runs, q ? '3' : '5')[0],
+    warmup: Number(values.warmup),
+  };
+}
+
+function sh(cmd, args) {
+  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}):\n${r.stdout}${r.stderr}`);
+  return r.stdout;
+}
+
+const olderThan = (file, source) => !fs.existsSync(file) || fs.statSync(file).mtimeMs < fs.statSync(source).mtimeMs;
+
+/** The ONNX twin of the shipped model, same weights, made by models/export.py. */
+function ensureOnnx() {
+  if (!olderThan(onnxPath, defaultModelPath)) return;
+  console.error(`exporting ${path.relative(root, onnxPath)} ...`);
+  fs.mkdirSync(cache, { recursive: true });
+  sh('/usr/bin/python3', ['models/export.py', '--from', defaultModelPath, '--onnx', '--out', onnxPath]);
+}
+
+/** bench/cpp/forward_loop, built once (cmake decides what is stale). */
+function ensureCpp() {
+  const sources = ['forward_loop.cc', 'CMakeLists.txt'].map((f) => path.join(__dirname, 'cpp', f));
+  if (fs.existsSync(cppBinary) && !sources.some((s) => olderThan(cppBinary, s))) return;
+  console.error('building bench/cpp/forward_loop ...');
+  sh('cmake', ['-S', path.join(__dirname, 'cpp'), '-B', cppBuild, '-DCMAKE_BUILD_TYPE=Release']);
+  sh('cmake', ['--build', cppBuild, '--config', 'Release']);
+}
+
+function cppLoop(threads, [n, , h, w], runs) {
+  const out = sh(cppBinary, [defaultModelPath, threads, n, h, w, LEVELS, runs].map(String));
+  return JSON.parse(out.trim().split('\n').pop()).ms;
+}
+
+/** 2 * multiply-adds of the convolutions the model actually runs (stage j of level i: n_i stages). */
+function flops([n, , h, w], channels, subLevels) {
+  let macs = 0;
+  for (let i = 0; i < LEVELS; i++) {
+    for (let j = 0; j < Math.min(LEVELS - i, subLevels); j++) {
+      const cin = j === 0 ? 3 : channels << (j - 1);
+      const cout = channels << j;
+      macs += (h >> (i + j)) * (w >> (i + j)) * 9 * cout * (cin + cout);
+    }
+  }
+  return 2 * n * macs;
+}
+
+/** max |a - b| / max |b| over all levels. */
+function relativeError(ours, theirs) {
+  let diff = 0;
+  let scale = 0;
+  ours.forEach((level, i) => {
+    const ref = theirs[i];
+    for (let k = 0; k < ref.length; k++) {
+      diff = Math.max(diff, Math.abs(level.data[k] - ref[k]));
+      scale = Math.max(scale, Math.abs(ref[k]));
+    }
+  });
+  return diff / scale;
+}
+
+async function main() {
+  const opts = options();
+  const ort = require('onnxruntime-node');
+  ensureOnnx();
+  ensureCpp();
+  // Between timed calls: collect the (big, zero-copy) outputs, and let spinning pool threads park.
+  const gc = gcHook();
+  const settle = () => {
+    gc();
+    return new Promise((resolve) => setTimeout(resolve, 20));
+  };
+  const torchVersion = native().torchVersion;
+  const ortVersion = require('onnxruntime-node/package.json').version;
+
+  const extractors = new Map();
+  const sessions = new Map();
+  for (const threads of opts.threads) {
+    extractors.set(threads, await FeatureExtractor.load(undefined, { device: 'cpu', threads }));
+    sessions.set(threads, await ort.InferenceSession.create(onnxPath, {
+      intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionProviders: ['cpu'],
+    }));
+  }
+  const { channels, subLevels } = extractors.get(opts.threads[0]).info;
+
+  const rows = [];
+  const agreement = [];
+  for (const [h, w] of opts.sizes) {
+    for (const batch of opts.batches) {
+      const image = randomTensor(batch, h, w);
+      const pyramid = buildPyramid(image, LEVELS);
+      const feeds = Object.fromEntries(pyramid.map((l, i) => [`level${i}`, new ort.Tensor('float32', l.data, l.shape)]));
+      for (const threads of opts.threads) {
+        const label = `${h}x${w} batch ${batch} threads ${threads}`;
+        const fx = extractors.get(threads);
+        const session = sessions.get(threads);
+
+        if (agreement.length === 0 || agreement.at(-1)[0] !== `${h}x${w}`) {
+          const ours = await fx.extractPyramid(pyramid);
+          const theirs = await session.run(feeds);
+          const err = relativeError(ours, pyramid.map((_, i) => theirs[`features${i}`].data));
+          agreement.push([`${h}x${w}`, String(batch), err.toExponential(2)]);
+          console.error(`${h}x${w}: film-features vs onnxruntime, max relative error ${err.toExponential(2)}`);
+        }
+
+        console.error(`${label}: film-features and onnxruntime ...`);
+        const ms = await timeInterleaved({
+          extract: () => fx.extract(image, { levels: LEVELS }),
+          forward: () => fx.extractPyramid(pyramid),
+          pyramid: () => buildPyramid(image, LEVELS),
+          ort: () => session.run(feeds),
+        }, opts.runs, opts.warmup, settle);
+        const [extract, forward, pyr, ortMs] = ['extract', 'forward', 'pyramid', 'ort'].map((k) => median(ms[k]));
+        console.error(`${label}: C++ loop ...`);
+        const cpp = median(cppLoop(threads, image.shape, opts.runs));
+
+        rows.push([`${h}x${w}`, batch, threads, fmt(extract), fmt(forward), fmt(ortMs), fmt(cpp),
+          fmt(extract / ortMs, 2), fmt(forward / cpp, 2), fmt(flops(image.shape, channels, subLevels) / extract / 1e6),
+          fmt((100 * pyr) / extract)]);
+        console.error(`${label}: ${rows.at(-1).slice(3).join(' ')}`);
+      }
+    }
+  }
+  for (const fx of extractors.values()) fx.dispose();
+
+  console.log(machineLines([
+    `libtorch ${torchVersion} (film-features and the C++ loop), onnxruntime-node ${ortVersion}`,
+    `model: ${path.relative(root, defaultModelPath)} (C=${channels}, S=${subLevels}), ${LEVELS} levels, ` +
+      `input uniform [0,1) seed 1; medians of ${opts.runs} runs after ${opts.warmup} warm-ups`,
+  ]).join('\n'));
+  console.log();
+  console.log(table(['size', 'batch', 'threads', 'film-features ms', 'ff forward ms', 'onnxruntime ms', 'C++ loop ms',
+    'ff/ort', 'ff forward/C++', 'ff GFLOP/s', 'TS pyramid %'], rows));
+  console.log();
+  console.log(table(['size', 'batch', 'max rel. error ff vs ort'], agreement));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
