@@ -121,8 +121,10 @@ export class FeatureExtractor {
   }
 
   async #run(pyramid: Tensor4[], levels: number): Promise<Tensor4[]> {
-    const outputs = await queueFor(this.device).run(this.#threads, () =>
-      this.#live().run(pyramid, copyOutputsForced(), levels));
+    // On a GPU a run takes one slot of the queue; on the CPU, its threads.
+    const want = this.device === 'cpu' ? this.#threads : 1;
+    const outputs = await queueFor(this.device).run(want, (threads) =>
+      this.#live().run(pyramid, copyOutputsForced(), levels, threads));
     return outputs.map(({ data, shape }) => ({ data, shape: shape as Tensor4['shape'] }));
   }
 }

@@ -23,8 +23,11 @@ export interface NativeExtractor {
   /** null once disposed */
   readonly device: string | null;
   readonly info: NativeInfo | null;
-  /** levels > pyramid.length: the missing coarse levels are pooled on the model's device. */
-  run(pyramid: NativeLevel[], copyOutputs: boolean, levels?: number): Promise<NativeOutput[]>;
+  /**
+   * levels > pyramid.length: the missing coarse levels are pooled on the model's device.
+   * threads: CPU intra-op threads for this run; 0 or absent: the model's.
+   */
+  run(pyramid: NativeLevel[], copyOutputs: boolean, levels?: number, threads?: number): Promise<NativeOutput[]>;
   dispose(): void;
 }
 

@@ -33,11 +33,12 @@ class LoadWorker : public PromiseWorker {
 class RunWorker : public PromiseWorker {
  public:
   RunWorker(Napi::Env env, std::shared_ptr<Model> model, std::vector<InputLevel> levels, size_t level_count,
-            Napi::Array keep_alive, bool copy_outputs)
+            int threads, Napi::Array keep_alive, bool copy_outputs)
       : PromiseWorker(env, "film-features:run"),
         model_(std::move(model)),
         levels_(std::move(levels)),
         level_count_(level_count),
+        threads_(threads),
         keep_alive_(Napi::Persistent(keep_alive.As<Napi::Object>())),
         copy_outputs_(copy_outputs) {}
 
@@ -46,7 +47,7 @@ class RunWorker : public PromiseWorker {
     std::vector<at::Tensor> pyramid;
     pyramid.reserve(levels_.size());
     for (const auto& level : levels_) pyramid.push_back(WrapInput(level));
-    features_ = model_->Run(pyramid, level_count_);
+    features_ = model_->Run(pyramid, level_count_, threads_);
   }
 
   Napi::Value Result() override {
@@ -71,6 +72,7 @@ class RunWorker : public PromiseWorker {
   std::shared_ptr<Model> model_;
   std::vector<InputLevel> levels_;
   size_t level_count_;
+  int threads_;
   Napi::ObjectReference keep_alive_;  // the input arrays stay reachable until the run settles
   bool copy_outputs_;
   std::vector<at::Tensor> features_;
@@ -114,9 +116,10 @@ Napi::Value Extractor::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     FILM_ERROR_IF(!model_, "this FeatureExtractor has been disposed");
-    FILM_TYPE_ERROR_IF(info.Length() < 2 || !info[0].IsArray() || !info[1].IsBoolean() ||
-                           (info.Length() > 2 && !info[2].IsUndefined() && !info[2].IsNumber()),
-                       "run(pyramid: {data, shape}[], copyOutputs: boolean, levels?: number)");
+    auto optional_number = [&](size_t i) { return info.Length() <= i || info[i].IsUndefined() || info[i].IsNumber(); };
+    FILM_TYPE_ERROR_IF(info.Length() < 2 || !info[0].IsArray() || !info[1].IsBoolean() || !optional_number(2) ||
+                           !optional_number(3),
+                       "run(pyramid: {data, shape}[], copyOutputs: boolean, levels?: number, threads?: number)");
     Napi::Array pyramid = info[0].As<Napi::Array>();
     FILM_RANGE_ERROR_IF(pyramid.Length() == 0, "Expected at least one level in pyramid");
     const double level_count =
@@ -124,6 +127,9 @@ Napi::Value Extractor::Run(const Napi::CallbackInfo& info) {
     FILM_RANGE_ERROR_IF(!(level_count >= pyramid.Length() && level_count <= 32 &&
                           level_count == static_cast<int>(level_count)),
                         "Expected an integer levels >= the pyramid's length");
+    const double threads = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : 0;
+    FILM_RANGE_ERROR_IF(!(threads >= 0 && threads <= 1024 && threads == static_cast<int>(threads)),
+                        "Expected an integer threads from 0 to 1024");
     std::vector<InputLevel> levels;
     Napi::Array keep_alive = Napi::Array::New(env, pyramid.Length());
     for (uint32_t i = 0; i < pyramid.Length(); ++i) {
@@ -134,7 +140,8 @@ Napi::Value Extractor::Run(const Napi::CallbackInfo& info) {
     const int64_t extra = static_cast<int64_t>(level_count) - static_cast<int64_t>(levels.size());
     FILM_RANGE_ERROR_IF(((levels.back().shape[2] >> extra) < 1 || (levels.back().shape[3] >> extra) < 1),
                         "the coarsest level is too small to pool " + std::to_string(extra) + " more levels from");
-    auto* worker = new RunWorker(env, model_, std::move(levels), static_cast<size_t>(level_count), keep_alive,
+    auto* worker = new RunWorker(env, model_, std::move(levels), static_cast<size_t>(level_count),
+                                 static_cast<int>(threads), keep_alive,
                                  info[1].As<Napi::Boolean>());
     Napi::Promise promise = worker->Promise();
     worker->Queue();

@@ -179,11 +179,12 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   return model;
 }
 
-std::vector<at::Tensor> Model::Run(const std::vector<at::Tensor>& pyramid, size_t levels) const {
+std::vector<at::Tensor> Model::Run(const std::vector<at::Tensor>& pyramid, size_t levels, int threads) const {
   FILM_RANGE_ERROR_IF(pyramid.empty() || levels < pyramid.size(), "a run needs at least one level");
   c10::InferenceMode inference;
   if (device_.is_cpu()) {
-    at::set_num_threads(threads_);
+    // Per calling thread with OpenMP: concurrent runs on other pool threads keep their own.
+    at::set_num_threads(threads > 0 ? threads : threads_);
     return Forward(pyramid, levels);
   }
   // Accelerator: a stream of this run's own, pinned staging, asynchronous copies both ways, and a

@@ -32,8 +32,9 @@ class Model {
 
   // Runs the extractor on a pyramid of float32 CPU tensors [N, 3, H_i, W_i], finest first; levels
   // past the pyramid's are pooled from its coarsest on the model's device. Returns one contiguous
-  // float32 CPU tensor per level. Thread-safe.
-  std::vector<at::Tensor> Run(const std::vector<at::Tensor>& pyramid, size_t levels) const;
+  // float32 CPU tensor per level. threads: CPU intra-op threads for this run (0: the model's).
+  // Thread-safe.
+  std::vector<at::Tensor> Run(const std::vector<at::Tensor>& pyramid, size_t levels, int threads = 0) const;
 
   const ModelInfo& info() const { return info_; }
   const c10::Device& device() const { return device_; }
