@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "addon_data.h"
+#include "cpu_allocator.h"
 #include "errors.h"
 #include "extractor.h"
 #include "model.h"
@@ -19,7 +20,7 @@ Napi::Value CudaDeviceCountJs(const Napi::CallbackInfo& info) {
 Napi::Value ReleaseCachedMemoryJs(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     ReleaseCachedMemory();
-    return info.Env().Undefined();
+    return Napi::Number::New(info.Env(), static_cast<double>(ReleaseCpuCache()));
   });
 }
 
@@ -30,6 +31,7 @@ Napi::Value DataAddressJs(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InstallCachingCpuAllocator();
   auto* data = new AddonData();
   data->extractor_constructor = Napi::Persistent(Extractor::Define(env));
   env.SetInstanceData(data);

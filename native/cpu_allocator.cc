@@ -1,0 +1,121 @@
+#include "cpu_allocator.h"
+
+#include <c10/core/Allocator.h>
+#include <c10/core/CPUAllocator.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <new>
+#include <string>
+
+namespace film {
+namespace {
+
+constexpr size_t kMinCached = size_t{1} << 20;
+constexpr size_t kAlignment = 64;  // as libtorch's default allocator; also the header's size
+
+// Size classes 1/8 of a power of two apart: at most 12.5% waste, and frames of one size reuse.
+size_t SizeClass(size_t n) {
+  if (n < kMinCached) return n;
+  size_t top = kMinCached;
+  while (top * 2 <= n) top *= 2;
+  const size_t step = top / 8;
+  return (n + step - 1) / step * step;
+}
+
+class CachingCpuAllocator final : public c10::Allocator {
+ public:
+  explicit CachingCpuAllocator(size_t cap) : cap_(cap) {}
+
+  // Every block carries its size in a header, small or not: raw_deallocate() hands the deleter a
+  // bare pointer, so the deleter must be able to tell any block's size.
+  c10::DataPtr allocate(size_t n) const override {
+    const size_t size = SizeClass(n);
+    char* base = size >= kMinCached ? Take(size) : nullptr;
+    if (!base) {
+      void* fresh = nullptr;
+      if (posix_memalign(&fresh, kAlignment, size + kAlignment) != 0) throw std::bad_alloc();
+      base = static_cast<char*>(fresh);
+      *reinterpret_cast<size_t*>(base) = size;
+    }
+    void* data = base + kAlignment;
+    // context == data, as raw_allocate() (used by oneDNN through ideep) requires
+    return {data, data, &Release, c10::Device(c10::DeviceType::CPU)};
+  }
+
+  c10::DeleterFnPtr raw_deleter() const override { return &Release; }
+
+  size_t Clear() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    const size_t released = cached_;
+    for (auto& entry : free_) std::free(entry.second);
+    free_.clear();
+    cached_ = 0;
+    return released;
+  }
+
+  static CachingCpuAllocator* instance;
+
+ private:
+  static void Release(void* data) {
+    char* base = static_cast<char*>(data) - kAlignment;
+    instance->Put(base, *reinterpret_cast<size_t*>(base));
+  }
+
+  char* Take(size_t size) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = free_.find(size);
+    if (it == free_.end()) return nullptr;
+    char* base = it->second;
+    free_.erase(it);
+    cached_ -= size;
+    return base;
+  }
+
+  void Put(char* base, size_t size) {
+    if (size >= kMinCached) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (cached_ + size <= cap_) {
+        free_.emplace(size, base);
+        cached_ += size;
+        return;
+      }
+    }
+    std::free(base);
+  }
+
+  const size_t cap_;
+  mutable std::mutex mutex_;
+  mutable std::multimap<size_t, char*> free_;
+  mutable size_t cached_ = 0;
+};
+
+CachingCpuAllocator* CachingCpuAllocator::instance = nullptr;
+
+size_t DefaultCap() {
+  if (const char* mb = std::getenv("FILM_FEATURES_CPU_CACHE_MB")) return std::strtoull(mb, nullptr, 10) << 20;
+  const size_t ram = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  return std::min(ram / 4, size_t{8} << 30);
+}
+
+}  // namespace
+
+void InstallCachingCpuAllocator() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    const size_t cap = DefaultCap();
+    if (cap == 0) return;
+    // Never destroyed: tensors it allocated may be freed at any point until the process ends.
+    CachingCpuAllocator::instance = new CachingCpuAllocator(cap);
+    c10::SetCPUAllocator(CachingCpuAllocator::instance, /*priority=*/10);
+  });
+}
+
+size_t ReleaseCpuCache() {
+  return CachingCpuAllocator::instance ? CachingCpuAllocator::instance->Clear() : 0;
+}
+
+}  // namespace film
