@@ -66,9 +66,13 @@ export class FeatureExtractor {
     return ['cpu', ...Array.from({ length: count }, (_, i) => `cuda:${i}`)];
   }
 
-  /** Returns cached, unused GPU memory to the driver (after dispose(), say). Nothing on CPU. */
-  static releaseCachedMemory(): void {
-    native().releaseCachedMemory();
+  /**
+   * Hands back memory kept for reuse: the CPU block cache (large activations, capped by
+   * FILM_FEATURES_CPU_CACHE_MB, default a quarter of RAM up to 8 GiB) and cached GPU blocks.
+   * Call it after a burst of work or after dispose(). Returns the CPU bytes released.
+   */
+  static releaseCachedMemory(): number {
+    return native().releaseCachedMemory();
   }
 
   /**

@@ -35,7 +35,8 @@ export interface Binding {
   load(path: string, device: string, threads: number, half: boolean): Promise<NativeExtractor>;
   readonly cudaCompiledIn: boolean;
   cudaDeviceCount(): number;
-  releaseCachedMemory(): void;
+  /** Frees cached CPU blocks and cached GPU memory; returns the CPU bytes freed. */
+  releaseCachedMemory(): number;
   /** Address of a typed array's first element; tests use it to prove zero copy. */
   dataAddress(array: ArrayBufferView): bigint;
   readonly torchVersion: string;

@@ -2,6 +2,7 @@
 
 #include <c10/core/Allocator.h>
 #include <c10/core/CPUAllocator.h>
+#include <torch/version.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,7 +12,14 @@
 #include <new>
 #include <string>
 
+// libtorch 2.3 added pure virtuals to c10::Allocator whose signatures have moved since; the cache is
+// built for the interface known here (Debian's 1.13 up to 2.2) and left out for newer libtorch.
+#if TORCH_VERSION_MAJOR < 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR < 3)
+#define FILM_CPU_CACHE 1
+#endif
+
 namespace film {
+#ifdef FILM_CPU_CACHE
 namespace {
 
 constexpr size_t kMinCached = size_t{1} << 20;
@@ -102,8 +110,10 @@ size_t DefaultCap() {
 }
 
 }  // namespace
+#endif
 
 void InstallCachingCpuAllocator() {
+#ifdef FILM_CPU_CACHE
   static std::once_flag once;
   std::call_once(once, [] {
     const size_t cap = DefaultCap();
@@ -112,10 +122,15 @@ void InstallCachingCpuAllocator() {
     CachingCpuAllocator::instance = new CachingCpuAllocator(cap);
     c10::SetCPUAllocator(CachingCpuAllocator::instance, /*priority=*/10);
   });
+#endif
 }
 
 size_t ReleaseCpuCache() {
+#ifdef FILM_CPU_CACHE
   return CachingCpuAllocator::instance ? CachingCpuAllocator::instance->Clear() : 0;
+#else
+  return 0;
+#endif
 }
 
 }  // namespace film
