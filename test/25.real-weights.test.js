@@ -2,7 +2,8 @@
 // FILM's own files: whole-interpolator TorchScripts (fp32 and fp16) and padding='same' extractors.
 const assert = require('node:assert/strict');
 const { FeatureExtractor } = require('..');
-const { models, needPython, reference, relativeError, randomTensor } = require('./fixtures');
+const path = require('node:path');
+const { dir, models, needPython, python, reference, relativeError, randomTensor, sh } = require('./fixtures');
 
 function maxRelativeError(actual, expected) {
   assert.equal(actual.length, expected.length);
@@ -46,6 +47,26 @@ describe('real FILM files', function () {
     assert.ok(maxRelativeError(a, b) <= 1e-5);
     whole.dispose();
     standalone.dispose();
+  });
+
+  it('export.py --from takes state_dicts with extract.-prefixed and with bare names', async () => {
+    const prefixed = path.join(dir, 'state_prefixed.pth');
+    const bare = path.join(dir, 'state_bare.pth');
+    sh(python, ['-c', `
+import torch
+state = torch.jit.load(${JSON.stringify(models.interpolator)}).state_dict()
+torch.save(state, ${JSON.stringify(prefixed)})
+torch.save({k[len('extract.'):]: v for k, v in state.items() if k.startswith('extract.')}, ${JSON.stringify(bare)})`]);
+    const image = randomTensor([1, 3, 40, 48], 23);
+    const expected = await (await FeatureExtractor.load(models.fromInterpolator, { device: 'cpu' })).extract(image);
+    for (const file of [prefixed, bare]) {
+      const out = path.join(dir, `${path.basename(file, '.pth')}.pt`);
+      sh(python, [path.join(__dirname, '..', 'models', 'export.py'), '--from', file, '--out', out]);
+      const fx = await FeatureExtractor.load(out, { device: 'cpu' });
+      const got = await fx.extract(image);
+      got.forEach((level, i) => assert.deepEqual(level.data, expected[i].data, `${file} level ${i}`));
+      fx.dispose();
+    }
   });
 
   it('the fp16 twin agrees with the fp32 interpolator within fp16 precision', async () => {
