@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 FILM_ASAN=1 node scripts/install.js --force
 npx tsc -p tsconfig.json
-export FILM_FEATURES_ADDON=build-asan/Release/film_features.node
+export FILM_FEATURES_ADDON="$PWD/build-asan/Release/film_features.node"
 export LD_PRELOAD="$(g++ -print-file-name=libasan.so)"
 # The block cache would hide a use-after-free of a cached block from ASan.
 export FILM_FEATURES_CPU_CACHE_MB=0

@@ -9,8 +9,11 @@ const root = path.resolve(__dirname, '..');
 const dir = path.join(__dirname, '.fixtures');
 const defaultModel = path.join(root, 'models', 'film_extractor.pt');
 
+// Without the ASan runtime that npm run test:asan preloads for node: Python's torch breaks under it.
+const { LD_PRELOAD, ...childEnv } = process.env;
+
 const python = ['/usr/bin/python3', 'python3'].find(
-  (py) => spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+  (py) => spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', env: childEnv }).status === 0);
 
 function needPython(ctx) {
   if (!python) {
@@ -20,7 +23,7 @@ function needPython(ctx) {
 }
 
 function sh(cmd, args) {
-  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8' });
+  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', env: childEnv });
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stdout}${r.stderr}`);
   return r.stdout;
 }
