@@ -11,7 +11,7 @@ interface Waiting {
   start: (threads: number) => void;
 }
 
-class CoreQueue {
+export class CoreQueue {
   #free: number;
   readonly #waiting: Waiting[] = [];
   #admitting = false;

@@ -73,6 +73,21 @@ describe('lifetimes', () => {
     b.dispose();
   });
 
+  it('shares the cores out: a lone run gets all it asks for, a burst a fair share each, FIFO', async () => {
+    const { CoreQueue } = require('../dist/scheduler');
+    const queue = new CoreQueue(4);
+    const granted = [];
+    const task = (i) => async (threads) => {
+      granted[i] = threads;
+      await settle();
+    };
+    await queue.run(4, task(0));
+    assert.deepEqual(granted, [4]);
+    await Promise.all([1, 2, 3, 4, 5, 6].map((i) => queue.run(4, task(i))));
+    assert.deepEqual(granted.slice(1, 5), [1, 1, 1, 1], 'six waiting on 4 cores: one each');
+    assert.ok(granted.slice(5).every((t) => t >= 1 && t <= 4));
+  });
+
   it('keeps the event loop responsive during a long extract (10 ms timer lag < 50 ms)', async () => {
     const fx = await FeatureExtractor.load(models.default, { device: 'cpu' });
     const big = randomTensor([1, 3, 384, 384], 41);
