@@ -88,8 +88,16 @@ async function prepareDir(dir: string): Promise<void> {
   for (const name of await fs.readdir(dir)) if (ours.test(name)) await fs.rm(path.join(dir, name));
 }
 
-/** Decodes, pads, extracts and writes one image. Throws with the reason if any step fails. */
-async function processImage(fx: FeatureExtractor, file: string, dir: string, opts: Options) {
+interface Extracted {
+  info: sharp.OutputInfo;
+  tensor: Tensor4;
+  crop: ReturnType<typeof padToMultiple>['crop'];
+  features: Tensor4[];
+  times: string;
+}
+
+/** Decodes, pads and extracts one image. Throws with the reason if a step fails. */
+async function extractImage(fx: FeatureExtractor, file: string, opts: Options): Promise<Extracted> {
   let t = performance.now();
   // toColourspace: greyscale files decode to 1 band otherwise
   const { data, info } = await sharp(file).removeAlpha().toColourspace('srgb').raw()
@@ -99,22 +107,26 @@ async function processImage(fx: FeatureExtractor, file: string, dir: string, opt
   const decoded = ms(t);
   t = performance.now();
   const features: Tensor4[] = await fx.extract(tensor, { levels: opts.levels });
-  const extracted = ms(t);
-  t = performance.now();
+  return { info, tensor, crop, features, times: `decode ${decoded}, extract ${ms(t)}` };
+}
+
+/** Writes one image's levels, meta.json and preview. */
+async function writeImage(x: Extracted, file: string, dir: string, fx: FeatureExtractor, opts: Options) {
+  const t = performance.now();
   await prepareDir(dir);
   let bytes = 0;
-  for (const [i, f] of features.entries()) {
+  for (const [i, f] of x.features.entries()) {
     await writeNpy(path.join(dir, `level${i}.npy`), f.data, f.shape);
     bytes += f.data.byteLength;
   }
-  const shapes = features.map((f) => f.shape);
-  const meta = { source: file, width: info.width, height: info.height, levels: opts.levels, crop, shapes, device: fx.device };
+  const shapes = x.features.map((f) => f.shape);
+  const meta = { source: file, width: x.info.width, height: x.info.height, levels: opts.levels, crop: x.crop, shapes, device: fx.device };
   // indented, but each shape on one line
   const json = JSON.stringify(meta, null, 2).replace(/\[[\d,\s]+\]/g, (xs) => JSON.stringify(JSON.parse(xs)));
   await fs.writeFile(path.join(dir, 'meta.json'), `${json}\n`);
-  if (opts.preview) await writePreview(path.join(dir, 'preview.png'), tensor, features);
-  const times = `decode ${decoded}, extract ${extracted}, write ${ms(t)} (${(bytes / 1e6).toFixed(1)} MB)`;
-  return { width: info.width, height: info.height, padded: tensor.shape, shapes, times };
+  if (opts.preview) await writePreview(path.join(dir, 'preview.png'), x.tensor, x.features);
+  const times = `${x.times}, write ${ms(t)} (${(bytes / 1e6).toFixed(1)} MB)`;
+  return { width: x.info.width, height: x.info.height, padded: x.tensor.shape, shapes, times };
 }
 
 async function extract(inputs: string[], opts: Options): Promise<number> {
@@ -146,10 +158,26 @@ async function extract(inputs: string[], opts: Options): Promise<number> {
     : undefined;
   const bar = multi?.create(files.length, 0, { name: '' });
   t = performance.now();
+  const report = (file: string, err: unknown): void => {
+    failures.push({ name: file, reason: reason(err) });
+    const line = `film-features: ${file}: ${reason(err)}`;
+    if (multi) multi.log(`${line}\n`);
+    else console.error(line);
+  };
+  // Image i is written while image i + 1 is extracted: for batch jobs the writes (and the preview)
+  // cost about as much as the extract.
+  let writing: Promise<void> = Promise.resolve();
   for (const [i, file] of files.entries()) {
     bar?.update(i, { name: file });
+    let extracted: Extracted;
     try {
-      const r = await processImage(fx, file, dirs[i], opts);
+      extracted = await extractImage(fx, file, opts);
+    } catch (err) {
+      report(file, err);
+      continue;
+    }
+    await writing;
+    writing = writeImage(extracted, file, dirs[i], fx, opts).then((r) => {
       const size = `${r.width}x${r.height}, padded to ${r.padded[3]}x${r.padded[2]}, ${opts.levels} levels`;
       if (single) {
         console.log(`${file}: ${size}`);
@@ -158,13 +186,9 @@ async function extract(inputs: string[], opts: Options): Promise<number> {
       } else if (!multi) {
         console.log(`[${i + 1}/${files.length}] ${file}: ${size}; ${r.times} -> ${dirs[i]}`);
       }
-    } catch (err) {
-      failures.push({ name: file, reason: reason(err) });
-      const line = `film-features: ${file}: ${reason(err)}`;
-      if (multi) multi.log(`${line}\n`);
-      else console.error(line);
-    }
+    }, (err) => report(file, err));
   }
+  await writing;
   bar?.update(files.length, { name: '' });
   multi?.stop();
   fx.dispose();
