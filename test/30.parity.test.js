@@ -38,6 +38,14 @@ describe('features match the reference', function () {
     });
   }
 
+  it('pyramidOnDevice: the native side pools the coarse levels from level 0, with the same result', async () => {
+    for (const name of ['default-97x61-L6', 'default-b2-64x80-L7']) {
+      const c = reference().find((x) => x.name === name);
+      const out = await extractors.default.extract(c.pyramid[0], { levels: c.levels, pyramidOnDevice: true });
+      assertClose(out, c.features, `${name} pyramidOnDevice`);
+    }
+  });
+
   it('takes RGB bytes as the same image scaled to [0, 1]', async () => {
     const c = reference().find((x) => x.name === 'default-97x61-L6');
     const [, , h, w] = c.pyramid[0].shape;
