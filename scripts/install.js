@@ -50,6 +50,17 @@ function pythonTorch() {
   return ['python3', '/usr/bin/python3'].some((py) => quiet(py, ['-c', 'import torch']).ok);
 }
 
+// What the checkout's tests and benches need beyond the build: the float64 reference (python3-torch),
+// oneDNN's headers for the fused CPU path, a real Redis for the fleet, ffmpeg for video.
+function missingTestPackages() {
+  const missing = [];
+  if (!pythonTorch()) missing.push('python3-torch');
+  if (!fs.existsSync('/usr/include/dnnl.hpp') && !fs.existsSync('/usr/include/oneapi/dnnl/dnnl.hpp')) missing.push('libdnnl-dev');
+  if (!has('redis-server')) missing.push('redis-server');
+  if (!has('ffmpeg')) missing.push('ffmpeg');
+  return missing;
+}
+
 function aptUsable() {
   return process.platform === 'linux' && has('apt-get') && typeof process.getuid === 'function' && process.getuid() === 0;
 }
@@ -73,7 +84,7 @@ function main() {
   if (!has('c++')) missing.push('g++');
   let torch = has('cmake') ? locateTorch() : null;
   if (!torch) missing.push('libtorch-dev');
-  if (devCheckout && !pythonTorch()) missing.push('python3-torch'); // the tests' reference
+  if (devCheckout) missing.push(...missingTestPackages());
   if (missing.length > 0) {
     if (!aptUsable()) {
       log(`missing: ${missing.join(', ')}.`);
