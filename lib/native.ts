@@ -17,6 +17,7 @@ export interface NativeInfo {
   subLevels: number;
   dtype: 'float32' | 'float16';
   optimized: boolean;
+  weights: string;
 }
 
 export interface NativeExtractor {

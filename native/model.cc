@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "errors.h"
+#include "model_metadata.h"
 #include "same_padding.h"
 
 namespace film {
@@ -134,8 +135,9 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   c10::InferenceMode inference;
 
   torch::jit::Module root;
+  torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}};
   try {
-    root = torch::jit::load(options.path, c10::Device(c10::kCPU));
+    root = torch::jit::load(options.path, c10::Device(c10::kCPU), extra);
   } catch (...) {
     ErrorKind kind;
     const std::string why = FirstLine(DescribeCurrentException(&kind));
@@ -143,6 +145,7 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   }
 
   ModelInfo info;
+  info.weights = JsonStringField(extra[kMetadataFile], "weights", "unknown");
   torch::jit::Module extractor = root;
   if (root.hasattr("extract") && root.attr("extract").isModule()) {
     extractor = root.attr("extract").toModule();

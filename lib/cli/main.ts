@@ -147,7 +147,7 @@ async function extract(inputs: string[], opts: Options): Promise<number> {
   }
   const { channels, subLevels } = fx.info;
   const model = opts.model ?? `${path.basename(defaultModelPath)} (shipped)`;
-  console.log(`model ${model} (C=${channels}, S=${subLevels}) on ${fx.device}, loaded in ${ms(t)}`);
+  console.log(`model ${model} (C=${channels}, S=${subLevels}, weights: ${fx.info.weights}) on ${fx.device}, loaded in ${ms(t)}`);
 
   const dirs = outputDirs(files, opts.out);
   const single = files.length === 1;
