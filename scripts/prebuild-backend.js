@@ -19,7 +19,8 @@ const { runpath } = require('./elf');
 const root = path.resolve(__dirname, '..');
 const addon = path.join(root, 'build', 'Release', 'film_features.node');
 
-const r = spawnSync(process.execPath, [path.join(__dirname, 'install.js'), '--force'], { stdio: 'inherit' });
+// The build's chatter goes to stderr: `npm pack --json` prints its report on stdout.
+const r = spawnSync(process.execPath, [path.join(__dirname, 'install.js'), '--force'], { stdio: ['inherit', 2, 2] });
 if (r.status !== 0) process.exit(r.status ?? 1);
 
 const paths = runpath(addon);

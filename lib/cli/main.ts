@@ -10,6 +10,7 @@ import { FeatureExtractor, defaultModelPath, imageToTensor, padToMultiple } from
 import type { Device, Tensor4 } from '../types';
 import { writeNpy } from './npy';
 import { writePreview } from './preview';
+import { setupCommand } from './setup';
 
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
 const MAX_LEVELS = 10; // padding grows as 2^(levels-1); FILM uses 7
@@ -222,6 +223,7 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (inputs: string[], opts: Options) => {
       code = await extract(inputs, opts);
     });
+  program.addCommand(setupCommand((status) => { code = status; }));
   try {
     await program.parseAsync(argv);
   } catch (err) {
