@@ -58,7 +58,40 @@ async function makeFrames() {
   return (await expandInputs([dir])).items.slice(0, FRAMES);
 }
 
+/**
+ * --rss: peak RSS of the CLI on a 12-megapixel photo (4000x3000 JPEG) with --dtype float16
+ * --save-levels 0,2,4,6, against the bytes it writes plus the model file (target: <= ~2.5x).
+ */
+async function rss() {
+  const { spawnSync } = require('node:child_process');
+  const photo = path.join(cache, 'photo-4000x3000.jpg');
+  if (!fs.existsSync(photo)) {
+    fs.mkdirSync(cache, { recursive: true });
+    const [w, h] = [4000, 3000];
+    const next = rng(7);
+    const raw = Buffer.alloc(w * h * 3);
+    for (let p = 0; p < raw.length; p++) raw[p] = (((p / 3) % w) * 0.06 + ((p / 3 / w) | 0) * 0.08 + next() * 40) & 255;
+    await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 90 }).toFile(photo);
+  }
+  const out = path.join(cache, 'rss-out');
+  fs.rmSync(out, { recursive: true, force: true });
+  const args = ['extract', photo, '--out', out, '--dtype', 'float16', '--save-levels', '0,2,4,6', '--device', 'cpu'];
+  const r = spawnSync('/usr/bin/time', ['-f', 'RSS_KB=%M WALL_S=%e', process.execPath, path.join(__dirname, '..', 'bin', 'film-features.js'), ...args],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(`extract failed: ${r.error ?? r.stderr}`);
+  const [, kb, wall] = /RSS_KB=(\d+) WALL_S=([\d.]+)/.exec(r.stderr);
+  const written = dirBytes(out);
+  const model = fs.statSync(path.join(__dirname, '..', 'models', 'film_extractor.pt')).size;
+  const peak = Number(kb) * 1024;
+  fs.rmSync(out, { recursive: true, force: true });
+  console.log(machineLines([`film-features ${args.join(' ')} (photo 4000x3000, padded 4032x3008)`]).join('\n'));
+  console.log();
+  console.log(table(['bytes written MB', 'model MB', 'peak RSS MB', 'peak / written', '(peak - model) / written', 'wall s'],
+    [[fmt(written / 1e6, 0), fmt(model / 1e6, 0), fmt(peak / 1e6, 0), fmt(peak / written, 2), fmt((peak - model) / written, 2), wall]]));
+}
+
 async function main() {
+  if (process.argv.includes('--rss')) return rss();
   const items = await makeFrames();
   const fx = await FeatureExtractor.load(undefined, { device: 'cpu' });
   const channels = [64, 192, 448, 960, 960, 960, 960];

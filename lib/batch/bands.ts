@@ -101,7 +101,7 @@ export async function extractInBands(fx: FeatureExtractor, padded: Tensor4, save
       const from = Math.max(0, y0 - halo);
       const to = Math.min(h, y1 + halo);
       const sub = pyramid.slice(run.base, run.top + 1).map((t, m) => rows(t, from >> m, to >> m));
-      const out = await fx.extractPyramid(sub);
+      const out = await fx.extractPyramid(sub, { signal });
       for (const level of run.levels) {
         const r = level - run.base;
         if (out[r].shape[1] !== buffers.get(level)!.shape[1]) throw new Error(`level ${level} has ${out[r].shape[1]} channels, expected ${channels(level)}`);

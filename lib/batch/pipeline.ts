@@ -204,7 +204,7 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
           (band) => emit({ ...ref, type: 'extracting', pixels: ph * pw, band }), signal);
         levels = levelsFromBuffers(buffers);
       } else {
-        const features: (Tensor4 | null)[] = await fx.extract(tensor, { levels: depth });
+        const features: (Tensor4 | null)[] = await fx.extract(tensor, { levels: depth, signal });
         features.forEach((_, level) => { if (!o.saveLevels.includes(level)) features[level] = null; }); // let go at once
         if (o.preview) preview = await previewPng(tensor, o.saveLevels.map((l) => features[l]!));
         levels = levelsFromFeatures(features, crop, o);
