@@ -13,7 +13,7 @@ import { extractInBands, type BandProgress } from './bands';
 import { encodeLevel, levelBox, type LevelBuffer } from './encode';
 import { framesOf, framesOfAll, type Size, type SourceEvent } from './frames';
 import type { InputItem } from './inputs';
-import { npyHeader, safetensorsHeader } from './npy';
+import { npyHeader, safetensorsHeader } from './formats';
 import { DEFAULT_FRAMES, type FrameOptions, type OutputOptions } from './options';
 import { sha256File, writeUnit, type OutputFile } from './output';
 import { previewPng } from './preview';
