@@ -8,6 +8,7 @@ import sharp = require('sharp');
 
 import { FeatureExtractor, defaultModelPath, imageToTensor, padToMultiple } from '../index';
 import type { Device, Tensor4 } from '../types';
+import { registerFleetCommands } from './fleet';
 import { writeNpy } from './npy';
 import { writePreview } from './preview';
 
@@ -222,6 +223,7 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (inputs: string[], opts: Options) => {
       code = await extract(inputs, opts);
     });
+  registerFleetCommands(program, (c) => { code = c; });
   try {
     await program.parseAsync(argv);
   } catch (err) {
