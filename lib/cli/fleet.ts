@@ -90,6 +90,12 @@ interface WorkerOpts extends RedisOpts {
 
 async function worker(opts: WorkerOpts): Promise<number> {
   const log = (line: string): void => console.log(`${new Date().toISOString()} ${line}`);
+  try {
+    await queueStatus(opts.redis, opts.queue, 0); // an unreachable Redis ends the worker here, not in endless retries
+  } catch (err) {
+    fail(`cannot reach ${redactUrl(opts.redis)}: ${reason(err)}`);
+    return 1;
+  }
   let fx: FeatureExtractor;
   try {
     fx = await FeatureExtractor.load(opts.model, { device: opts.device, threads: opts.threads });
@@ -98,14 +104,6 @@ async function worker(opts: WorkerOpts): Promise<number> {
     return 1;
   }
   const w = new FleetWorker(fx, { redisUrl: opts.redis, queueName: opts.queue, concurrency: opts.concurrency, lockSeconds: opts.lockSeconds, log });
-  try {
-    await queueStatus(opts.redis, opts.queue, 0); // an unreachable Redis ends the worker here, not in endless retries
-  } catch (err) {
-    fail(`cannot reach ${redactUrl(opts.redis)}: ${reason(err)}`);
-    await w.close();
-    fx.dispose();
-    return 1;
-  }
   // First signal: finish the jobs in flight, take no new ones, exit 0. Second: cancel them (they
   // fail this attempt and are retried by the fleet).
   const stopped = new Promise<string>((resolve) => {
