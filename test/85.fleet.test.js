@@ -29,7 +29,7 @@ function start(args) {
   const proc = { child, stdout: '', stderr: '', waiters: [] };
   const scan = () => {
     proc.waiters = proc.waiters.filter((w) => {
-      const m = proc.stdout.match(w.re);
+      const m = proc.stdout.slice(w.from).match(w.re);
       if (m) w.resolve(m);
       return !m;
     });
@@ -37,9 +37,11 @@ function start(args) {
   child.stdout.on('data', (d) => { proc.stdout += d; scan(); });
   child.stderr.on('data', (d) => (proc.stderr += d));
   proc.exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  proc.waitFor = (re, ms = 60000) => new Promise((resolve, reject) => {
+  // fresh: only output that comes after the call counts
+  proc.waitFor = (re, { ms = 60000, fresh = false } = {}) => new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no line matching ${re} in ${ms} ms:\n${proc.stdout}${proc.stderr}`)), ms);
-    proc.waiters.push({ re, resolve: (m) => { clearTimeout(timer); resolve(m); } });
+    const from = fresh ? proc.stdout.lastIndexOf('\n') + 1 : 0;
+    proc.waiters.push({ re, from, resolve: (m) => { clearTimeout(timer); resolve(m); } });
     scan();
   });
   return proc;
@@ -152,7 +154,9 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
       const err = relativeError(got.data, features[i].data);
       assert.ok(err <= 1e-5, `${dir} level ${i}: relative error ${err}`);
     }
-    assert.equal(JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8')).source, file);
+    const meta = JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8'));
+    assert.equal(meta.source, file);
+    assert.deepEqual(meta.files.sort(), want);
   }
 
   it('rejects a bad --redis URL or --queue name as usage errors (exit 2)', async () => {
@@ -187,13 +191,14 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
     const out = path.join(tmp, 'enqueue-out');
     const r = await enqueue('q-enqueue', ...files.map((f) => path.relative(root, f)), '--out', path.relative(root, out), '--levels', '2');
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout, /^added 3 jobs to queue q-enqueue at redis:\/\/127\.0\.0\.1:\d+$/m);
+    assert.match(r.stdout, /^added 3 jobs to queue q-enqueue at redis:\/\/127\.0\.0\.1:\d+; outputs go to \/.*enqueue-out$/m);
     const jobs = await queue('q-enqueue').getWaiting();
-    assert.deepEqual(jobs.map((j) => j.data.input).sort(), files);
+    assert.deepEqual(jobs.map((j) => j.data.item.source).sort(), files);
     for (const job of jobs) {
-      assert.deepEqual(Object.keys(job.data).sort(), ['input', 'options', 'output']);
-      assert.equal(job.data.output, path.join(out, path.basename(job.data.input, '.png')));
-      assert.equal(job.data.options.levels, 2);
+      assert.deepEqual(Object.keys(job.data).sort(), ['frames', 'item', 'output']);
+      assert.deepEqual(job.data.item, { source: job.data.item.source, kind: 'image', name: path.basename(job.data.item.source, '.png') });
+      assert.equal(job.data.output.out, out, 'absolute');
+      assert.equal(job.data.output.levels, 2);
       assert.ok(JSON.stringify(job.data).length < 1000, 'a reference, not the image');
       assert.equal(job.opts.attempts, 3);
       assert.deepEqual(job.opts.backoff, { type: 'exponential', delay: 5000 });
@@ -206,7 +211,7 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
     const bad = path.join(tmp, 'corrupt.png');
     fs.writeFileSync(bad, 'this is not a PNG');
     const out = path.join(tmp, 'corrupt-out');
-    assert.equal((await enqueue('q-corrupt', bad, '--out', out, '--attempts', '5', '--backoff-seconds', '0.1')).code, 0);
+    assert.equal((await enqueue('q-corrupt', bad, '--out', out, '--attempts', '5', '--backoff', '0.1')).code, 0);
     const w = worker('q-corrupt');
     await w.waitFor(/job \d+ failed: .*corrupt\.png: .*unsupported image format/);
     await new Promise((r) => setTimeout(r, 500)); // a retry would have started by now (0.1 s back-off)
@@ -217,10 +222,11 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
     const s = await status('q-corrupt');
     assert.deepEqual([s.waiting, s.active, s.completed, s.failed, s.delayed], [0, 0, 0, 1, 0]);
     assert.equal(s.failures[0].reason, job.failedReason);
+    assert.equal(s.failures[0].input, bad);
     const text = await run(['status', '--redis', redis.url, '--queue', 'q-corrupt']);
     assert.match(text.stdout, /1 failed/);
     assert.match(text.stdout, /corrupt\.png: .*unsupported image format \(1 attempt\)/);
-    assert.ok(!fs.existsSync(path.join(out, 'corrupt')), 'no output folder for a file that never decoded');
+    assert.ok(!fs.existsSync(path.join(out, 'corrupt')), 'no output for a file that never decoded');
     w.child.kill('SIGTERM');
     assert.deepEqual(await w.exited, { code: 0, signal: null });
   });
@@ -229,7 +235,7 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
     const [file] = await images('retry', 1);
     const blocked = path.join(tmp, 'retry-out');
     fs.writeFileSync(blocked, 'a file where the output folder should be');
-    assert.equal((await enqueue('q-retry', file, '--out', blocked, '--attempts', '3', '--backoff-seconds', '0.4')).code, 0);
+    assert.equal((await enqueue('q-retry', file, '--out', blocked, '--attempts', '3', '--backoff', '0.4')).code, 0);
     const w = worker('q-retry');
     await w.waitFor(/job \d+ failed: .*(ENOTDIR|EEXIST)/);
     const starts = [...w.stdout.matchAll(/^(\S+) job \d+ started \(attempt (\d) of 3\)/gm)];
@@ -252,7 +258,7 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
     const victim = worker('q-kill');
     const survivor = worker('q-kill');
     await Promise.all([victim, survivor].map((w) => w.waitFor(/ worker \S+ on queue q-kill/)));
-    const [, victimJob] = await victim.waitFor(/job (\d+) started/);
+    const [, victimJob] = await victim.waitFor(/job (\d+) started/, { fresh: true });
     victim.child.kill('SIGKILL');
     const killedAt = Date.now();
     const q = queue('q-kill');
@@ -276,7 +282,7 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
     const out = path.join(tmp, 'again-out');
     assert.equal((await enqueue('q-again', file, '--out', out, '--levels', String(LEVELS))).code, 0);
     const w = worker('q-again');
-    await w.waitFor(/job 1 done/);
+    await w.waitFor(/job 1 done, 1 frame\(s\) written/);
     const dir = path.join(out, 'img00');
     const before = Object.fromEntries(fs.readdirSync(dir).map((f) => [f, fs.statSync(path.join(dir, f))]));
     assert.equal((await enqueue('q-again', file, '--out', out, '--levels', String(LEVELS))).code, 0);
@@ -287,7 +293,7 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
     }
     assert.deepEqual(fs.readdirSync(out), ['img00']);
     await checkOutput(dir, file);
-    assert.deepEqual((await queue('q-again').getJob('2')).returnvalue, { output: dir, skipped: true });
+    assert.deepEqual((await queue('q-again').getJob('2')).returnvalue, { output: dir, written: 0, skipped: 1, bytes: 0 });
     w.child.kill('SIGTERM');
     assert.equal((await w.exited).code, 0);
   });

@@ -1,20 +1,22 @@
-// What a fleet job carries: where to read, where to write and how. Never pixels: Redis keeps
-// every job's data in memory, several times over.
+// What a fleet job carries: which input, where its outputs go and how they are written. Paths and
+// options only, never pixels: Redis keeps every job's data in memory, several times over.
 import type { JobsOptions } from 'bullmq';
+
+import { resolveFrameOptions, resolveOutputOptions, type FrameOptions, type InputItem, type OutputOptions } from '../batch';
 
 export const JOB_NAME = 'extract';
 
 export interface FleetJobData {
-  /** Absolute path every worker can read (a shared mount). */
-  input: string;
-  /** Absolute output folder for this input, chosen at enqueue time so names never collide. */
-  output: string;
-  /** The batch output options, as JSON. */
-  options: Record<string, unknown>;
+  /** The input: an absolute path every worker can read (a shared mount), its kind and output name. */
+  item: InputItem;
+  /** Output options; `out` is absolute, on storage every worker can write. */
+  output: OutputOptions;
+  /** Which frames of a video or animated image. */
+  frames: FrameOptions;
 }
 
 export interface RetryOptions {
-  /** Tries in all, first one included. */
+  /** Tries in all, the first included. */
   attempts: number;
   /** Wait before the second try; doubled before each next one. */
   backoffMs: number;
@@ -24,12 +26,21 @@ export function jobOptions({ attempts, backoffMs }: RetryOptions): JobsOptions {
   return { attempts, backoff: { type: 'exponential', delay: backoffMs } };
 }
 
-/** The job's data, checked: a queue may hold jobs some other producer added. */
+/**
+ * The job's data, checked as any input is: a queue may hold jobs that another producer (or another
+ * version) added. Throws TypeError/RangeError naming the field.
+ */
 export function checkJobData(data: unknown): FleetJobData {
-  const d = data as Partial<FleetJobData> | null;
-  if (d === null || typeof d !== 'object' || typeof d.input !== 'string' || typeof d.output !== 'string' ||
-      d.options === null || typeof d.options !== 'object') {
-    throw new TypeError(`Expected job data { input, output, options } but received ${JSON.stringify(data)}`);
+  const d = (data ?? {}) as Partial<Record<keyof FleetJobData, unknown>>;
+  const item = d.item as Partial<InputItem> | undefined;
+  if (typeof item !== 'object' || item === null || typeof item.source !== 'string' || !item.source.startsWith('/') ||
+      (item.kind !== 'image' && item.kind !== 'video') || typeof item.name !== 'string' || item.name === '' ||
+      item.name.split('/').some((part) => part === '..' || part === '')) {
+    throw new TypeError(`Expected job data item { source: an absolute path, kind: 'image' or 'video', name } but received ${JSON.stringify(item)}`);
   }
-  return d as FleetJobData;
+  return {
+    item: { source: item.source, kind: item.kind, name: item.name },
+    output: resolveOutputOptions(d.output),
+    frames: resolveFrameOptions(d.frames),
+  };
 }

@@ -3,6 +3,7 @@ import { Queue } from 'bullmq';
 
 import { clientConnection } from './connection';
 import type { FleetJobData } from './job';
+import type { JobProgress } from './process-job';
 
 export interface FailedJob {
   id: string;
@@ -15,7 +16,8 @@ export interface FailedJob {
 export interface ActiveJob {
   id: string;
   input: string;
-  progress: number;
+  /** Percent for a still image; frames done so far for a video or animated image. */
+  progress: JobProgress;
   worker: string | null;
 }
 
@@ -53,13 +55,13 @@ export async function queueStatus(redisUrl: string, queueName: string, failedLim
       workers,
       activeJobs: active.filter(Boolean).map((job) => ({
         id: String(job.id),
-        input: job.data.input,
-        progress: typeof job.progress === 'number' ? job.progress : 0,
+        input: String(job.data?.item?.source),
+        progress: typeof job.progress === 'number' || (typeof job.progress === 'object' && job.progress !== null) ? job.progress as JobProgress : 0,
         worker: job.processedBy ?? null,
       })),
       failures: failed.filter(Boolean).map((job) => ({
         id: String(job.id),
-        input: job.data.input,
+        input: String(job.data?.item?.source),
         reason: job.failedReason,
         attempts: job.attemptsMade,
         finishedAt: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
@@ -76,11 +78,14 @@ export function formatStatus(s: QueueStatus): string {
     `queue ${s.queue}: ${s.waiting} waiting, ${s.active} active, ${s.completed} completed, ${s.failed} failed, ${s.delayed} delayed` +
       (s.workers === null ? '' : `; ${s.workers} worker${s.workers === 1 ? '' : 's'} connected`),
   ];
-  for (const job of s.activeJobs) lines.push(`  running ${job.id}: ${job.input} (${job.progress}%)${job.worker ? ` on ${job.worker}` : ''}`);
+  for (const job of s.activeJobs) {
+    const done = typeof job.progress === 'number' ? `${job.progress}%` : `${job.progress.frames} frames`;
+    lines.push(`  running ${job.id}: ${job.input} (${done})${job.worker ? ` on ${job.worker}` : ''}`);
+  }
   if (s.failures.length > 0) {
     lines.push(s.failures.length < s.failed ? `latest ${s.failures.length} failures:` : 'failures:');
     for (const f of s.failures) {
-      lines.push(`  job ${f.id}: ${f.input}: ${f.reason} (${f.attempts} attempt${f.attempts === 1 ? '' : 's'})`);
+      lines.push(`  job ${f.id}: ${f.reason} (${f.attempts} attempt${f.attempts === 1 ? '' : 's'})`);
     }
   }
   return lines.join('\n');

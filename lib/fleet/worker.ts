@@ -7,12 +7,14 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 
 import type { FeatureExtractor } from '../feature-extractor';
 import { workerConnection } from './connection';
-import { checkJobData, JOB_NAME, type FleetJobData } from './job';
-import { isPermanent, runJob, type JobResult } from './pipeline';
+import { checkJobData, type FleetJobData } from './job';
+import { PermanentError, processJob, type JobResult } from './process-job';
 
 export interface FleetWorkerOptions {
   redisUrl: string;
   queueName: string;
+  /** The file the extractor was loaded from (default: the shipped model); recorded in meta.json. */
+  modelFile?: string;
   /** Jobs run at once in this process. */
   concurrency: number;
   /** A job whose lock is not renewed for this long is taken to have stalled and runs again elsewhere. */
@@ -29,9 +31,11 @@ export class FleetWorker {
   readonly name = `${os.hostname()}:${process.pid}`;
   readonly #worker: Worker<FleetJobData, JobResult>;
   readonly #fx: FeatureExtractor;
+  readonly #modelFile?: string;
 
   constructor(fx: FeatureExtractor, opts: FleetWorkerOptions) {
     this.#fx = fx;
+    this.#modelFile = opts.modelFile;
     const lockDuration = Math.round(opts.lockSeconds * 1000);
     this.#worker = new Worker<FleetJobData, JobResult>(opts.queueName, (job, _token, signal) => this.#process(job, signal), {
       connection: workerConnection(opts.redisUrl),
@@ -43,15 +47,17 @@ export class FleetWorker {
       autorun: false,
     });
     const log = opts.log;
-    this.#worker.on('active', (job) => log(`job ${job.id} started (attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1}): ${job.data.input}`));
-    this.#worker.on('completed', (job, result) => {
+    const source = (job: Job<FleetJobData>): string => String(job.data?.item?.source);
+    this.#worker.on('active', (job) => log(`job ${job.id} started (attempt ${job.attemptsMade + 1} of ${job.opts.attempts ?? 1}): ${source(job)}`));
+    this.#worker.on('completed', (job, r) => {
       const took = seconds((job.finishedOn ?? Date.now()) - (job.processedOn ?? Date.now()));
-      log(`job ${job.id} ${result.skipped ? 'already had its output' : 'done'} in ${took}: ${job.data.input} -> ${job.data.output}`);
+      const what = r.written === 0 && r.skipped > 0 ? 'already had its output' : `done, ${r.written} frame(s) written${r.skipped ? `, ${r.skipped} already there` : ''}`;
+      log(`job ${job.id} ${what} in ${took}: ${source(job)} -> ${r.output}`);
     });
     this.#worker.on('failed', (job, err) => {
       if (!job) return log(`a job failed: ${reason(err)}`);
       const retry = job.attemptsMade < (job.opts.attempts ?? 1) && !(err instanceof UnrecoverableError);
-      log(`job ${job.id} failed${retry ? ', will retry' : ''}: ${job.data.input}: ${reason(err)}`);
+      log(`job ${job.id} failed${retry ? ', will retry' : ''}: ${reason(err)}`);
     });
     let lastError = '';
     this.#worker.on('error', (err) => { // connection trouble repeats while Redis is away: say it once
@@ -83,17 +89,17 @@ export class FleetWorker {
       throw new UnrecoverableError(reason(err));
     }
     try {
-      return await runJob(this.#fx, data, {
+      return await processJob(this.#fx, data, {
+        modelFile: this.#modelFile,
         signal,
         // fire and forget: a lost progress update is harmless, a blocked job is not
         onProgress: (percent) => void job.updateProgress(percent).catch(() => {}),
       });
     } catch (err) {
       // BullMQ would retry any other error; a file that cannot be read or decoded never gets better.
-      if (isPermanent(err)) throw new UnrecoverableError(reason(err));
+      if (err instanceof PermanentError) throw new UnrecoverableError(reason(err));
       throw err;
     }
   }
 }
 
-export { JOB_NAME };
