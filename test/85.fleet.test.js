@@ -2,12 +2,12 @@
 // The fleet: film-features enqueue | worker | status over BullMQ, against a real redis-server started
 // here (test/redis.js). Workers are real child processes, killed and signalled for real.
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const { Queue } = require('bullmq');
+const { Queue, QueueEvents, Worker } = require('bullmq');
 let sharp;
 try {
   sharp = require('sharp');
@@ -39,7 +39,7 @@ function start(args) {
   proc.exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   // fresh: only output that comes after the call counts
   proc.waitFor = (re, { ms = 60000, fresh = false } = {}) => new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no line matching ${re} in ${ms} ms:\n${proc.stdout}${proc.stderr}`)), ms);
+    const timer = setTimeout(() => reject(new Error(`no line matching ${re} in ${ms} ms:\n${proc.stdout}${proc.stderr}`)), ms).unref();
     const from = fresh ? proc.stdout.lastIndexOf('\n') + 1 : 0;
     proc.waiters.push({ re, from, resolve: (m) => { clearTimeout(timer); resolve(m); } });
     scan();
@@ -314,5 +314,61 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
     assert.equal(await q.getJobState('1'), 'completed');
     assert.equal(await q.getJobState('2'), 'waiting');
     await checkOutput(path.join(out, 'sample'), sample, 4);
+  });
+  it('a job longer than 3 lock periods (a video) is never marked stalled: locks are renewed while it extracts', async () => {
+    const lock = 0.5;
+    // Size the video from one frame's extract time here, so the job lasts about 8 lock periods.
+    const one = await FeatureExtractor.load(undefined, { device: 'cpu', threads: 1 });
+    const frame = randomTensor([1, 3, 192, 256], 5);
+    const times = [];
+    for (let i = 0; i < 3; i++) {
+      const t = performance.now();
+      await one.extract(frame, { levels: 4 });
+      times.push((performance.now() - t) / 1000);
+    }
+    one.dispose();
+    const perFrame = times.sort((a, b) => a - b)[1];
+    const frames = Math.min(200, Math.max(4, Math.ceil((8 * lock) / perFrame)));
+    const video = path.join(tmp, 'long.mkv');
+    const ff = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=256x192:rate=25', '-frames:v', String(frames),
+      '-c:v', 'ffv1', video], { encoding: 'utf8' });
+    assert.equal(ff.error, undefined, 'ffmpeg is needed here: apt-get install ffmpeg');
+    assert.equal(ff.status, 0, ff.stderr);
+
+    // A stall checker of our own, as another worker would run, every 0.1 s.
+    const connection = { url: redis.url };
+    const checker = new Worker('q-long', null, { connection, autorun: false, stalledInterval: 100, lockDuration: lock * 1000 });
+    const events = new QueueEvents('q-long', { connection });
+    const stalled = [];
+    let onStall;
+    const stall = new Promise((resolve) => (onStall = resolve));
+    checker.on('stalled', (id) => { stalled.push(id); onStall(); });
+    events.on('stalled', ({ jobId }) => { stalled.push(jobId); onStall(); });
+    await events.waitUntilReady();
+    try {
+      const out = path.join(tmp, 'long-out');
+      const r = await enqueue('q-long', video, '--out', out, '--levels', '4', '--save-levels', '3', '--dtype', 'float16');
+      assert.equal(r.code, 0, r.stderr);
+      const w = worker('q-long', '--lock-seconds', String(lock));
+      await w.waitFor(/job 1 started/);
+      await checker.startStalledCheckTimer();
+      await Promise.race([w.waitFor(/job 1 done/, { ms: 600000 }), stall]);
+      assert.deepEqual(stalled, [], 'no stall seen');
+      const job = await queue('q-long').getJob('1');
+      const took = (job.finishedOn - job.processedOn) / 1000;
+      console.log(`      (${frames} frames in ${took.toFixed(1)} s = ${(took / lock).toFixed(1)} lock periods of ${lock} s)`);
+      assert.ok(took > 3 * lock, `the job took ${took} s, not more than 3 lock periods`);
+      assert.equal(job.stalledCounter, 0);
+      assert.equal(job.attemptsStarted, 1);
+      assert.deepEqual(job.returnvalue, { output: path.join(out, 'long'), written: frames, skipped: 0, bytes: job.returnvalue.bytes });
+      const dirs = fs.readdirSync(path.join(out, 'long'));
+      assert.deepEqual(dirs, Array.from({ length: frames }, (_, i) => String(i).padStart(6, '0')));
+      for (const d of dirs) assert.deepEqual(fs.readdirSync(path.join(out, 'long', d)).sort(), ['level3.npy', 'meta.json']);
+      w.child.kill('SIGTERM');
+      assert.equal((await w.exited).code, 0);
+    } finally {
+      await checker.close();
+      await events.close();
+    }
   });
 });
