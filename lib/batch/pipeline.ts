@@ -123,7 +123,7 @@ async function outputFiles(features: (Tensor4 | null)[], padded: Tensor4, crop: 
     yield bytes;
   }
   const names = o.format === 'npy' ? o.saveLevels.map((l) => `level${l}.npy`) : ['features.safetensors'];
-  const full: FrameMeta = { ...meta, shapes, files: [...names, 'meta.json'] };
+  const full: FrameMeta = { ...meta, shapes, files: [...names, 'meta.json', ...(o.preview ? ['preview.png'] : [])] };
   if (o.format === 'npy') {
     o.saveLevels.forEach((level, k) => {
       files.push({ name: names[k], chunks: (function* () { yield npyHeader(shapes[`level${level}`], o.dtype); yield* encoded(level, k); })() });
@@ -175,6 +175,7 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
       const [, , ph, pw] = tensor.shape;
       emit({ ...ref, type: 'extracting', pixels: ph * pw });
       const features: (Tensor4 | null)[] = await fx.extract(tensor, { levels: depth });
+      features.forEach((_, level) => { if (!o.saveLevels.includes(level)) features[level] = null; }); // let go at once
       const extractMs = performance.now() - t0;
       extracting.release();
       extracted = true;

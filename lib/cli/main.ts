@@ -3,12 +3,14 @@ import { Command, CommanderError } from 'commander';
 
 import { registerExtract } from './extract';
 import { registerFleetCommands } from './fleet';
+import { setupCommand } from './setup';
 
 /** A command's file exports one of these; it adds its command to the program. */
 export type Register = (program: Command, setExitCode: (code: number) => void) => void;
 
 const commands: Register[] = [
   registerExtract,
+  (program, setExitCode) => program.addCommand(setupCommand(setExitCode)),
   registerFleetCommands,
 ];
 
