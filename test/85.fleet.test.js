@@ -284,6 +284,7 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
     const w = worker('q-again');
     await w.waitFor(/job 1 done, 1 frame\(s\) written/);
     const dir = path.join(out, 'img00');
+    assert.equal((await queue('q-again').getJob('1')).progress, 100);
     const before = Object.fromEntries(fs.readdirSync(dir).map((f) => [f, fs.statSync(path.join(dir, f))]));
     assert.equal((await enqueue('q-again', file, '--out', out, '--levels', String(LEVELS))).code, 0);
     await w.waitFor(/job 2 already had its output/);
@@ -352,7 +353,21 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
       const w = worker('q-long', '--lock-seconds', String(lock));
       await w.waitFor(/job 1 started/);
       await checker.startStalledCheckTimer();
+      // progress as status reads it while the job runs
+      const { queueStatus } = require('../dist/fleet/status');
+      const seen = [];
+      let watching = true;
+      const watch = (async () => {
+        while (watching) {
+          const s = await queueStatus(redis.url, 'q-long', 0);
+          const frames = s.activeJobs[0]?.progress?.frames;
+          if (frames !== undefined && frames !== seen.at(-1)) seen.push(frames);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      })();
       await Promise.race([w.waitFor(/job 1 done/, { ms: 600000 }), stall]);
+      watching = false;
+      await watch;
       assert.deepEqual(stalled, [], 'no stall seen');
       const job = await queue('q-long').getJob('1');
       const took = (job.finishedOn - job.processedOn) / 1000;
@@ -360,6 +375,9 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
       assert.ok(took > 3 * lock, `the job took ${took} s, not more than 3 lock periods`);
       assert.equal(job.stalledCounter, 0);
       assert.equal(job.attemptsStarted, 1);
+      assert.deepEqual(seen, [...seen].sort((a, b) => a - b), 'progress only grows');
+      assert.ok(seen.length >= 1 && seen[0] < frames, `progress seen while running: ${seen}`);
+      assert.deepEqual(job.progress, { frames }, 'progress: frames done');
       assert.deepEqual(job.returnvalue, { output: path.join(out, 'long'), written: frames, skipped: 0, bytes: job.returnvalue.bytes });
       const dirs = fs.readdirSync(path.join(out, 'long'));
       assert.deepEqual(dirs, Array.from({ length: frames }, (_, i) => String(i).padStart(6, '0')));

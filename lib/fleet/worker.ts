@@ -26,7 +26,7 @@ export interface FleetWorkerOptions {
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 const reason = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
-/** Starts taking jobs at once. `close()` lets the current jobs finish and takes no new ones. */
+/** Takes jobs from start() on. `close()` lets the current jobs finish and takes no new ones. */
 export class FleetWorker {
   readonly name = `${os.hostname()}:${process.pid}`;
   readonly #worker: Worker<FleetJobData, JobResult>;
@@ -42,7 +42,8 @@ export class FleetWorker {
       name: this.name,
       concurrency: opts.concurrency,
       lockDuration,
-      // A killed worker's jobs go back to the queue between one and two intervals after its locks expire.
+      // A dead worker's lock expires within one lock period; the next stalled check (by any worker)
+      // then puts its jobs back: between half and two lock periods after it died.
       stalledInterval: lockDuration,
       autorun: false,
     });
