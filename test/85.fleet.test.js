@@ -316,6 +316,22 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
     assert.equal(await q.getJobState('2'), 'waiting');
     await checkOutput(path.join(out, 'sample'), sample, 4);
   });
+  it('a second SIGTERM cancels the job in flight: it is retried later, nothing half-written is left', async () => {
+    const out = path.join(tmp, 'cancel-out');
+    assert.equal((await enqueue('q-cancel', sample, '--out', out, '--levels', '4', '--backoff', '60')).code, 0);
+    const w = worker('q-cancel');
+    await w.waitFor(/job 1 started/);
+    w.child.kill('SIGTERM');
+    await w.waitFor(/SIGTERM: finishing/);
+    w.child.kill('SIGTERM');
+    assert.deepEqual(await w.exited, { code: 0, signal: null }, w.stderr);
+    assert.match(w.stdout, /job 1 failed, will retry: cancelled: SIGTERM received twice/);
+    const job = await queue('q-cancel').getJob('1');
+    assert.equal(await job.getState(), 'delayed', 'back in the queue after its back-off');
+    assert.equal(job.attemptsMade, 1);
+    assert.deepEqual(fs.existsSync(out) ? listFiles(out) : [], [], 'nothing written, no temporary files');
+  });
+
   it('a job longer than 3 lock periods (a video) is never marked stalled: locks are renewed while it extracts', async () => {
     const lock = 0.5;
     // Size the video from one frame's extract time here, so the job lasts about 8 lock periods.

@@ -99,6 +99,8 @@ export class FleetWorker {
     } catch (err) {
       // BullMQ would retry any other error; a file that cannot be read or decoded never gets better.
       if (err instanceof PermanentError) throw new UnrecoverableError(reason(err));
+      // (the abort reason is cancelAll's string)
+      if (signal?.aborted) throw new Error(`cancelled: ${reason(signal.reason)}; complete outputs are kept`);
       throw err;
     }
   }
