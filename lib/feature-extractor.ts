@@ -3,6 +3,7 @@ import * as path from 'node:path';
 
 import { withCallerStack } from './errors';
 import { imageToTensor } from './image';
+import { checkBatchOptions, MicroBatcher } from './micro-batch';
 import { native, packageRoot, type NativeExtractor } from './native';
 import { buildPyramid } from './pyramid';
 import { queueFor } from './scheduler';
@@ -27,14 +28,16 @@ function isRgbImage(value: unknown): value is RgbImage {
 export class FeatureExtractor {
   #native: NativeExtractor | null;
   readonly #threads: number;
+  readonly #batcher: MicroBatcher;
   /** The device runs go to: 'cpu' or 'cuda:N'. */
   readonly device: string;
   /** What the file holds, read from its weights. */
   readonly info: Readonly<ModelInfo>;
 
-  private constructor(handle: NativeExtractor, threads: number) {
+  private constructor(handle: NativeExtractor, threads: number, batcher: MicroBatcher) {
     this.#native = handle;
     this.#threads = threads;
+    this.#batcher = batcher;
     this.device = handle.device!;
     this.info = Object.freeze({ ...handle.info! });
   }
@@ -54,8 +57,9 @@ export class FeatureExtractor {
       if (!DEVICE.test(device)) throw new RangeError(expected("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', device));
       const threads = checkInteger(opts.threads ?? 0, 'options.threads', 0, 1024) || os.availableParallelism();
       const half = checkBoolean(opts.half ?? false, 'options.half');
+      const batching = checkBatchOptions(opts);
       const handle = await native().load(path.resolve(file), device, threads, half);
-      return new FeatureExtractor(handle, threads);
+      return new FeatureExtractor(handle, threads, new MicroBatcher(batching(handle.device!)));
     });
   }
 
@@ -67,8 +71,24 @@ export class FeatureExtractor {
   }
 
   /**
+   * Turns cuDNN's benchmark mode on or off for the whole process (default: on, or off when
+   * FILM_FEATURES_CUDNN_BENCHMARK=0). When on, cuDNN times its algorithms on the first run of each
+   * input shape and keeps the fastest: best when frames of one size repeat, a slow first run for
+   * every new size. Affects runs that start afterwards; no effect on the CPU.
+   */
+  static setCudnnBenchmark(enabled: boolean): void {
+    native().setCudnnBenchmark(checkBoolean(enabled, 'enabled'));
+  }
+
+  /** Whether cuDNN's benchmark mode is on (see setCudnnBenchmark). */
+  static get cudnnBenchmark(): boolean {
+    return native().cudnnBenchmark();
+  }
+
+  /**
    * Hands back memory kept for reuse: the CPU block cache (large activations, capped by
-   * FILM_FEATURES_CPU_CACHE_MB, default a quarter of RAM up to 8 GiB) and cached GPU blocks.
+   * FILM_FEATURES_CPU_CACHE_MB, default a quarter of RAM up to 8 GiB), cached GPU blocks and
+   * idle pinned host buffers.
    * Call it after a burst of work or after dispose(). Returns the CPU bytes released.
    */
   static releaseCachedMemory(): number {
@@ -88,8 +108,11 @@ export class FeatureExtractor {
       const levels = opts.levels === undefined ? Math.min(DEFAULT_LEVELS, maxLevels(h, w)) : opts.levels;
       checkInteger(levels, 'options.levels', 1, maxLevels(h, w));
       const onDevice = checkBoolean(opts.pyramidOnDevice ?? this.device !== 'cpu', 'options.pyramidOnDevice');
-      if (onDevice) return this.#run([tensor], levels as number);
-      return this.#run(buildPyramid(tensor, levels as number), levels as number);
+      const run = (input: Tensor4) => onDevice
+        ? this.#run([input], levels as number)
+        : this.#run(buildPyramid(input, levels as number), levels as number);
+      if (!this.#batcher.accepts(tensor.shape[0])) return run(tensor);
+      return this.#batcher.submit(`${tensor.shape.slice(1).join('x')}/${levels}/${onDevice}`, tensor, run);
     });
   }
 

@@ -40,6 +40,9 @@ export interface Binding {
   /** Address of a typed array's first element; tests use it to prove zero copy. */
   dataAddress(array: ArrayBufferView): bigint;
   readonly torchVersion: string;
+  /** cuDNN's process-wide benchmark mode (cudnn_settings.h). */
+  setCudnnBenchmark(enabled: boolean): void;
+  cudnnBenchmark(): boolean;
 }
 
 export const packageRoot = path.resolve(__dirname, '..');

@@ -3,6 +3,7 @@
 
 #include "addon_data.h"
 #include "cpu_allocator.h"
+#include "cudnn_settings.h"
 #include "errors.h"
 #include "extractor.h"
 #include "model.h"
@@ -32,6 +33,7 @@ Napi::Value DataAddressJs(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InstallCachingCpuAllocator();
+  InitCudnnBenchmark();
   auto* data = new AddonData();
   data->extractor_constructor = Napi::Persistent(Extractor::Define(env));
   env.SetInstanceData(data);
@@ -42,6 +44,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("releaseCachedMemory", Napi::Function::New(env, ReleaseCachedMemoryJs, "releaseCachedMemory"));
   exports.Set("dataAddress", Napi::Function::New(env, DataAddressJs, "dataAddress"));
   exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
+  ExportCudnnSettings(env, exports);
   return exports;
 }
 
