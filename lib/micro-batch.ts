@@ -1,12 +1,15 @@
-// Micro-batching: extract calls of one kind (same image size, levels and options, on one model)
-// that arrive within a short window run as a single batch, and each caller gets its slice of the
-// outputs. On a GPU one batch of 8 frames takes far less than 8 runs of 1; on the CPU it only pays
-// where measured (bench/microbatch.js).
+// Micro-batching: extract() calls of one kind (same image size, pixel type, levels and options, on
+// one model) that arrive within a short window run as a single batch, and each caller gets its
+// slice of the outputs. On a GPU one batch of 8 frames takes far less than 8 runs of 1; on the CPU
+// it did not pay where measured (bench/microbatch.js), so it is off there by default.
 //
 // The batcher knows nothing about models: it joins inputs along N, calls the run function it was
-// handed once per batch, and splits every output along N. The slices are zero-copy views
-// (subarray) of the batch's output arrays, so a batch's memory lives until all its callers drop
-// their outputs.
+// handed once per batch, and splits every output along N. Inputs are copied into the batch when
+// they are submitted (a caller may reuse its array as soon as extract() returns). The output slices
+// are zero-copy views (subarray) of the batch's arrays, so a batch's memory lives until all its
+// callers drop their outputs.
+import { abortError } from './errors';
+import type { NativeInput } from './native';
 import type { Tensor4 } from './types';
 import { checkInteger, rangeError, typeError } from './validate';
 
@@ -16,7 +19,7 @@ const CPU_WINDOW_MS = 0;
 const DEFAULT_MAX_BATCH = 8;
 
 /** Runs one (possibly joined) input; returns its outputs, each [N, ...] with the input's N. */
-export type RunBatch = (input: Tensor4) => Promise<Tensor4[]>;
+export type RunBatch = (input: NativeInput) => Promise<Tensor4[]>;
 
 export interface MicroBatchOptions {
   /** How long the first call of a batch waits for others, in ms; 0 turns batching off. */
@@ -44,19 +47,49 @@ export function checkBatchOptions(opts: { batchWindowMs?: unknown; maxBatch?: un
   });
 }
 
-interface Pending {
-  input: Tensor4;
-  resolve: (outputs: Tensor4[]) => void;
-  reject: (err: unknown) => void;
-  signal?: AbortSignal;
-  onAbort?: () => void;
+/** The key under which inputs may be joined: pixel type and [C, H, W], plus the caller's run options. */
+export function batchKey(input: NativeInput, options: string): string {
+  return `${input.data.constructor.name}/${input.shape.slice(1).join('x')}/${options}`;
 }
 
-interface Group {
-  items: Pending[];
+type Pixels = NativeInput['data'];
+
+interface Member {
   images: number;
-  timer: NodeJS.Timeout;
-  run: RunBatch;
+  settled: boolean;
+  resolve: (outputs: Tensor4[]) => void;
+  reject: (err: unknown) => void;
+  detach: () => void;
+}
+
+// Calls waiting for their window to close, their pixels already copied into one growing buffer.
+class Group {
+  readonly members: Member[] = [];
+  images = 0;
+  data: Pixels;
+  used = 0;
+  timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly shape: NativeInput['shape'], readonly run: RunBatch, sample: Pixels, capacity: number) {
+    this.data = new (sample.constructor as new (length: number) => Pixels)(capacity);
+  }
+
+  add(input: NativeInput, member: Member): void {
+    const length = input.data.length;
+    if (this.used + length > this.data.length) {
+      const grown = new (this.data.constructor as new (length: number) => Pixels)(Math.max(this.data.length * 2, this.used + length));
+      grown.set(this.data.subarray(0, this.used));
+      this.data = grown;
+    }
+    this.data.set(input.data, this.used);
+    this.used += length;
+    this.members.push(member);
+    this.images += member.images;
+  }
+
+  input(): NativeInput {
+    return { data: this.data.subarray(0, this.used), shape: [this.images, this.shape[1], this.shape[2], this.shape[3]] };
+  }
 }
 
 export class MicroBatcher {
@@ -70,12 +103,12 @@ export class MicroBatcher {
   }
 
   /**
-   * Runs input, alone or joined with other calls of the same key that arrive within the window.
-   * Calls of one key must be interchangeable but for their images: same [C, H, W], same run
-   * function semantics. The first call's run function runs the batch.
+   * Runs input, alone or joined with other calls of the same key (see batchKey) that arrive within
+   * the window. The first call's run function runs the batch. An aborted call rejects at once with
+   * an AbortError; before its batch starts it also leaves the batch.
    */
-  submit(key: string, input: Tensor4, run: RunBatch, signal?: AbortSignal): Promise<Tensor4[]> {
-    if (signal?.aborted) return Promise.reject(signal.reason);
+  submit(key: string, input: NativeInput, run: RunBatch, signal?: AbortSignal): Promise<Tensor4[]> {
+    if (signal?.aborted) return Promise.reject(abortError(signal.reason));
     const images = input.shape[0];
     if (!this.accepts(images)) return run(input);
     return new Promise<Tensor4[]>((resolve, reject) => {
@@ -85,65 +118,70 @@ export class MicroBatcher {
         group = undefined;
       }
       if (!group) {
-        const created: Group = { items: [], images: 0, run, timer: setTimeout(() => this.#flush(key, created), this.options.windowMs) };
+        const perImage = input.data.length / images;
+        const created = new Group(input.shape, run, input.data, perImage * Math.min(this.options.maxBatch, 2 * images));
+        created.timer = setTimeout(() => this.#flush(key, created), this.options.windowMs);
         group = created;
         this.#groups.set(key, group);
       }
-      const item: Pending = { input, resolve, reject, signal };
-      if (signal) {
-        const owner = group;
-        item.onAbort = () => this.#withdraw(key, owner, item);
-        signal.addEventListener('abort', item.onAbort, { once: true });
+      const owner = group;
+      const member: Member = {
+        images,
+        settled: false,
+        resolve: (outputs) => settle(() => resolve(outputs)),
+        reject: (err) => settle(() => reject(err)),
+        detach: () => {},
+      };
+      function settle(then: () => void): void {
+        if (member.settled) return;
+        member.settled = true;
+        member.detach();
+        then();
       }
-      group.items.push(item);
-      group.images += images;
+      if (signal) {
+        const onAbort = () => {
+          this.#withdraw(key, owner, member);
+          member.reject(abortError(signal.reason));
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+        member.detach = () => signal.removeEventListener('abort', onAbort);
+      }
+      group.add(input, member);
       if (group.images >= this.options.maxBatch) this.#flush(key, group);
     });
   }
 
-  // An aborted call leaves its group before the group runs; afterwards it is part of the batch.
-  #withdraw(key: string, group: Group, item: Pending): void {
-    const at = group.items.indexOf(item);
-    if (at < 0) return;
-    group.items.splice(at, 1);
-    group.images -= item.input.shape[0];
-    if (group.items.length === 0 && this.#groups.get(key) === group) {
+  // A call aborted while its group waits leaves it: the group is dropped when no one else is left in
+  // it; otherwise the call's pixels still run with the batch (cheaper than moving the others) and
+  // its slice is dropped.
+  #withdraw(key: string, group: Group, member: Member): void {
+    if (this.#groups.get(key) !== group || !group.members.includes(member)) return;
+    if (group.members.every((m) => m === member || m.settled)) {
       clearTimeout(group.timer);
       this.#groups.delete(key);
     }
-    item.reject(item.signal!.reason);
   }
 
   #flush(key: string, group: Group): void {
     clearTimeout(group.timer);
-    if (this.#groups.get(key) === group) this.#groups.delete(key);
-    const items = group.items.splice(0);
-    if (items.length === 0) return;
-    for (const item of items) {
-      if (item.onAbort) item.signal!.removeEventListener('abort', item.onAbort);
+    if (this.#groups.get(key) !== group) return;
+    this.#groups.delete(key);
+    const members = group.members;
+    if (members.every((m) => m.settled)) return;
+    let batch: Promise<Tensor4[]>;
+    try {
+      batch = group.run(group.input());
+    } catch (err) {
+      batch = Promise.reject(err);
     }
-    const input = items.length === 1 ? items[0].input : join(items.map((item) => item.input));
-    group.run(input).then(
+    batch.then(
       (outputs) => {
-        const parts = items.length === 1 ? [outputs] : split(outputs, items.map((item) => item.input.shape[0]));
-        items.forEach((item, i) => item.resolve(parts[i]));
+        const parts = split(outputs, members.map((m) => m.images));
+        members.forEach((m, i) => m.resolve(parts[i]));
       },
-      (err) => items.forEach((item, i) => item.reject(i === 0 ? err : copyError(err))),
+      (err) => members.forEach((m, i) => m.reject(i === 0 ? err : copyError(err))),
     );
   }
-}
-
-/** Inputs of one [C, H, W] joined along N into a new tensor. */
-export function join(inputs: Tensor4[]): Tensor4 {
-  const [, c, h, w] = inputs[0].shape;
-  const n = inputs.reduce((sum, t) => sum + t.shape[0], 0);
-  const data = new Float32Array(n * c * h * w);
-  let offset = 0;
-  for (const t of inputs) {
-    data.set(t.data, offset);
-    offset += t.data.length;
-  }
-  return { data, shape: [n, c, h, w] };
 }
 
 /** Each output [sum(counts), ...] cut along N into views of counts[i] images each. */

@@ -23,6 +23,7 @@ struct ModelInfo {
   int64_t sub_levels = 0;
   std::string dtype;  // the weights' dtype in the file: "float32" or "float16"
   bool optimized = false;  // frozen + optimize_for_inference succeeded
+  std::string weights;     // where the weights came from (export.py's metadata), or "unknown"
 };
 
 class Model {
@@ -39,6 +40,7 @@ class Model {
   const ModelInfo& info() const { return info_; }
   const c10::Device& device() const { return device_; }
   std::string device_name() const { return device_.str(); }
+  int threads() const { return threads_; }
 
  private:
   std::vector<at::Tensor> Forward(const std::vector<at::Tensor>& pyramid, size_t levels) const;
