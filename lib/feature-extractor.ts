@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { abortError, disposedError, withCallerStack, withCode } from './errors';
 import { installExitHook } from './exit';
 import { readImage } from './input';
+import { batchKey, checkBatchOptions, MicroBatcher } from './micro-batch';
 import { native, packageRoot, RUN_COPY_OUTPUTS, type NativeExtractor, type NativeInput } from './native';
 import { buildPyramid } from './pyramid';
 import type { Counters, ExtractOptions, ImageInput, LoadOptions, ModelInfo, Tensor4 } from './types';
@@ -14,7 +15,7 @@ export const defaultModelPath = path.join(packageRoot, 'models', 'film_extractor
 
 const DEFAULT_LEVELS = 7;
 const DEVICE = /^(auto|cpu|cuda(:\d{1,4})?)$/;
-const LOAD_OPTIONS = ['device', 'threads', 'half'] as const;
+const LOAD_OPTIONS = ['device', 'threads', 'half', 'batchWindowMs', 'maxBatch'] as const;
 const EXTRACT_OPTIONS = ['levels', 'pyramidOnDevice', 'signal'] as const;
 
 function runFlags(): number {
@@ -32,14 +33,16 @@ function checkSignal(value: unknown, name: string): AbortSignal | undefined {
 export class FeatureExtractor {
   #native: NativeExtractor | null;
   readonly #threads: number;
+  readonly #batcher: MicroBatcher;
   /** The device runs go to: 'cpu' or 'cuda:N'. */
   readonly device: string;
   /** What the file holds, read from its weights. */
   readonly info: Readonly<ModelInfo>;
 
-  private constructor(handle: NativeExtractor, threads: number) {
+  private constructor(handle: NativeExtractor, threads: number, batcher: MicroBatcher) {
     this.#native = handle;
     this.#threads = threads;
+    this.#batcher = batcher;
     this.device = handle.device!;
     this.info = Object.freeze({ ...handle.info! });
   }
@@ -64,9 +67,10 @@ export class FeatureExtractor {
       if (!DEVICE.test(device)) throw outOfRange(expected("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', device));
       const threads = checkInteger(opts.threads ?? 0, 'options.threads', 0, 1024) || os.availableParallelism();
       const half = checkBoolean(opts.half ?? false, 'options.half');
+      const batching = checkBatchOptions(opts);
       installExitHook();
       const handle = await native().load(path.resolve(file), device, threads, half);
-      return new FeatureExtractor(handle, threads);
+      return new FeatureExtractor(handle, threads, new MicroBatcher(batching(handle.device!)));
     });
   }
 
@@ -78,9 +82,25 @@ export class FeatureExtractor {
   }
 
   /**
+   * Turns cuDNN's benchmark mode on or off for the whole process (default: on, or off when
+   * FILM_FEATURES_CUDNN_BENCHMARK=0). When on, cuDNN times its algorithms on the first run of each
+   * input shape and keeps the fastest: best when frames of one size repeat, a slow first run for
+   * every new size. Affects runs that start afterwards; no effect on the CPU.
+   */
+  static setCudnnBenchmark(enabled: boolean): void {
+    native().setCudnnBenchmark(checkBoolean(enabled, 'enabled'));
+  }
+
+  /** Whether cuDNN's benchmark mode is on (see setCudnnBenchmark). */
+  static get cudnnBenchmark(): boolean {
+    return native().cudnnBenchmark();
+  }
+
+  /**
    * Hands back memory kept for reuse: the CPU block cache (large activations, capped by
-   * FILM_FEATURES_CPU_CACHE_MB, default a quarter of the RAM or cgroup limit up to 8 GiB) and
-   * cached GPU blocks. Call it after a burst of work or after dispose(). Returns the CPU bytes released.
+   * FILM_FEATURES_CPU_CACHE_MB, default a quarter of the RAM or cgroup limit up to 8 GiB), cached
+   * GPU blocks and idle pinned host buffers. Call it after a burst of work or after dispose().
+   * Returns the CPU bytes released.
    */
   static releaseCachedMemory(): number {
     return native().releaseCachedMemory();
@@ -109,11 +129,15 @@ export class FeatureExtractor {
       checkInteger(levels, 'options.levels', 1, maxLevels(h, w));
       const onDevice = checkBoolean(opts.pyramidOnDevice ?? true, 'options.pyramidOnDevice');
       const signal = checkSignal(opts.signal, 'options.signal');
-      if (onDevice) return this.#run(handle, [input], levels as number, signal);
-      if (!(input.data instanceof Float32Array)) {
+      if (!onDevice && !(input.data instanceof Float32Array)) {
         throw outOfRange('options.pyramidOnDevice: false needs a float Tensor4 image; 8-bit images are pooled natively');
       }
-      return this.#run(handle, buildPyramid(input as Tensor4, levels as number), levels as number, signal);
+      if (this.#batcher.accepts(input.shape[0])) {
+        // Micro-batched (micro-batch.ts): the batch runs on whatever this model is when it starts.
+        return this.#batcher.submit(batchKey(input, `${levels}/${onDevice}`), input, (joined) =>
+          this.#runImage(this.#live(), joined, levels as number, onDevice), signal);
+      }
+      return this.#runImage(handle, input, levels as number, onDevice, signal);
     });
   }
 
@@ -150,6 +174,11 @@ export class FeatureExtractor {
   #live(): NativeExtractor {
     if (!this.#native) throw disposedError();
     return this.#native;
+  }
+
+  #runImage(handle: NativeExtractor, input: NativeInput, levels: number, onDevice: boolean, signal?: AbortSignal): Promise<Tensor4[]> {
+    if (onDevice) return this.#run(handle, [input], levels, signal);
+    return this.#run(handle, buildPyramid(input as Tensor4, levels), levels, signal);
   }
 
   async #run(handle: NativeExtractor, inputs: NativeInput[], levels: number, signal?: AbortSignal): Promise<Tensor4[]> {

@@ -71,6 +71,9 @@ export interface Binding {
   /** The executor's process-wide counters. */
   counters(): NativeCounters;
   readonly torchVersion: string;
+  /** cuDNN's process-wide benchmark mode (cudnn_settings.h). */
+  setCudnnBenchmark(enabled: boolean): void;
+  cudnnBenchmark(): boolean;
 }
 
 export const packageRoot = path.resolve(__dirname, '..');

@@ -35,6 +35,15 @@ export interface LoadOptions {
   threads?: number;
   /** fp16 weights and activations; CUDA only. Outputs stay float32. */
   half?: boolean;
+  /**
+   * Micro-batching: extract() calls with the same image size, levels and options that arrive
+   * within this many ms of the first run as one batch, and each gets its slice of the outputs
+   * (views of one buffer). 0 turns it off. Default: 2 on CUDA, 0 on the CPU, where batching
+   * does not pay (bench/microbatch.js).
+   */
+  batchWindowMs?: number;
+  /** The most images (sum of N) in one micro-batch; default 8. */
+  maxBatch?: number;
 }
 
 export interface ExtractOptions {

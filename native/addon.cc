@@ -3,6 +3,7 @@
 
 #include "addon_data.h"
 #include "cpu_allocator.h"
+#include "cudnn_settings.h"
 #include "errors.h"
 #include "executor.h"
 #include "extractor.h"
@@ -68,6 +69,7 @@ Napi::Value ShutdownJs(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InstallCachingCpuAllocator();
+  InitCudnnBenchmark();
   auto* data = new AddonData();
   data->extractor_constructor = Napi::Persistent(Extractor::Define(env));
   env.SetInstanceData(data);
@@ -82,6 +84,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("shutdownForExit", Napi::Function::New(env, ShutdownJs, "shutdownForExit"));
   exports.Set("counters", Napi::Function::New(env, CountersJs, "counters"));
   exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
+  ExportCudnnSettings(env, exports);
   return exports;
 }
 

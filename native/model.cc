@@ -7,6 +7,8 @@
 
 #ifdef FILM_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
+
+#include "cuda_staging.h"
 #endif
 
 #include <map>
@@ -175,7 +177,6 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   // fp16 files run in float32 on CPU: CPU half convolution is slow or missing.
   extractor.to(device, options.half ? at::kHalf : at::kFloat);
   extractor.eval();
-  if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // frames of one size repeat
   try {
     torch::jit::Module frozen = torch::jit::freeze(extractor);
     ReplaceSamePadding(frozen);
@@ -201,25 +202,16 @@ std::vector<at::Tensor> Model::Run(const std::vector<at::Tensor>& pyramid, size_
     SetCallerThreads(threads > 0 ? threads : threads_);
     return Forward(pyramid, levels);
   }
-  // Accelerator: a stream of this run's own, pinned staging, asynchronous copies both ways, and a
-  // wait on this stream only. Written against c10's device-agnostic interfaces, so it compiles
-  // against a CPU-only libtorch too.
+#ifdef FILM_WITH_CUDA
+  // CUDA: a stream of this run's own, and copies both ways through a bounded pinned staging set
+  // (cuda_staging.h): outputs land in pageable memory sized exactly.
   const c10::Stream stream = c10::impl::VirtualGuardImpl(device_.type()).getStreamFromGlobalPool(device_);
   c10::StreamGuard stream_guard(stream);
-  std::vector<at::Tensor> staged;
-  for (const auto& level : pyramid) {
-    at::Tensor pinned = at::empty(level.sizes(), level.options().pinned_memory(true));
-    pinned.copy_(level);
-    staged.push_back(pinned.to(device_, /*non_blocking=*/true));
-  }
-  std::vector<at::Tensor> features = Forward(staged, levels);
-  for (at::Tensor& t : features) {
-    at::Tensor host = at::empty(t.sizes(), t.options().device(c10::kCPU).pinned_memory(true));
-    host.copy_(t, /*non_blocking=*/true);
-    t = host;
-  }
-  stream.synchronize();
-  return features;
+  cuda::Staging staging(device_);
+  return staging.Download(Forward(staging.Upload(pyramid), levels));
+#else
+  throw UserError(ErrorKind::kError, "device " + device_name() + ": this build runs on the CPU only");
+#endif
 }
 
 std::vector<at::Tensor> Model::Forward(const std::vector<at::Tensor>& pyramid, size_t levels) const {
@@ -247,6 +239,7 @@ std::vector<at::Tensor> Model::Forward(const std::vector<at::Tensor>& pyramid, s
 void ReleaseCachedMemory() {
 #ifdef FILM_WITH_CUDA
   c10::cuda::CUDACachingAllocator::emptyCache();
+  cuda::ReleasePinnedMemory();
 #endif
 }
 

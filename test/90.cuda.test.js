@@ -69,7 +69,7 @@ describe('CUDA', function () {
   });
 
   it('concurrent runs on one GPU (separate streams) equal runs one by one', async () => {
-    const fx = await FeatureExtractor.load(models.default, { device: 'cuda' });
+    const fx = await FeatureExtractor.load(models.default, { device: 'cuda', batchWindowMs: 0 });
     const images = Array.from({ length: 8 }, (_, i) => randomTensor([1, 3, 64, 96], 200 + i));
     const one = [];
     for (const im of images) one.push(await fx.extract(im, { levels: 5 }));
@@ -77,6 +77,31 @@ describe('CUDA', function () {
     all.forEach((out, i) => assert.ok(maxError(out, one[i]) < 1e-5));
     fx.dispose();
     FeatureExtractor.releaseCachedMemory();
+  });
+
+  it('micro-batches concurrent calls by default, each result matching the CPU', async () => {
+    const fx = await FeatureExtractor.load(models.default, { device: 'cuda' });
+    const images = Array.from({ length: 3 }, (_, i) => randomTensor([1, 3, 64, 96], 210 + i));
+    const all = await Promise.all(images.map((im) => fx.extract(im, { levels: 5 })));
+    assert.equal(new Set(all.map((out) => out[0].data.buffer)).size, 1, 'the three calls ran as one batch');
+    for (let i = 0; i < images.length; i++) {
+      const err = maxError(all[i], await cpu.extract(images[i], { levels: 5 }));
+      assert.ok(err < 5e-3, `image ${i}: relative error ${err}`);
+    }
+    fx.dispose();
+  });
+
+  it('inputs and outputs larger than the pinned staging chunks (8 MiB) cross intact, before and after releaseCachedMemory', async () => {
+    const fx = await FeatureExtractor.load(models.default, { device: 'cuda' });
+    // a 12 MiB level 0 sent from the host, a 256 MiB level-0 output
+    const big = randomTensor([1, 3, 1024, 1024], 220);
+    const reference = await cpu.extract(big, { levels: 4 });
+    for (let round = 0; round < 2; round++) {
+      const err = maxError(await fx.extract(big, { levels: 4, pyramidOnDevice: false }), reference);
+      assert.ok(err < 5e-3, `round ${round}: relative error ${err}`);
+      FeatureExtractor.releaseCachedMemory(); // frees the idle staging buffers; the next run makes new ones
+    }
+    fx.dispose();
   });
 
   it('out of memory rejects with a clear Error and the next call works', async () => {
