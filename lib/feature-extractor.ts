@@ -6,7 +6,7 @@ import { imageToTensor } from './image';
 import { native, packageRoot, type NativeExtractor } from './native';
 import { buildPyramid } from './pyramid';
 import { queueFor } from './scheduler';
-import type { ExtractOptions, LoadOptions, ModelInfo, RgbImage, Tensor4 } from './types';
+import type { Engine, ExtractOptions, LoadOptions, ModelInfo, RgbImage, Tensor4 } from './types';
 import { checkBoolean, checkInteger, checkOptions, checkTensor4, expected, isPlainObject, maxLevels, typeError } from './validate';
 
 /** The model that ships with the package: C=64, S=4, fixed-seed weights (models/export.py). */
@@ -14,9 +14,19 @@ export const defaultModelPath = path.join(packageRoot, 'models', 'film_extractor
 
 const DEFAULT_LEVELS = 7;
 const DEVICE = /^(auto|cpu|cuda(:\d{1,4})?)$/;
+const ENGINES: readonly Engine[] = ['auto', 'onednn', 'torchscript'];
 
 function copyOutputsForced(): boolean {
   return process.env.FILM_FEATURES_COPY_OUTPUTS === '1';
+}
+
+/** options.engine, else FILM_FEATURES_ENGINE, else 'auto'. */
+function checkEngine(option: unknown): Engine {
+  const [value, name] = option !== undefined ? [option, 'options.engine']
+    : [process.env.FILM_FEATURES_ENGINE || 'auto', 'FILM_FEATURES_ENGINE'];
+  if (typeof value !== 'string') throw typeError("'auto', 'onednn' or 'torchscript'", name, value);
+  if (!ENGINES.includes(value as Engine)) throw new RangeError(expected("'auto', 'onednn' or 'torchscript'", name, value));
+  return value as Engine;
 }
 
 function isRgbImage(value: unknown): value is RgbImage {
@@ -54,7 +64,8 @@ export class FeatureExtractor {
       if (!DEVICE.test(device)) throw new RangeError(expected("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', device));
       const threads = checkInteger(opts.threads ?? 0, 'options.threads', 0, 1024) || os.availableParallelism();
       const half = checkBoolean(opts.half ?? false, 'options.half');
-      const handle = await native().load(path.resolve(file), device, threads, half);
+      const engine = checkEngine(opts.engine);
+      const handle = await native().load(path.resolve(file), device, threads, half, engine);
       return new FeatureExtractor(handle, threads);
     });
   }

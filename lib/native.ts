@@ -17,6 +17,8 @@ export interface NativeInfo {
   subLevels: number;
   dtype: 'float32' | 'float16';
   optimized: boolean;
+  engine: 'onednn' | 'torchscript';
+  isa?: string;
 }
 
 export interface NativeExtractor {
@@ -32,8 +34,10 @@ export interface NativeExtractor {
 }
 
 export interface Binding {
-  load(path: string, device: string, threads: number, half: boolean): Promise<NativeExtractor>;
+  load(path: string, device: string, threads: number, half: boolean, engine: string): Promise<NativeExtractor>;
   readonly cudaCompiledIn: boolean;
+  /** Built with the fused oneDNN CPU engine (engine: 'onednn'). */
+  readonly onednnCompiledIn: boolean;
   cudaDeviceCount(): number;
   /** Frees cached CPU blocks and cached GPU memory; returns the CPU bytes freed. */
   releaseCachedMemory(): number;

@@ -21,7 +21,15 @@ export interface LoadOptions {
   threads?: number;
   /** fp16 weights and activations; CUDA only. Outputs stay float32. */
   half?: boolean;
+  /**
+   * What runs the model on the CPU: 'onednn' (fused oneDNN primitives, where the addon was built
+   * with oneDNN), 'torchscript' (libtorch's optimized graph), or 'auto' (default: oneDNN where it
+   * is built in and reproduces the file's forward). FILM_FEATURES_ENGINE sets the default.
+   */
+  engine?: Engine;
 }
+
+export type Engine = 'auto' | 'onednn' | 'torchscript';
 
 export interface ExtractOptions {
   /** Pyramid levels; defaults to 7, or fewer when the image is too small for 7. */
@@ -39,8 +47,12 @@ export interface ModelInfo {
   channels: number;
   subLevels: number;
   dtype: 'float32' | 'float16';
-  /** Frozen and optimized for inference at load (CPU). */
+  /** Prepared for fast inference at load: the oneDNN engine, or a frozen, optimized TorchScript graph. */
   optimized: boolean;
+  /** What runs it: 'onednn' (CPU only) or 'torchscript'. */
+  engine: 'onednn' | 'torchscript';
+  /** The instruction set oneDNN's kernels use here, e.g. 'avx2' or 'avx512_core'; oneDNN only. */
+  isa?: string;
 }
 
 /** Where a padded frame's original pixels sit, in level-0 coordinates. */
