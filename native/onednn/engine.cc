@@ -161,8 +161,11 @@ std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<at::Tensor
   const Key key{n, h0, w0, pyramid.size(), at::get_num_threads()};
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = plans_.find(key);
-    if (it != plans_.end()) return it->second;
+    for (auto it = plans_.begin(); it != plans_.end(); ++it) {
+      if (it->first != key) continue;
+      plans_.splice(plans_.end(), plans_, it);
+      return it->second;
+    }
   }
 
   auto plan = std::make_shared<Plan>();
@@ -227,7 +230,9 @@ std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<at::Tensor
   }
 
   std::lock_guard<std::mutex> lock(mutex_);
-  return plans_.emplace(key, std::move(plan)).first->second;
+  plans_.emplace_back(key, std::move(plan));
+  if (plans_.size() > kMaxPlans) plans_.pop_front();
+  return plans_.back().second;
 }
 
 std::vector<at::Tensor> Engine::Run(const std::vector<at::Tensor>& pyramid) const {

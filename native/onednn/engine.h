@@ -7,7 +7,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <array>
-#include <map>
+#include <list>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -44,8 +44,10 @@ class Engine {
   std::shared_ptr<const Plan> PlanFor(const std::vector<at::Tensor>& pyramid) const;
 
   std::unique_ptr<Prepared> prepared_;
+  // The most recently used plans, newest last; a service that sees many sizes keeps a bounded set.
+  static constexpr size_t kMaxPlans = 16;
   mutable std::mutex mutex_;
-  mutable std::map<Key, std::shared_ptr<const Plan>> plans_;
+  mutable std::list<std::pair<Key, std::shared_ptr<const Plan>>> plans_;
 };
 
 }  // namespace onednn
