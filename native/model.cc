@@ -15,7 +15,10 @@
 #include <sstream>
 
 #include "errors.h"
+#include "model_file.h"
+#include "model_metadata.h"
 #include "same_padding.h"
+#include "threads.h"
 
 #ifdef FILM_WITH_ONEDNN
 #include "onednn/engine.h"
@@ -134,11 +137,16 @@ c10::Device ResolveDevice(const std::string& spec, bool half) {
   std::smatch m;
   FILM_RANGE_ERROR_IF(!std::regex_match(spec, m, cuda),
                       "Expected 'auto', 'cpu', 'cuda' or 'cuda:N' for device but received '" + spec + "'");
-  FILM_ERROR_IF(!CudaCompiledIn(), "device '" + spec + "': film-features was built against a CPU-only libtorch; " +
-                                       "rebuild it against a CUDA libtorch (set LIBTORCH or Torch_DIR)");
+  if (!CudaCompiledIn()) {
+    throw UserError(ErrorKind::kError, "device '" + spec + "': film-features was built against a CPU-only libtorch; " +
+                                           "rebuild it against a CUDA libtorch (set LIBTORCH or Torch_DIR)", code::kDevice);
+  }
   const int index = m[1].matched ? std::stoi(m[1]) : 0;
   const int count = CudaDeviceCount();
-  FILM_ERROR_IF(index >= count, "device '" + spec + "': " + std::to_string(count) + " CUDA device(s) present");
+  if (index >= count) {
+    throw UserError(ErrorKind::kError, "device '" + spec + "': " + std::to_string(count) + " CUDA device(s) present",
+                    code::kDevice);
+  }
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
@@ -151,9 +159,15 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
                       "engine 'onednn' runs on the CPU, and device is " + device.str());
   c10::InferenceMode inference;
 
+  // Checked and read by us (NUL bytes, FIFOs, missing files), then parsed from memory.
+  std::string bytes = ReadModelFile(options.path);
   torch::jit::Module root;
+  torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}};
   try {
-    root = torch::jit::load(options.path, c10::Device(c10::kCPU));
+    BytesStreamBuf buffer(bytes);
+    std::istream stream(&buffer);
+    root = torch::jit::load(stream, c10::Device(c10::kCPU), extra);
+    std::string().swap(bytes);
   } catch (...) {
     ErrorKind kind;
     const std::string why = FirstLine(DescribeCurrentException(&kind));
@@ -161,6 +175,7 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   }
 
   ModelInfo info;
+  info.weights = JsonStringField(extra[kMetadataFile], "weights", "unknown");
   torch::jit::Module extractor = root;
   if (root.hasattr("extract") && root.attr("extract").isModule()) {
     extractor = root.attr("extract").toModule();
@@ -178,7 +193,6 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   // fp16 files run in float32 on CPU: CPU half convolution is slow or missing.
   extractor.to(device, options.half ? at::kHalf : at::kFloat);
   extractor.eval();
-  if (device.is_cpu()) at::set_num_threads(options.threads);
   if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // frames of one size repeat
   std::shared_ptr<Model> model(new Model(extractor, device, info, options.threads, options.half));
   if (device.is_cpu() && options.engine != "torchscript" && model->UseOnednn(extractor, options)) return model;
@@ -196,7 +210,7 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   // Warm-up: the first runs of a TorchScript graph profile and specialise it.
   std::vector<at::Tensor> pyramid;
   for (int64_t size = 64; size >= 1; size /= 2) pyramid.push_back(at::zeros({1, 3, size, size}));
-  for (int i = 0; i < 2; ++i) model->Run(pyramid, pyramid.size());
+  for (int i = 0; i < 2; ++i) model->Run(pyramid, pyramid.size(), 1);
   return model;
 }
 
@@ -204,8 +218,8 @@ std::vector<at::Tensor> Model::Run(const std::vector<at::Tensor>& pyramid, size_
   FILM_RANGE_ERROR_IF(pyramid.empty() || levels < pyramid.size(), "a run needs at least one level");
   c10::InferenceMode inference;
   if (device_.is_cpu()) {
-    // Per calling thread with OpenMP: concurrent runs on other pool threads keep their own.
-    at::set_num_threads(threads > 0 ? threads : threads_);
+    // This thread's own OpenMP setting: concurrent runs on other threads keep theirs.
+    SetCallerThreads(threads > 0 ? threads : threads_);
     return Forward(pyramid, levels);
   }
   // Accelerator: a stream of this run's own, pinned staging, asynchronous copies both ways, and a
@@ -273,9 +287,9 @@ bool Model::UseOnednn(const torch::jit::Module& extractor, const LoadOptions& op
   // The engine runs FILM's network from the file's weights; check that this file's forward is that
   // network, on a 64x64 frame with 7 levels, against the module itself (unoptimized).
   std::vector<at::Tensor> pyramid{at::arange(3 * 64 * 64, at::kFloat).mul(0.37).sin().abs().reshape({1, 3, 64, 64})};
-  const std::vector<at::Tensor> expected = Forward(pyramid, 7);
+  const std::vector<at::Tensor> expected = Run(pyramid, 7, 1);
   fused_ = engine;
-  const std::vector<at::Tensor> got = Forward(pyramid, 7);
+  const std::vector<at::Tensor> got = Run(pyramid, 7, 1);
   for (size_t i = 0; i < expected.size(); ++i) {
     const double scale = std::max(expected[i].abs().max().item<double>(), 1e-12);
     const double error = (got[i] - expected[i]).abs().max().item<double>() / scale;

@@ -30,6 +30,7 @@ struct ModelInfo {
   bool optimized = false;  // prepared for fast inference: the oneDNN engine, or a frozen, optimized graph
   std::string engine;      // what runs it: "onednn" or "torchscript"
   std::string isa;         // the instruction set oneDNN's kernels use ("avx2", "avx512_core"); oneDNN only
+  std::string weights;     // where the weights came from (export.py's metadata), or "unknown"
 };
 
 class Model {
@@ -46,6 +47,7 @@ class Model {
   const ModelInfo& info() const { return info_; }
   const c10::Device& device() const { return device_; }
   std::string device_name() const { return device_.str(); }
+  int threads() const { return threads_; }
 
  private:
   std::vector<at::Tensor> Forward(const std::vector<at::Tensor>& pyramid, size_t levels) const;

@@ -12,7 +12,7 @@ describe('FeatureExtractor.load', () => {
     try {
       assert.equal(fx.device, FeatureExtractor.devices().includes('cuda:0') ? 'cuda:0' : 'cpu');
       const { engine, isa, ...info } = fx.info;
-      assert.deepEqual(info, { source: 'extractor', channels: 64, subLevels: 4, dtype: 'float32', optimized: fx.device === 'cpu' });
+      assert.deepEqual(info, { source: 'extractor', channels: 64, subLevels: 4, dtype: 'float32', optimized: fx.device === 'cpu', weights: 'random, seed 0' });
       // on the CPU, the oneDNN engine wherever the addon has it (see test/32.engine)
       const onednn = fx.device === 'cpu' && require('../dist/native').native().onednnCompiledIn;
       const forced = ['onednn', 'torchscript'].includes(process.env.FILM_FEATURES_ENGINE) && process.env.FILM_FEATURES_ENGINE;
@@ -28,6 +28,7 @@ describe('FeatureExtractor.load', () => {
     const fx = await FeatureExtractor.load(models.small, { device: 'cpu', threads: 1 });
     assert.equal(fx.info.channels, 16);
     assert.equal(fx.info.subLevels, 3);
+    assert.equal(fx.info.weights, 'random, seed 1');
     fx.dispose();
   });
 

@@ -29,7 +29,7 @@ describe('real FILM files', function () {
         const fx = await FeatureExtractor.load(models[kind], { device: 'cpu', engine });
         try {
           const { isa, ...info } = fx.info;
-          assert.deepEqual(info, { ...expected, channels: 16, subLevels: 3, optimized: true, engine });
+          assert.deepEqual(info, { ...expected, channels: 16, subLevels: 3, optimized: true, engine, weights: 'unknown' });
           if (engine === 'onednn') assert.match(isa, /^(sse41|avx|avx2|avx512)/);
           const c = reference().find((x) => x.name.startsWith(`${kind}-`));
           // fp16 weights run in float32 on CPU, so even the fp16 file matches its float64 reference closely
@@ -44,6 +44,7 @@ describe('real FILM files', function () {
     it(`an interpolator gives the same features as its extractor exported standalone (export.py --from; engine ${engine})`, async () => {
       const whole = await FeatureExtractor.load(models.interpolator, { device: 'cpu', engine });
       const standalone = await FeatureExtractor.load(models.fromInterpolator, { device: 'cpu', engine });
+      assert.equal(standalone.info.weights, 'from film_interpolator.pt'); // export.py's metadata
       const image = randomTensor([1, 3, 70, 90], 21);
       const a = await whole.extract(image, { levels: 7 });
       const b = await standalone.extract(image, { levels: 7 });

@@ -10,6 +10,7 @@ import { FeatureExtractor, defaultModelPath, imageToTensor, padToMultiple } from
 import type { Device, Tensor4 } from '../types';
 import { writeNpy } from './npy';
 import { writePreview } from './preview';
+import { setupCommand } from './setup';
 
 const IMAGE_EXTENSIONS = new Set(['.png', '.jpg', '.jpeg']);
 const MAX_LEVELS = 10; // padding grows as 2^(levels-1); FILM uses 7
@@ -147,7 +148,7 @@ async function extract(inputs: string[], opts: Options): Promise<number> {
   }
   const { channels, subLevels } = fx.info;
   const model = opts.model ?? `${path.basename(defaultModelPath)} (shipped)`;
-  console.log(`model ${model} (C=${channels}, S=${subLevels}) on ${fx.device}, loaded in ${ms(t)}`);
+  console.log(`model ${model} (C=${channels}, S=${subLevels}, weights: ${fx.info.weights}) on ${fx.device}, loaded in ${ms(t)}`);
 
   const dirs = outputDirs(files, opts.out);
   const single = files.length === 1;
@@ -222,6 +223,7 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (inputs: string[], opts: Options) => {
       code = await extract(inputs, opts);
     });
+  program.addCommand(setupCommand((status) => { code = status; }));
   try {
     await program.parseAsync(argv);
   } catch (err) {
