@@ -1,7 +1,8 @@
 'use strict';
-// CPU benchmark: film-features vs onnxruntime-node vs a bare libtorch C++ loop, on the same weights
-// and the same pyramid. Usage: node bench/cpu.js [--quick] [--runs N] [--warmup N]
-//   [--sizes 256,512,720 | HxW,...] [--batch 1,4] [--threads 1,2]
+// CPU benchmark: film-features (oneDNN engine) vs onnxruntime-node vs the same engine in a bare C++
+// loop, on the same weights and the same pyramid; optionally the TorchScript engine too.
+// Usage: node bench/cpu.js [--quick] [--runs N] [--warmup N] [--sizes 256,512,720 | HxW,...]
+//   [--batch 1,4] [--threads 1,2] [--torchscript]
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -17,6 +18,7 @@ const cache = path.join(__dirname, '.cache');
 const onnxPath = path.join(cache, 'film_extractor.onnx');
 const cppBuild = path.join(cache, 'cpp-build');
 const cppBinary = path.join(cppBuild, 'forward_loop');
+const fmaBinary = path.join(cppBuild, 'fma_peak');
 const NAMED_SIZES = { 256: [256, 256], 512: [512, 512], 720: [720, 1280] };
 
 function options() {
@@ -28,6 +30,7 @@ function options() {
       sizes: { type: 'string' },
       batch: { type: 'string' },
       threads: { type: 'string' },
+      torchscript: { type: 'boolean', default: false },
     },
   });
   const q = values.quick;
@@ -49,6 +52,7 @@ function options() {
     threads: ints(values.threads, q ? '2' : '1,2'),
     runs: ints(values.runs, q ? '3' : '5')[0],
     warmup: Number(values.warmup),
+    torchscript: values.torchscript,
   };
 }
 
@@ -68,18 +72,34 @@ function ensureOnnx() {
   sh('/usr/bin/python3', ['models/export.py', '--from', defaultModelPath, '--onnx', '--out', onnxPath]);
 }
 
-/** bench/cpp/forward_loop, built once (cmake decides what is stale). */
+/** bench/cpp/forward_loop and fma_peak, built once (cmake decides what is stale). */
 function ensureCpp() {
-  const sources = ['forward_loop.cc', 'CMakeLists.txt'].map((f) => path.join(__dirname, 'cpp', f));
-  if (fs.existsSync(cppBinary) && !sources.some((s) => olderThan(cppBinary, s))) return;
-  console.error('building bench/cpp/forward_loop ...');
+  const sources = ['forward_loop.cc', 'fma_peak.cc', 'CMakeLists.txt', '../../native/onednn/engine.cc']
+    .map((f) => path.join(__dirname, 'cpp', f));
+  const built = [cppBinary, fmaBinary].every((b) => fs.existsSync(b) && !sources.some((s) => olderThan(b, s)));
+  if (built) return;
+  console.error('building bench/cpp (forward_loop, fma_peak) ...');
   sh('cmake', ['-S', path.join(__dirname, 'cpp'), '-B', cppBuild, '-DCMAKE_BUILD_TYPE=Release']);
   sh('cmake', ['--build', cppBuild, '--config', 'Release']);
 }
 
-function cppLoop(threads, [n, , h, w], runs) {
-  const out = sh(cppBinary, [defaultModelPath, threads, n, h, w, LEVELS, runs].map(String));
-  return JSON.parse(out.trim().split('\n').pop()).ms;
+/** The bare C++ loop: { first, ms: [...] } for an engine ('onednn' or 'torchscript'). */
+function cppLoop(engine, threads, [n, , h, w], runs) {
+  const out = sh(cppBinary, [defaultModelPath, threads, n, h, w, LEVELS, runs, engine].map(String));
+  return JSON.parse(out.trim().split('\n').pop());
+}
+
+const fmaFamily = (isa) => (/^avx512/.test(isa) ? 'avx512' : 'avx2');
+
+/** fp32 FMA peak in GFLOP/s for oneDNN's ISA family (bench/cpp/fma_peak: best of 5 short rounds). */
+function fmaPeak(isa, threads) {
+  return JSON.parse(sh(fmaBinary, [fmaFamily(isa), String(threads)]).trim()).gflops;
+}
+
+async function timeOnce(fn) {
+  const start = process.hrtime.bigint();
+  const result = await fn();
+  return { ms: Number(process.hrtime.bigint() - start) / 1e6, result };
 }
 
 /** 2 * multiply-adds of the convolutions the model actually runs (stage j of level i: n_i stages). */
@@ -123,15 +143,16 @@ async function main() {
   const torchVersion = native().torchVersion;
   const ortVersion = require('onnxruntime-node/package.json').version;
 
-  const extractors = new Map();
+  const extractors = new Map(); // threads -> { onednn, torchscript? }
   const sessions = new Map();
   for (const threads of opts.threads) {
-    extractors.set(threads, await FeatureExtractor.load(undefined, { device: 'cpu', threads }));
+    const load = (engine) => FeatureExtractor.load(undefined, { device: 'cpu', threads, engine });
+    extractors.set(threads, { onednn: await load('onednn'), torchscript: opts.torchscript ? await load('torchscript') : null });
     sessions.set(threads, await ort.InferenceSession.create(onnxPath, {
       intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionProviders: ['cpu'],
     }));
   }
-  const { channels, subLevels } = extractors.get(opts.threads[0]).info;
+  const { channels, subLevels, isa } = extractors.get(opts.threads[0]).onednn.info;
 
   const rows = [];
   const agreement = [];
@@ -140,47 +161,64 @@ async function main() {
       const image = randomTensor(batch, h, w);
       const pyramid = buildPyramid(image, LEVELS);
       const feeds = Object.fromEntries(pyramid.map((l, i) => [`level${i}`, new ort.Tensor('float32', l.data, l.shape)]));
+      const work = flops(image.shape, channels, subLevels);
       for (const threads of opts.threads) {
         const label = `${h}x${w} batch ${batch} threads ${threads}`;
         const fx = extractors.get(threads);
         const session = sessions.get(threads);
 
+        // The first call at this (batch, size, threads) makes the engine's primitives.
+        const first = await timeOnce(() => fx.onednn.extractPyramid(pyramid));
         if (agreement.length === 0 || agreement.at(-1)[0] !== `${h}x${w}`) {
-          const ours = await fx.extractPyramid(pyramid);
           const theirs = await session.run(feeds);
-          const err = relativeError(ours, pyramid.map((_, i) => theirs[`features${i}`].data));
+          const err = relativeError(first.result, pyramid.map((_, i) => theirs[`features${i}`].data));
           agreement.push([`${h}x${w}`, String(batch), err.toExponential(2)]);
           console.error(`${h}x${w}: film-features vs onnxruntime, max relative error ${err.toExponential(2)}`);
         }
+        first.result = null;
 
         console.error(`${label}: film-features and onnxruntime ...`);
-        const ms = await timeInterleaved({
-          extract: () => fx.extract(image, { levels: LEVELS }),
-          forward: () => fx.extractPyramid(pyramid),
-          pyramid: () => buildPyramid(image, LEVELS),
+        const fns = {
+          extract: () => fx.onednn.extract(image, { levels: LEVELS }),
+          forward: () => fx.onednn.extractPyramid(pyramid),
           ort: () => session.run(feeds),
-        }, opts.runs, opts.warmup, settle);
-        const [extract, forward, pyr, ortMs] = ['extract', 'forward', 'pyramid', 'ort'].map((k) => median(ms[k]));
-        console.error(`${label}: C++ loop ...`);
-        const cpp = median(cppLoop(threads, image.shape, opts.runs));
+        };
+        if (fx.torchscript) fns.torchscript = () => fx.torchscript.extractPyramid(pyramid);
+        // The bare loop takes its turn too: a child process per round, timing one warm call.
+        const cppMs = [];
+        fns.cpp = () => cppMs.push(...cppLoop('onednn', threads, image.shape, 1).ms);
+        // And the peak, in turn with the rest, since what the machine gives changes minute to minute.
+        const peakRuns = [];
+        fns.peak = () => peakRuns.push(fmaPeak(isa, threads));
+        const ms = await timeInterleaved(fns, opts.runs, opts.warmup, settle);
+        const [extract, forward, ortMs] = ['extract', 'forward', 'ort'].map((k) => median(ms[k]));
+        const cpp = median(cppMs.slice(opts.warmup));
+        const peak = median(peakRuns.slice(opts.warmup));
+        const gflops = work / extract / 1e6;
 
-        rows.push([`${h}x${w}`, batch, threads, fmt(extract), fmt(forward), fmt(ortMs), fmt(cpp),
-          fmt(extract / ortMs, 2), fmt(forward / cpp, 2), fmt(flops(image.shape, channels, subLevels) / extract / 1e6),
-          fmt((100 * pyr) / extract)]);
-        console.error(`${label}: ${rows.at(-1).slice(3).join(' ')}`);
+        const row = [`${h}x${w}`, batch, threads, fmt(extract), fmt(forward), fmt(ortMs), fmt(cpp),
+          fmt(extract / ortMs, 2), fmt(extract / cpp, 2), fmt(forward / cpp, 2), fmt(gflops), fmt(peak), fmt((100 * gflops) / peak),
+          fmt(first.ms)];
+        if (fx.torchscript) row.push(fmt(median(ms.torchscript)), fmt(median(ms.torchscript) / ortMs, 2));
+        rows.push(row);
+        console.error(`${label}: ${row.slice(3).join(' ')}`);
       }
     }
   }
-  for (const fx of extractors.values()) fx.dispose();
+  for (const fx of extractors.values()) Object.values(fx).forEach((e) => e?.dispose());
 
+  const cpus = require('node:os').cpus();
   console.log(machineLines([
-    `libtorch ${torchVersion} (film-features and the C++ loop), onnxruntime-node ${ortVersion}`,
+    `CPU: ${cpus[0]?.model}; oneDNN ISA: ${isa} (FMA peak: bench/cpp/fma_peak ${fmaFamily(isa)}, timed in turn with the rest)`,
+    `libtorch ${torchVersion}, onnxruntime-node ${ortVersion}`,
     `model: ${path.relative(root, defaultModelPath)} (C=${channels}, S=${subLevels}), ${LEVELS} levels, ` +
       `input uniform [0,1) seed 1; medians of ${opts.runs} runs after ${opts.warmup} warm-ups`,
   ]).join('\n'));
   console.log();
-  console.log(table(['size', 'batch', 'threads', 'film-features ms', 'ff forward ms', 'onnxruntime ms', 'C++ loop ms',
-    'ff/ort', 'ff forward/C++', 'ff GFLOP/s', 'TS pyramid %'], rows));
+  const header = ['size', 'batch', 'threads', 'ff ms', 'ff forward ms', 'onnxruntime ms', 'C++ loop ms',
+    'ff/ort', 'ff/C++', 'ff forward/C++', 'ff GFLOP/s', 'FMA peak GFLOP/s', '% of peak', 'first call ms'];
+  if (opts.torchscript) header.push('TorchScript engine ms', 'TorchScript/ort');
+  console.log(table(header, rows));
   console.log();
   console.log(table(['size', 'batch', 'max rel. error ff vs ort'], agreement));
 }

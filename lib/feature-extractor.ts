@@ -7,7 +7,7 @@ import { readImage } from './input';
 import { batchKey, checkBatchOptions, MicroBatcher } from './micro-batch';
 import { native, packageRoot, RUN_COPY_OUTPUTS, type NativeExtractor, type NativeInput } from './native';
 import { buildPyramid } from './pyramid';
-import type { Counters, ExtractOptions, ImageInput, LoadOptions, ModelInfo, Tensor4 } from './types';
+import type { Counters, Engine, ExtractOptions, ImageInput, LoadOptions, ModelInfo, Tensor4 } from './types';
 import { checkBoolean, checkInteger, checkTensor4, expected, maxLevels, outOfRange, readOptions, typeError } from './validate';
 
 /** The model that ships with the package: C=64, S=4, fixed-seed weights (models/export.py). */
@@ -15,11 +15,21 @@ export const defaultModelPath = path.join(packageRoot, 'models', 'film_extractor
 
 const DEFAULT_LEVELS = 7;
 const DEVICE = /^(auto|cpu|cuda(:\d{1,4})?)$/;
-const LOAD_OPTIONS = ['device', 'threads', 'half', 'batchWindowMs', 'maxBatch'] as const;
+const ENGINES: readonly Engine[] = ['auto', 'onednn', 'torchscript'];
+const LOAD_OPTIONS = ['device', 'threads', 'half', 'engine', 'batchWindowMs', 'maxBatch'] as const;
 const EXTRACT_OPTIONS = ['levels', 'pyramidOnDevice', 'signal'] as const;
 
 function runFlags(): number {
   return process.env.FILM_FEATURES_COPY_OUTPUTS === '1' ? RUN_COPY_OUTPUTS : 0;
+}
+
+/** options.engine, else FILM_FEATURES_ENGINE, else 'auto'. */
+function checkEngine(option: unknown): Engine {
+  const [value, name] = option !== undefined ? [option, 'options.engine']
+    : [process.env.FILM_FEATURES_ENGINE || 'auto', 'FILM_FEATURES_ENGINE'];
+  if (typeof value !== 'string') throw typeError("'auto', 'onednn' or 'torchscript'", name, value);
+  if (!ENGINES.includes(value as Engine)) throw outOfRange(expected("'auto', 'onednn' or 'torchscript'", name, value));
+  return value as Engine;
 }
 
 function checkSignal(value: unknown, name: string): AbortSignal | undefined {
@@ -67,9 +77,10 @@ export class FeatureExtractor {
       if (!DEVICE.test(device)) throw outOfRange(expected("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', device));
       const threads = checkInteger(opts.threads ?? 0, 'options.threads', 0, 1024) || os.availableParallelism();
       const half = checkBoolean(opts.half ?? false, 'options.half');
+      const engine = checkEngine(opts.engine);
       const batching = checkBatchOptions(opts);
       installExitHook();
-      const handle = await native().load(path.resolve(file), device, threads, half);
+      const handle = await native().load(path.resolve(file), device, threads, half, engine);
       return new FeatureExtractor(handle, threads, new MicroBatcher(batching(handle.device!)));
     });
   }

@@ -20,6 +20,8 @@ export interface NativeInfo {
   subLevels: number;
   dtype: 'float32' | 'float16';
   optimized: boolean;
+  engine: 'onednn' | 'torchscript';
+  isa?: string;
   weights: string;
 }
 
@@ -57,8 +59,10 @@ export interface NativeCounters {
 }
 
 export interface Binding {
-  load(path: string, device: string, threads: number, half: boolean): Promise<NativeExtractor>;
+  load(path: string, device: string, threads: number, half: boolean, engine: string): Promise<NativeExtractor>;
   readonly cudaCompiledIn: boolean;
+  /** Built with the fused oneDNN CPU engine (engine: 'onednn'). */
+  readonly onednnCompiledIn: boolean;
   cudaDeviceCount(): number;
   /** Frees cached CPU blocks and cached GPU memory; returns the CPU bytes freed. */
   releaseCachedMemory(): number;

@@ -36,6 +36,12 @@ export interface LoadOptions {
   /** fp16 weights and activations; CUDA only. Outputs stay float32. */
   half?: boolean;
   /**
+   * What runs the model on the CPU: 'onednn' (fused oneDNN primitives, where the addon was built
+   * with oneDNN), 'torchscript' (libtorch's optimized graph), or 'auto' (default: oneDNN where it
+   * is built in and reproduces the file's forward). FILM_FEATURES_ENGINE sets the default.
+   */
+  engine?: Engine;
+  /**
    * Micro-batching: extract() calls with the same image size, levels and options that arrive
    * within this many ms of the first run as one batch, and each gets its slice of the outputs
    * (views of one buffer). 0 turns it off. Default: 2 on CUDA, 0 on the CPU, where batching
@@ -45,6 +51,8 @@ export interface LoadOptions {
   /** The most images (sum of N) in one micro-batch; default 8. */
   maxBatch?: number;
 }
+
+export type Engine = 'auto' | 'onednn' | 'torchscript';
 
 export interface ExtractOptions {
   /** Pyramid levels; defaults to 7, or fewer when the image is too small for 7. */
@@ -64,8 +72,12 @@ export interface ModelInfo {
   channels: number;
   subLevels: number;
   dtype: 'float32' | 'float16';
-  /** Frozen and optimized for inference at load (CPU). */
+  /** Prepared for fast inference at load: the oneDNN engine, or a frozen, optimized TorchScript graph. */
   optimized: boolean;
+  /** What runs it: 'onednn' (CPU only) or 'torchscript'. */
+  engine: 'onednn' | 'torchscript';
+  /** The instruction set oneDNN's kernels use here, e.g. 'avx2' or 'avx512_core'; oneDNN only. */
+  isa?: string;
   /**
    * Where the weights came from, as models/export.py records it in the file: 'random, seed 0' for
    * the shipped (untrained) model, 'from film_net_fp32.pt' for copied ones; 'unknown' otherwise.

@@ -77,6 +77,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
   exports.Set("load", Napi::Function::New(env, Extractor::Load, "load"));
   exports.Set("cudaCompiledIn", Napi::Boolean::New(env, CudaCompiledIn()));
+  exports.Set("onednnCompiledIn", Napi::Boolean::New(env, OnednnCompiledIn()));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCountJs, "cudaDeviceCount"));
   exports.Set("releaseCachedMemory", Napi::Function::New(env, ReleaseCachedMemoryJs, "releaseCachedMemory"));
   exports.Set("dataAddress", Napi::Function::New(env, DataAddressJs, "dataAddress"));

@@ -117,7 +117,8 @@ Napi::Value Extractor::Load(const Napi::CallbackInfo& info) {
   return Guard(env, [&]() -> Napi::Value {
     FILM_TYPE_ERROR_IF(info.Length() < 4 || !info[0].IsString() || !info[1].IsString() || !info[2].IsNumber() ||
                            !info[3].IsBoolean(),
-                       "load(path: string, device: string, threads: number, half: boolean)");
+                       "load(path: string, device: string, threads: number, half: boolean, engine?: string)");
+    FILM_TYPE_ERROR_IF(info.Length() > 4 && !info[4].IsUndefined() && !info[4].IsString(), "engine must be a string");
     LoadOptions options;
     options.path = info[0].As<Napi::String>();
     if (options.path.find('\0') != std::string::npos) {
@@ -127,6 +128,7 @@ Napi::Value Extractor::Load(const Napi::CallbackInfo& info) {
     options.device = info[1].As<Napi::String>();
     options.threads = info[2].As<Napi::Number>().Int32Value();
     options.half = info[3].As<Napi::Boolean>();
+    if (info.Length() > 4 && info[4].IsString()) options.engine = info[4].As<Napi::String>();
     return Task::Submit(env, std::make_shared<LoadTask>(env, std::move(options)));
   });
 }
@@ -196,6 +198,8 @@ Napi::Value Extractor::Info(const Napi::CallbackInfo& info) {
   out.Set("subLevels", Napi::Number::New(env, static_cast<double>(m.sub_levels)));
   out.Set("dtype", m.dtype);
   out.Set("optimized", m.optimized);
+  out.Set("engine", m.engine);
+  if (!m.isa.empty()) out.Set("isa", m.isa);
   out.Set("weights", m.weights);
   return out;
 }

@@ -11,6 +11,7 @@
 #include "cuda_staging.h"
 #endif
 
+#include <algorithm>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -20,6 +21,11 @@
 #include "model_metadata.h"
 #include "same_padding.h"
 #include "threads.h"
+
+#ifdef FILM_WITH_ONEDNN
+#include "onednn/engine.h"
+#include "onednn/weights.h"
+#endif
 
 namespace film {
 namespace {
@@ -107,6 +113,14 @@ bool CudaCompiledIn() {
 #endif
 }
 
+bool OnednnCompiledIn() {
+#ifdef FILM_WITH_ONEDNN
+  return true;
+#else
+  return false;
+#endif
+}
+
 int CudaDeviceCount() {
   return CudaCompiledIn() ? static_cast<int>(torch::cuda::device_count()) : 0;
 }
@@ -140,7 +154,11 @@ c10::Device ResolveDevice(const std::string& spec, bool half) {
 
 std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   FILM_RANGE_ERROR_IF(options.threads < 1, "threads must be at least 1");
+  FILM_RANGE_ERROR_IF(options.engine != "auto" && options.engine != "onednn" && options.engine != "torchscript",
+                      "Expected 'auto', 'onednn' or 'torchscript' for engine but received '" + options.engine + "'");
   const c10::Device device = ResolveDevice(options.device, options.half);
+  FILM_RANGE_ERROR_IF(options.engine == "onednn" && !device.is_cpu(),
+                      "engine 'onednn' runs on the CPU, and device is " + device.str());
   c10::InferenceMode inference;
 
   // Checked and read by us (NUL bytes, FIFOs, missing files), then parsed from memory.
@@ -177,15 +195,18 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   // fp16 files run in float32 on CPU: CPU half convolution is slow or missing.
   extractor.to(device, options.half ? at::kHalf : at::kFloat);
   extractor.eval();
+  std::shared_ptr<Model> model(new Model(extractor, device, info, options.threads, options.half));
+  if (device.is_cpu() && options.engine != "torchscript" && model->UseOnednn(extractor, options)) return model;
+
+  model->info_.engine = "torchscript";
   try {
     torch::jit::Module frozen = torch::jit::freeze(extractor);
     ReplaceSamePadding(frozen);
-    extractor = torch::jit::optimize_for_inference(frozen);
-    info.optimized = true;
+    model->module_ = torch::jit::optimize_for_inference(frozen);
+    model->info_.optimized = true;
   } catch (...) {
     // Left unoptimized: slower, same numbers.
   }
-  std::shared_ptr<Model> model(new Model(extractor, device, info, options.threads, options.half));
 
   // Warm-up: the first runs of a TorchScript graph profile and specialise it.
   std::vector<at::Tensor> pyramid;
@@ -222,6 +243,13 @@ std::vector<at::Tensor> Model::Forward(const std::vector<at::Tensor>& pyramid, s
     inputs.push_back(at::avg_pool2d(inputs.get(inputs.size() - 1), /*kernel_size=*/{2, 2}, /*stride=*/{2, 2}));
   }
 
+#ifdef FILM_WITH_ONEDNN
+  if (fused_) {
+    std::vector<at::Tensor> contiguous;
+    for (size_t i = 0; i < inputs.size(); ++i) contiguous.push_back(inputs.get(i).contiguous());
+    return fused_->Run(contiguous);
+  }
+#endif
   c10::IValue result = module_.forward({c10::IValue(inputs)});
   FILM_ERROR_IF(!result.isTensorList(), "the model's forward returned " + result.tagKind() + ", not a list of tensors");
   c10::List<at::Tensor> outputs = result.toTensorList();
@@ -234,6 +262,47 @@ std::vector<at::Tensor> Model::Forward(const std::vector<at::Tensor>& pyramid, s
     features.push_back(t.to(device_, at::kFloat).contiguous());
   }
   return features;
+}
+
+bool Model::UseOnednn(const torch::jit::Module& extractor, const LoadOptions& options) {
+  const bool forced = options.engine == "onednn";
+#ifdef FILM_WITH_ONEDNN
+  std::shared_ptr<const onednn::Engine> engine;
+  try {
+    engine = std::make_shared<const onednn::Engine>(onednn::ReadConvWeights(extractor, info_.sub_levels));
+  } catch (...) {
+    if (!forced) return false;  // auto: the TorchScript path runs it
+    ErrorKind kind;
+    throw UserError(ErrorKind::kError, "'" + options.path + "': engine 'onednn' failed to prepare: " +
+                                           FirstLine(DescribeCurrentException(&kind)));
+  }
+  // The engine runs FILM's network from the file's weights; check that this file's forward is that
+  // network, on a 64x64 frame with 7 levels, against the module itself (unoptimized).
+  std::vector<at::Tensor> pyramid{at::arange(3 * 64 * 64, at::kFloat).mul(0.37).sin().abs().reshape({1, 3, 64, 64})};
+  const std::vector<at::Tensor> expected = Run(pyramid, 7, 1);
+  fused_ = engine;
+  const std::vector<at::Tensor> got = Run(pyramid, 7, 1);
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const double scale = std::max(expected[i].abs().max().item<double>(), 1e-12);
+    const double error = (got[i] - expected[i]).abs().max().item<double>() / scale;
+    if (!(error <= 1e-4)) {
+      fused_.reset();
+      FILM_ERROR_IF(forced, "'" + options.path + "': engine 'onednn' does not reproduce this file's forward (level " +
+                                std::to_string(i) + " differs by " + std::to_string(error) +
+                                " relative); use engine 'torchscript'");
+      return false;
+    }
+  }
+  info_.engine = "onednn";
+  info_.isa = onednn::Engine::Isa();
+  info_.optimized = true;
+  return true;
+#else
+  (void)extractor;
+  FILM_ERROR_IF(forced, "engine 'onednn': this build of film-features has no oneDNN engine "
+                        "(apt-get install libdnnl-dev, then rebuild)");
+  return false;
+#endif
 }
 
 void ReleaseCachedMemory() {

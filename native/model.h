@@ -10,11 +10,16 @@
 
 namespace film {
 
+namespace onednn {
+class Engine;
+}
+
 struct LoadOptions {
   std::string path;
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
   int threads = 1;              // CPU intra-op threads for this model's runs
   bool half = false;            // fp16 weights and activations (CUDA only)
+  std::string engine = "auto";  // CPU: auto | onednn | torchscript (auto: oneDNN where built in)
 };
 
 struct ModelInfo {
@@ -22,7 +27,9 @@ struct ModelInfo {
   int64_t channels = 0;
   int64_t sub_levels = 0;
   std::string dtype;  // the weights' dtype in the file: "float32" or "float16"
-  bool optimized = false;  // frozen + optimize_for_inference succeeded
+  bool optimized = false;  // prepared for fast inference: the oneDNN engine, or a frozen, optimized graph
+  std::string engine;      // what runs it: "onednn" or "torchscript"
+  std::string isa;         // the instruction set oneDNN's kernels use ("avx2", "avx512_core"); oneDNN only
   std::string weights;     // where the weights came from (export.py's metadata), or "unknown"
 };
 
@@ -44,6 +51,9 @@ class Model {
 
  private:
   std::vector<at::Tensor> Forward(const std::vector<at::Tensor>& pyramid, size_t levels) const;
+  // Prepares the oneDNN engine, checked against the TorchScript module on a small frame; false
+  // (or, for engine 'onednn', an Error) when the file's graph is not the network the engine runs.
+  bool UseOnednn(const torch::jit::Module& extractor, const LoadOptions& options);
 
   Model(torch::jit::Module module, c10::Device device, ModelInfo info, int threads, bool half)
       : module_(std::move(module)), device_(device), info_(std::move(info)), threads_(threads), half_(half) {}
@@ -53,10 +63,12 @@ class Model {
   ModelInfo info_;
   int threads_;
   bool half_;
+  std::shared_ptr<const onednn::Engine> fused_;  // CPU runs go here when set
 };
 
 // Device helpers shared with the binding.
 bool CudaCompiledIn();
+bool OnednnCompiledIn();  // the fused oneDNN CPU engine is built in
 int CudaDeviceCount();
 c10::Device ResolveDevice(const std::string& spec, bool half);
 // Returns cached, unused accelerator memory to the driver; nothing on CPU.

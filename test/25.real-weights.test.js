@@ -3,7 +3,7 @@
 const assert = require('node:assert/strict');
 const { FeatureExtractor } = require('..');
 const path = require('node:path');
-const { dir, models, needPython, python, reference, relativeError, randomTensor, sh } = require('./fixtures');
+const { cpuEngines, dir, models, needPython, python, reference, relativeError, randomTensor, sh } = require('./fixtures');
 
 function maxRelativeError(actual, expected) {
   assert.equal(actual.length, expected.length);
@@ -23,32 +23,36 @@ describe('real FILM files', function () {
     interpolator: { source: 'interpolator', dtype: 'float32' },
     interpolatorFp16: { source: 'interpolator', dtype: 'float16' },
   };
-  for (const [kind, expected] of Object.entries(kinds)) {
-    it(`${kind}: loads, says what it is, is optimized, and matches the reference`, async () => {
-      const fx = await FeatureExtractor.load(models[kind], { device: 'cpu' });
-      try {
-        assert.deepEqual({ ...fx.info }, { ...expected, channels: 16, subLevels: 3, optimized: true, weights: 'unknown' });
-        const c = reference().find((x) => x.name.startsWith(`${kind}-`));
-        // fp16 weights run in float32 on CPU, so even the fp16 file matches its float64 reference closely
-        const err = maxRelativeError(await fx.extract(c.pyramid[0], { levels: c.levels }), c.features);
-        assert.ok(err <= 1e-5, `relative error ${err}`);
-      } finally {
-        fx.dispose();
-      }
+  for (const engine of cpuEngines()) {
+    for (const [kind, expected] of Object.entries(kinds)) {
+      it(`${kind}: loads, says what it is, is optimized, and matches the reference (engine ${engine})`, async () => {
+        const fx = await FeatureExtractor.load(models[kind], { device: 'cpu', engine });
+        try {
+          const { isa, ...info } = fx.info;
+          assert.deepEqual(info, { ...expected, channels: 16, subLevels: 3, optimized: true, engine, weights: 'unknown' });
+          if (engine === 'onednn') assert.match(isa, /^(sse41|avx|avx2|avx512)/);
+          const c = reference().find((x) => x.name.startsWith(`${kind}-`));
+          // fp16 weights run in float32 on CPU, so even the fp16 file matches its float64 reference closely
+          const err = maxRelativeError(await fx.extract(c.pyramid[0], { levels: c.levels }), c.features);
+          assert.ok(err <= 1e-5, `relative error ${err}`);
+        } finally {
+          fx.dispose();
+        }
+      });
+    }
+
+    it(`an interpolator gives the same features as its extractor exported standalone (export.py --from; engine ${engine})`, async () => {
+      const whole = await FeatureExtractor.load(models.interpolator, { device: 'cpu', engine });
+      const standalone = await FeatureExtractor.load(models.fromInterpolator, { device: 'cpu', engine });
+      assert.equal(standalone.info.weights, 'from film_interpolator.pt'); // export.py's metadata
+      const image = randomTensor([1, 3, 70, 90], 21);
+      const a = await whole.extract(image, { levels: 7 });
+      const b = await standalone.extract(image, { levels: 7 });
+      assert.ok(maxRelativeError(a, b) <= 1e-5);
+      whole.dispose();
+      standalone.dispose();
     });
   }
-
-  it('an interpolator gives the same features as its extractor exported standalone (export.py --from)', async () => {
-    const whole = await FeatureExtractor.load(models.interpolator, { device: 'cpu' });
-    const standalone = await FeatureExtractor.load(models.fromInterpolator, { device: 'cpu' });
-    assert.equal(standalone.info.weights, 'from film_interpolator.pt'); // export.py's metadata
-    const image = randomTensor([1, 3, 70, 90], 21);
-    const a = await whole.extract(image, { levels: 7 });
-    const b = await standalone.extract(image, { levels: 7 });
-    assert.ok(maxRelativeError(a, b) <= 1e-5);
-    whole.dispose();
-    standalone.dispose();
-  });
 
   it('export.py --from takes state_dicts with extract.-prefixed and with bare names', async () => {
     const prefixed = path.join(dir, 'state_prefixed.pth');

@@ -2,7 +2,7 @@
 // Features against an independent float64 reference (test/reference.py) on the same weights.
 const assert = require('node:assert/strict');
 const { FeatureExtractor } = require('..');
-const { models, needPython, reference, relativeError } = require('./fixtures');
+const { cpuEngines, models, needPython, reference, relativeError } = require('./fixtures');
 
 const TOLERANCE = 1e-5;
 
@@ -15,50 +15,53 @@ function assertClose(actual, expected, label) {
   });
 }
 
-describe('features match the reference', function () {
-  const extractors = {};
-  before(async function () {
-    needPython(this);
-    reference();
-    extractors.default = await FeatureExtractor.load(models.default, { device: 'cpu' });
-    extractors.small = await FeatureExtractor.load(models.small, { device: 'cpu' });
-  });
-  after(() => Object.values(extractors).forEach((fx) => fx.dispose()));
-
-  const names = [
-    ...[1, 2, 3, 4, 5, 6, 7].map((l) => `default-67x131-L${l}`),
-    'default-97x61-L6', 'default-b2-64x80-L7', 'small-b2-67x131-L7', 'small-97x61-L4',
-  ];
-  for (const name of names) {
-    it(name, async () => {
-      const c = reference().find((x) => x.name === name);
-      const fx = extractors[name.split('-')[0]];
-      assertClose(await fx.extract(c.pyramid[0], { levels: c.levels }), c.features, `${name} extract`);
-      assertClose(await fx.extractPyramid(c.pyramid), c.features, `${name} extractPyramid`);
+for (const engine of cpuEngines()) {
+  describe(`features match the reference (engine ${engine})`, function () {
+    const extractors = {};
+    before(async function () {
+      needPython(this);
+      reference();
+      extractors.default = await FeatureExtractor.load(models.default, { device: 'cpu', engine });
+      extractors.small = await FeatureExtractor.load(models.small, { device: 'cpu', engine });
+      Object.values(extractors).forEach((fx) => assert.equal(fx.info.engine, engine));
     });
-  }
+    after(() => Object.values(extractors).forEach((fx) => fx.dispose()));
 
-  it('pyramidOnDevice: the native side pools the coarse levels from level 0, with the same result', async () => {
-    for (const name of ['default-97x61-L6', 'default-b2-64x80-L7']) {
-      const c = reference().find((x) => x.name === name);
-      const out = await extractors.default.extract(c.pyramid[0], { levels: c.levels, pyramidOnDevice: true });
-      assertClose(out, c.features, `${name} pyramidOnDevice`);
+    const names = [
+      ...[1, 2, 3, 4, 5, 6, 7].map((l) => `default-67x131-L${l}`),
+      'default-97x61-L6', 'default-b2-64x80-L7', 'small-b2-67x131-L7', 'small-97x61-L4',
+    ];
+    for (const name of names) {
+      it(name, async () => {
+        const c = reference().find((x) => x.name === name);
+        const fx = extractors[name.split('-')[0]];
+        assertClose(await fx.extract(c.pyramid[0], { levels: c.levels }), c.features, `${name} extract`);
+        assertClose(await fx.extractPyramid(c.pyramid), c.features, `${name} extractPyramid`);
+      });
     }
-  });
 
-  it('takes RGB bytes as the same image scaled to [0, 1]', async () => {
-    const c = reference().find((x) => x.name === 'default-97x61-L6');
-    const [, , h, w] = c.pyramid[0].shape;
-    const rgb = new Uint8Array(h * w * 3);
-    const tensor = new Float32Array(3 * h * w);
-    for (let p = 0; p < h * w; p++) {
-      for (let ch = 0; ch < 3; ch++) {
-        rgb[p * 3 + ch] = Math.round(c.pyramid[0].data[ch * h * w + p] * 255);
-        tensor[ch * h * w + p] = rgb[p * 3 + ch] / 255;
+    it('pyramidOnDevice: the native side pools the coarse levels from level 0, with the same result', async () => {
+      for (const name of ['default-97x61-L6', 'default-b2-64x80-L7']) {
+        const c = reference().find((x) => x.name === name);
+        const out = await extractors.default.extract(c.pyramid[0], { levels: c.levels, pyramidOnDevice: true });
+        assertClose(out, c.features, `${name} pyramidOnDevice`);
       }
-    }
-    const fromBytes = await extractors.default.extract({ data: rgb, width: w, height: h, channels: 3 }, { levels: 6 });
-    const fromFloats = await extractors.default.extract({ data: tensor, shape: [1, 3, h, w] }, { levels: 6 });
-    fromBytes.forEach((level, i) => assert.deepEqual(level.data, fromFloats[i].data));
+    });
+
+    it('takes RGB bytes as the same image scaled to [0, 1]', async () => {
+      const c = reference().find((x) => x.name === 'default-97x61-L6');
+      const [, , h, w] = c.pyramid[0].shape;
+      const rgb = new Uint8Array(h * w * 3);
+      const tensor = new Float32Array(3 * h * w);
+      for (let p = 0; p < h * w; p++) {
+        for (let ch = 0; ch < 3; ch++) {
+          rgb[p * 3 + ch] = Math.round(c.pyramid[0].data[ch * h * w + p] * 255);
+          tensor[ch * h * w + p] = rgb[p * 3 + ch] / 255;
+        }
+      }
+      const fromBytes = await extractors.default.extract({ data: rgb, width: w, height: h, channels: 3 }, { levels: 6 });
+      const fromFloats = await extractors.default.extract({ data: tensor, shape: [1, 3, h, w] }, { levels: 6 });
+      fromBytes.forEach((level, i) => assert.deepEqual(level.data, fromFloats[i].data));
+    });
   });
-});
+}

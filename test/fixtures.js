@@ -98,6 +98,14 @@ function readTensor({ file, shape }) {
   return { data, shape };
 }
 
+/**
+ * The CPU engines a suite runs over: 'onednn' where the addon was built with it, and 'torchscript'.
+ * test/32.engine says so (and is pending) where the build has no oneDNN engine.
+ */
+function cpuEngines() {
+  return require('../dist/native').native().onednnCompiledIn ? ['onednn', 'torchscript'] : ['torchscript'];
+}
+
 /** max |a - b| / max |b|; the tests' tolerance is 1e-5. */
 function relativeError(actual, expected) {
   if (actual.length !== expected.length) return Infinity;
@@ -130,4 +138,4 @@ exports.mochaHooks = {
   },
 };
 
-module.exports = Object.assign(exports, { root, dir, python, needPython, models, reference, relativeError, randomTensor, sh });
+module.exports = Object.assign(exports, { root, dir, python, needPython, models, reference, relativeError, randomTensor, sh, cpuEngines });

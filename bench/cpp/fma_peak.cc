@@ -1,0 +1,83 @@
+// fma_peak ISA THREADS [SECONDS]: the machine's fp32 FMA peak for an instruction set, the figure the
+// bench divides by. ISA is avx2 (8 lanes) or avx512 (16 lanes; also for avx512_core and its kin).
+// Each thread runs independent FMA chains, enough of them to hide the latency of two FMA units; the
+// best of 5 rounds is printed as {"isa": ..., "threads": ..., "gflops": ...}.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+constexpr int kChains = 12;
+
+__attribute__((target("avx2,fma"))) float Avx2(long iterations) {
+  __m256 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(1.f + i * 1e-3f);
+  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+  for (long n = 0; n < iterations; ++n) {
+#pragma GCC unroll 12
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+  }
+  __m256 sum = acc[0];
+  for (int i = 1; i < kChains; ++i) sum = _mm256_add_ps(sum, acc[i]);
+  float out[8];
+  _mm256_storeu_ps(out, sum);
+  return out[0];
+}
+
+__attribute__((target("avx512f"))) float Avx512(long iterations) {
+  __m512 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(1.f + i * 1e-3f);
+  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+  for (long n = 0; n < iterations; ++n) {
+#pragma GCC unroll 12
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+  }
+  return _mm512_reduce_add_ps(acc[0]) + _mm512_reduce_add_ps(acc[kChains - 1]);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    std::fprintf(stderr, "usage: fma_peak avx2|avx512 THREADS [SECONDS]\n");
+    return 2;
+  }
+  const std::string isa = argv[1];
+  const int threads = std::stoi(argv[2]);
+  const double seconds = argc > 3 ? std::stod(argv[3]) : 0.3;
+  const bool wide = isa.rfind("avx512", 0) == 0;
+  if (wide ? !__builtin_cpu_supports("avx512f") : !__builtin_cpu_supports("avx2")) {
+    std::fprintf(stderr, "fma_peak: this CPU has no %s\n", isa.c_str());
+    return 1;
+  }
+  const int lanes = wide ? 16 : 8;
+  // Iterations per thread for about `seconds`, from a short calibration run.
+  auto run = [&](long iterations) { return wide ? Avx512(iterations) : Avx2(iterations); };
+  auto t0 = std::chrono::steady_clock::now();
+  volatile float sink = run(1 << 20);
+  const double calib = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const long iterations = std::max(1L, static_cast<long>((1 << 20) * seconds / std::max(calib, 1e-6)));
+
+  double best = 0;
+  for (int round = 0; round < 5; ++round) {
+    std::vector<std::thread> pool;
+    std::atomic<float> total{0};
+    const auto start = std::chrono::steady_clock::now();
+    for (int t = 0; t < threads; ++t) pool.emplace_back([&] { total = total + run(iterations); });
+    for (auto& t : pool) t.join();
+    const double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    sink = total;
+    best = std::max(best, 2.0 * lanes * kChains * static_cast<double>(iterations) * threads / took / 1e9);
+  }
+  (void)sink;
+  std::printf("{\"isa\":\"%s\",\"threads\":%d,\"gflops\":%.1f}\n", wide ? "avx512" : "avx2", threads, best);
+  return 0;
+}

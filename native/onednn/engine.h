@@ -1,0 +1,54 @@
+// FILM's extractor run with oneDNN primitives: each 3x3 convolution fused with its bias and
+// LeakyReLU(0.2), activations in the layout oneDNN picks, average pooling in that layout, and each
+// stage's output reordered once into its channel range of the NCHW output level (the concatenation).
+// Only compiled where CMake found oneDNN (FILM_WITH_ONEDNN).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <array>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace film {
+namespace onednn {
+
+struct ConvWeights {
+  at::Tensor weight;  // [out, in, 3, 3]
+  at::Tensor bias;    // [out]
+};
+
+class Engine {
+ public:
+  // stages[j] = the two convolutions of stage j. Weights are copied into oneDNN's layout here, once.
+  explicit Engine(const std::vector<std::array<ConvWeights, 2>>& stages);
+  ~Engine();
+
+  // pyramid: one float32 contiguous NCHW tensor [N, 3, H >> i, W >> i] per level, finest first.
+  // Returns one float32 contiguous NCHW tensor per level. Runs on the calling thread's OpenMP
+  // threads; primitives are made once per (batch, size, levels, threads). Thread-safe.
+  std::vector<at::Tensor> Run(const std::vector<at::Tensor>& pyramid) const;
+
+  // The instruction set oneDNN's kernels use on this machine, e.g. "avx2" or "avx512_core".
+  static std::string Isa();
+
+  struct Plan;
+  struct Prepared;
+
+ private:
+  using Key = std::tuple<int64_t, int64_t, int64_t, size_t, int>;  // N, H, W, levels, threads
+  std::shared_ptr<const Plan> PlanFor(const std::vector<at::Tensor>& pyramid) const;
+
+  std::unique_ptr<Prepared> prepared_;
+  // The most recently used plans, newest last; a service that sees many sizes keeps a bounded set.
+  static constexpr size_t kMaxPlans = 16;
+  mutable std::mutex mutex_;
+  mutable std::list<std::pair<Key, std::shared_ptr<const Plan>>> plans_;
+};
+
+}  // namespace onednn
+}  // namespace film
