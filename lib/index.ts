@@ -1,5 +1,10 @@
+import { native } from './native';
+
 export { FeatureExtractor, defaultModelPath } from './feature-extractor';
 export { buildPyramid, padToMultiple, cropLevel } from './pyramid';
 export { imageToTensor } from './image';
 export type { Tensor4, RgbImage, RawImage, ImageInput, Device, LoadOptions, ExtractOptions, ModelInfo, CropBox, Counters } from './types';
 export type { FilmErrorCode } from './errors';
+
+// Load the addon now: where no binary loads, require('film-features') throws the fix right away.
+native();
