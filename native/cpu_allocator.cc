@@ -115,9 +115,12 @@ CachingCpuAllocator* CachingCpuAllocator::instance = nullptr;
 
 // The container's memory limit: cgroup v2's memory.max, else v1's memory.limit_in_bytes; 0 if none.
 // (A v1 "no limit" is a huge number; the min() below makes it harmless.)
+// FILM_FEATURES_CGROUP_ROOT stands in for /sys/fs/cgroup (tests).
 size_t CgroupLimit() {
-  for (const char* file : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
-    std::ifstream in(file);
+  const char* env = std::getenv("FILM_FEATURES_CGROUP_ROOT");
+  const std::string root = env && *env ? env : "/sys/fs/cgroup";
+  for (const char* file : {"/memory.max", "/memory/memory.limit_in_bytes"}) {
+    std::ifstream in(root + file);
     std::string text;
     if (!(in >> text) || text == "max") continue;
     char* end = nullptr;
@@ -129,7 +132,8 @@ size_t CgroupLimit() {
 
 // A quarter of what the process may use (RAM, or the cgroup's limit when lower), at most 8 GiB.
 size_t DefaultCap() {
-  if (const char* mb = std::getenv("FILM_FEATURES_CPU_CACHE_MB")) return std::strtoull(mb, nullptr, 10) << 20;
+  const char* mb = std::getenv("FILM_FEATURES_CPU_CACHE_MB");
+  if (mb && *mb) return std::strtoull(mb, nullptr, 10) << 20;
   size_t memory = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
   if (const size_t limit = CgroupLimit()) memory = std::min(memory, limit);
   return std::min(memory / 4, size_t{8} << 30);

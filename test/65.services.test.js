@@ -27,7 +27,7 @@ describe('services', () => {
 
   describe('worker threads that end while work is in flight', () => {
     it('a worker terminated mid-run 20 times in one process; then the main thread extracts bit-identical results', () => {
-      const r = child('terminate-workers.js', models.default);
+      const r = child('terminate-workers.js', models.small);
       assert.equal(r.signal, null, `the process died of ${r.signal}:\n${r.stderr}`);
       assert.equal(r.status, 0, r.stderr);
       const { same } = JSON.parse(r.stdout);
@@ -35,14 +35,14 @@ describe('services', () => {
     });
 
     it('process.exit() inside a worker with runs and a load in flight', () => {
-      const r = child('exit-in-flight.js', models.default, 'worker');
+      const r = child('exit-in-flight.js', models.small, 'worker');
       assert.equal(r.signal, null, `the process died of ${r.signal}:\n${r.stderr}`);
       assert.equal(r.status, 0, r.stderr);
       assert.equal(r.stdout.trim(), 'ok');
     });
 
     it('process.exit() on the main thread with runs and a load in flight', () => {
-      const r = child('exit-in-flight.js', models.default, 'main');
+      const r = child('exit-in-flight.js', models.small, 'main');
       assert.equal(r.signal, null, `the process died of ${r.signal}:\n${r.stderr}`);
       assert.equal(r.status, 0, r.stderr);
     });
@@ -138,6 +138,36 @@ describe('services', () => {
     });
   });
 
+  describe('CPU block cache', () => {
+    const limitWith = (env) => {
+      const r = spawnSync(process.execPath, [path.join(__dirname, 'services', 'cache-limit.js')], {
+        encoding: 'utf8', env: { ...process.env, ...env },
+      });
+      assert.equal(r.status, 0, r.stderr);
+      return JSON.parse(r.stdout).limit;
+    };
+    const GiB = 2 ** 30;
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'film-cgroup-'));
+    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+
+    it("respects a cgroup v2 memory.max: a quarter of a 4 GiB container's limit, not of the host's RAM", () => {
+      fs.writeFileSync(path.join(tmp, 'memory.max'), `${4 * GiB}\n`);
+      assert.equal(limitWith({ FILM_FEATURES_CGROUP_ROOT: tmp, FILM_FEATURES_CPU_CACHE_MB: '' }), GiB);
+    });
+
+    it('cgroup v1 when there is no v2 file; "max" and no file mean no limit (a quarter of RAM, at most 8 GiB)', () => {
+      const v1 = path.join(tmp, 'v1');
+      fs.mkdirSync(path.join(v1, 'memory'), { recursive: true });
+      fs.writeFileSync(path.join(v1, 'memory', 'memory.limit_in_bytes'), `${2 * GiB}\n`);
+      assert.equal(limitWith({ FILM_FEATURES_CGROUP_ROOT: v1, FILM_FEATURES_CPU_CACHE_MB: '' }), GiB / 2);
+      fs.writeFileSync(path.join(tmp, 'memory.max'), 'max\n');
+      const host = Math.min(Math.floor(os.totalmem() / 4), 8 * GiB);
+      const got = limitWith({ FILM_FEATURES_CGROUP_ROOT: tmp, FILM_FEATURES_CPU_CACHE_MB: '' });
+      assert.ok(Math.abs(got - host) < 2 ** 20, `${got} vs ${host}`);
+      assert.equal(limitWith({ FILM_FEATURES_CPU_CACHE_MB: '0' }), 0);
+    });
+  });
+
   describe('model paths', () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'film-paths-'));
     after(() => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -194,8 +224,8 @@ describe('services', () => {
     });
 
     it('runs do not occupy libuv\'s pool: fs answers while every core is busy', async () => {
-      const big = randomTensor([1, 3, 320, 320], 4);
-      const runs = [0, 1, 2, 3, 4].map(() => fx.extract(big));
+      const big = randomTensor([1, 3, 256, 256], 4);
+      const runs = [0, 1, 2, 3].map(() => fx.extract(big));
       while (FeatureExtractor.counters().running === 0) await new Promise((r) => setImmediate(r));
       const started = performance.now();
       await Promise.all([0, 1, 2, 3, 4, 5].map(() => fs.promises.readFile(__filename)));
@@ -209,8 +239,8 @@ describe('services', () => {
 
   describe('AbortSignal', () => {
     it('a queued run rejects at once with an AbortError; the runs ahead finish', async () => {
-      const big = randomTensor([1, 3, 320, 320], 5);
-      const ahead = [0, 1, 2, 3].map(() => fx.extract(big));
+      const big = randomTensor([1, 3, 256, 256], 5);
+      const ahead = [0, 1, 2].map(() => fx.extract(big));
       const controller = new AbortController();
       const queued = fx.extract(image, { levels: 4, signal: controller.signal });
       const before = FeatureExtractor.counters();
