@@ -190,15 +190,28 @@ async function main() {
         // And the peak, in turn with the rest, since what the machine gives changes minute to minute.
         const peakRuns = [];
         fns.peak = () => peakRuns.push(fmaPeak(isa, threads));
+        // The process's CPU time per call as well: on a shared machine, wall time counts the other
+        // tenants' work too, and CPU time (all threads, spinning included) does not.
+        const cpuMs = { extract: [], ort: [] };
+        for (const name of Object.keys(cpuMs)) {
+          const fn = fns[name];
+          fns[name] = async () => {
+            const before = process.cpuUsage();
+            await fn();
+            const used = process.cpuUsage(before);
+            cpuMs[name].push((used.user + used.system) / 1000);
+          };
+        }
         const ms = await timeInterleaved(fns, opts.runs, opts.warmup, settle);
         const [extract, forward, ortMs] = ['extract', 'forward', 'ort'].map((k) => median(ms[k]));
+        const [extractCpu, ortCpu] = ['extract', 'ort'].map((k) => median(cpuMs[k].slice(opts.warmup)));
         const cpp = median(cppMs.slice(opts.warmup));
         const peak = median(peakRuns.slice(opts.warmup));
         const gflops = work / extract / 1e6;
 
         const row = [`${h}x${w}`, batch, threads, fmt(extract), fmt(forward), fmt(ortMs), fmt(cpp),
           fmt(extract / ortMs, 2), fmt(extract / cpp, 2), fmt(forward / cpp, 2), fmt(gflops), fmt(peak), fmt((100 * gflops) / peak),
-          fmt(first.ms)];
+          fmt(first.ms), fmt(extractCpu), fmt(ortCpu), fmt(extractCpu / ortCpu, 2)];
         if (fx.torchscript) row.push(fmt(median(ms.torchscript)), fmt(median(ms.torchscript) / ortMs, 2));
         rows.push(row);
         console.error(`${label}: ${row.slice(3).join(' ')}`);
@@ -216,7 +229,8 @@ async function main() {
   ]).join('\n'));
   console.log();
   const header = ['size', 'batch', 'threads', 'ff ms', 'ff forward ms', 'onnxruntime ms', 'C++ loop ms',
-    'ff/ort', 'ff/C++', 'ff forward/C++', 'ff GFLOP/s', 'FMA peak GFLOP/s', '% of peak', 'first call ms'];
+    'ff/ort', 'ff/C++', 'ff forward/C++', 'ff GFLOP/s', 'FMA peak GFLOP/s', '% of peak', 'first call ms',
+    'ff CPU ms', 'ort CPU ms', 'ff/ort CPU'];
   if (opts.torchscript) header.push('TorchScript engine ms', 'TorchScript/ort');
   console.log(table(header, rows));
   console.log();
