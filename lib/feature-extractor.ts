@@ -79,8 +79,9 @@ export class FeatureExtractor {
       const half = checkBoolean(opts.half ?? false, 'options.half');
       const engine = checkEngine(opts.engine);
       const batching = checkBatchOptions(opts);
+      const binding = native(); // throws the setup hint where no addon loads, before any hook is set
       installExitHook();
-      const handle = await native().load(path.resolve(file), device, threads, half, engine);
+      const handle = await binding.load(path.resolve(file), device, threads, half, engine);
       return new FeatureExtractor(handle, threads, new MicroBatcher(batching(handle.device!)));
     });
   }
