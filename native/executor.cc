@@ -99,7 +99,6 @@ void Executor::WorkerLoop() {
       counters_.peak_observed = std::max(counters_.peak_observed, counters_.observed);
     }
     job->Execute(threads);  // never throws: jobs keep their own exception boundary
-    job.reset();            // drop the job's resources (a disposed model, say) before the next
     {
       std::lock_guard<std::mutex> lock(mutex_);
       free_ += threads;
@@ -109,6 +108,9 @@ void Executor::WorkerLoop() {
       ++counters_.completed;
     }
     wake_.notify_all();
+    // Settled only now, so that whoever awaits the job sees counters without it.
+    job->Finished();
+    job.reset();  // drop the job's resources (a disposed model, say) before the next
   }
 }
 

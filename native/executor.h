@@ -20,6 +20,8 @@ class Job {
   virtual ~Job() = default;
   // On an executor thread, with `threads` cores granted; the thread's OpenMP team size is set.
   virtual void Execute(int threads) = 0;
+  // After Execute, once its cores are counted free again: hands the outcome on. Any thread.
+  virtual void Finished() {}
   // Instead of Execute, once, when the job was cancelled before it started; any thread.
   virtual void Dropped() = 0;
 

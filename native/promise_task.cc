@@ -99,8 +99,9 @@ void Task::Execute(int threads) {
       error_ = DescribeCurrentException();
     }
   }
-  link_->Post(shared_from_this());
 }
+
+void Task::Finished() { link_->Post(shared_from_this()); }
 
 void Task::Dropped() { link_->Post(shared_from_this()); }
 

@@ -61,6 +61,7 @@ class Task : public Job, public std::enable_shared_from_this<Task> {
 
  private:
   void Execute(int threads) final;
+  void Finished() final;
   void Dropped() final;
   void Settle(napi_env env);
   friend class EnvLink;
