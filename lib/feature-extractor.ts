@@ -2,6 +2,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { abortError, disposedError, withCallerStack, withCode } from './errors';
+import { installExitHook } from './exit';
 import { readImage } from './input';
 import { batchKey, checkBatchOptions, MicroBatcher } from './micro-batch';
 import { native, packageRoot, RUN_COPY_OUTPUTS, type NativeExtractor, type NativeInput } from './native';
@@ -67,6 +68,7 @@ export class FeatureExtractor {
       const threads = checkInteger(opts.threads ?? 0, 'options.threads', 0, 1024) || os.availableParallelism();
       const half = checkBoolean(opts.half ?? false, 'options.half');
       const batching = checkBatchOptions(opts);
+      installExitHook();
       const handle = await native().load(path.resolve(file), device, threads, half);
       return new FeatureExtractor(handle, threads, new MicroBatcher(batching(handle.device!)));
     });
