@@ -105,12 +105,12 @@ export class MicroBatcher {
   /**
    * Runs input, alone or joined with other calls of the same key (see batchKey) that arrive within
    * the window. The first call's run function runs the batch. An aborted call rejects at once with
-   * an AbortError; before its batch starts it also leaves the batch.
+   * an AbortError; before its batch starts it also leaves the batch. Callers send here only what
+   * accepts(); an input of maxBatch images or more would run alone, at once.
    */
   submit(key: string, input: NativeInput, run: RunBatch, signal?: AbortSignal): Promise<Tensor4[]> {
     if (signal?.aborted) return Promise.reject(abortError(signal.reason));
     const images = input.shape[0];
-    if (!this.accepts(images)) return run(input);
     return new Promise<Tensor4[]>((resolve, reject) => {
       let group = this.#groups.get(key);
       if (group && group.images + images > this.options.maxBatch) {
