@@ -3,12 +3,13 @@
 // for running work first (a worker_thread's exit leaves the process-wide executor alone).
 import { isMainThread } from 'node:worker_threads';
 
-import { native } from './native';
+import { loadedNative } from './native';
 
 let installed = false;
 
 export function installExitHook(): void {
   if (installed || !isMainThread) return;
   installed = true;
-  process.on('exit', () => native().shutdownForExit());
+  // Nothing to wait for if the addon never loaded (and loading it here would throw in 'exit').
+  process.on('exit', () => loadedNative()?.shutdownForExit());
 }

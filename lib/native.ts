@@ -84,6 +84,11 @@ export const packageRoot = path.resolve(__dirname, '..');
 
 let binding: Binding | undefined;
 
+/** The binding if it has been loaded, without trying to load it. */
+export function loadedNative(): Binding | undefined {
+  return binding;
+}
+
 export function native(): Binding {
   if (binding) return binding;
   try {
