@@ -116,10 +116,10 @@ function tensorToRgb(image: Tensor4): Rgb {
 }
 
 /**
- * Writes `file`: the (padded) input, then each feature level in PCA colours, all at the input's
- * size (nearest neighbour), in a grid read left to right, top to bottom.
+ * A PNG of the (padded) input, then each feature level in PCA colours, all at the input's size
+ * (nearest neighbour), in a grid read left to right, top to bottom.
  */
-export async function writePreview(file: string, image: Tensor4, features: Tensor4[]): Promise<void> {
+export async function previewPng(image: Tensor4, features: Tensor4[]): Promise<Buffer> {
   const tiles = [tensorToRgb(image), ...features.map(pcaToRgb)];
   const [, , h, w] = image.shape;
   const scale = Math.min(1, MAX_TILE / Math.max(h, w));
@@ -141,5 +141,5 @@ export async function writePreview(file: string, image: Tensor4, features: Tenso
       }
     }
   });
-  await sharp(canvas, { raw: { width, height, channels: 3 } }).png().toFile(file);
+  return sharp(canvas, { raw: { width, height, channels: 3 } }).png().toBuffer();
 }

@@ -1,0 +1,13 @@
+// The batch pipeline as a library: expand inputs, check output options, process inputs end to end.
+export { expandInputs, imageSuffixes, VIDEO_SUFFIXES } from './inputs';
+export type { ExpandOptions, InputItem, InputKind, Skipped } from './inputs';
+export {
+  DEFAULT_FRAMES, DTYPES, FORMATS, MAX_LEVELS, parseFrameRange, parseSaveLevels, resolveFrameOptions, resolveOutputOptions, takesFrame,
+} from './options';
+export type { Dtype, FrameOptions, OutputFormat, OutputOptions } from './options';
+export { checkWritable, frameName, sha256File, unitComplete, unitDir } from './output';
+export { LARGE_FRAME_PIXELS, packageVersion, processInput, runBatch, runFrames } from './pipeline';
+export type { BatchContext, BatchEvent, BatchSummary, FrameMeta } from './pipeline';
+export { decodeImage, framesOf } from './frames';
+export { encodeLevel } from './encode';
+export { FfmpegMissingError, videoFrames } from './video';

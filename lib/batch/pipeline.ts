@@ -1,0 +1,271 @@
+// The batch pipeline: decode -> extract -> write, with bounded queues between the stages.
+// The source decodes one frame ahead; `jobs` extracts run at once; one writer converts and writes.
+// Frames holding features are capped at jobs + 1 (a large frame takes every slot, so it is alone),
+// which is what bounds memory: features are ~40x the bytes of the decoded frame.
+import * as path from 'node:path';
+
+import type { FeatureExtractor } from '../feature-extractor';
+import { defaultModelPath } from '../feature-extractor';
+import { imageToTensor } from '../image';
+import { padToMultiple } from '../pyramid';
+import type { CropBox, Tensor4 } from '../types';
+import { encodeLevel, levelBox } from './encode';
+import { framesOf, framesOfAll, type Size, type SourceEvent } from './frames';
+import type { InputItem } from './inputs';
+import { npyHeader, safetensorsHeader } from './npy';
+import { DEFAULT_FRAMES, type FrameOptions, type OutputOptions } from './options';
+import { sha256File, writeUnit, type OutputFile } from './output';
+import { previewPng } from './preview';
+import { Semaphore } from './semaphore';
+
+/** Frames above this many pixels are extracted and written alone. */
+export const LARGE_FRAME_PIXELS = 4_000_000;
+
+export const packageVersion: string = (require('../../package.json') as { version: string }).version;
+
+export interface BatchContext {
+  extractor: FeatureExtractor;
+  /** The file the extractor was loaded from (default: the shipped model); recorded with its sha256. */
+  modelFile?: string;
+  output: OutputOptions;
+  frames?: FrameOptions;
+  /** Leave frames whose complete output exists alone. */
+  skipExisting?: boolean;
+  /** Extracts in flight (default 1). */
+  jobs?: number;
+  /** Decode, extract and write each frame before decoding the next (for comparison). */
+  sequential?: boolean;
+  signal?: AbortSignal;
+  onEvent?: (event: BatchEvent) => void;
+}
+
+interface FrameRef {
+  /** The frame's place in the run, in source order from 0; events of one frame share it. */
+  seq: number;
+  item: InputItem;
+  /** Frame index for videos and animated images; null for a still. */
+  frame: number | null;
+}
+
+export type BatchEvent = FrameRef & (
+  | { type: 'decoded'; width: number; height: number; original: Size | null; scaled: boolean }
+  | { type: 'extracting'; pixels: number }
+  | { type: 'writing'; level: number; /** 1-based place of the level among those saved */ index: number; of: number }
+  | { type: 'written'; dir: string; bytes: number; ms: { decode: number; extract: number; write: number }; meta: FrameMeta }
+  | { type: 'skipped'; dir: string }
+  | { type: 'failed'; error: Error });
+
+export interface BatchSummary {
+  /** Frames written (a still image is one frame). */
+  written: number;
+  /** Frames left alone because their output exists (skipExisting). */
+  skipped: number;
+  failed: { item: InputItem; frame: number | null; error: Error }[];
+  bytes: number;
+  /** The most bytes written for one frame. */
+  largestBytes: number;
+  seconds: number;
+  /** Written frames per second of the run; failures do not count. */
+  framesPerSecond: number;
+  /** Summed stage times over written frames, ms. */
+  ms: { decode: number; extract: number; write: number };
+}
+
+export interface FrameMeta {
+  source: string;
+  frame: number | null;
+  width: number;
+  height: number;
+  /** Size before --max-side scaled the frame down (null where not known: video). */
+  original: Size | null;
+  maxSide: number;
+  padded: Size;
+  /** Where the frame sits in the padded level 0. */
+  crop: CropBox;
+  /** Whether the levels were cut back to the crop box (else they cover the padded frame). */
+  cropped: boolean;
+  levels: number;
+  savedLevels: number[];
+  dtype: string;
+  format: string;
+  shapes: Record<string, number[]>;
+  files: string[];
+  model: { file: string; sha256: string };
+  version: string;
+  device: string;
+}
+
+const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+
+function metaJson(meta: FrameMeta): string {
+  // indented, but each shape and the crop box on one line
+  return `${JSON.stringify(meta, null, 2).replace(/\[[\d,\s]+\]|\{[^{}[\]]*\}/g, (x) => JSON.stringify(JSON.parse(x)))}\n`;
+}
+
+/** The files of one frame: levels as .npy or one .safetensors, meta.json, maybe preview.png. */
+async function outputFiles(features: (Tensor4 | null)[], padded: Tensor4, crop: CropBox, meta: Omit<FrameMeta, 'shapes' | 'files'>,
+  o: OutputOptions, onLevel: (level: number, k: number) => void): Promise<{ files: OutputFile[]; meta: FrameMeta }> {
+  const shapes: Record<string, number[]> = {};
+  for (const level of o.saveLevels) {
+    const [n, c, h, w] = features[level]!.shape;
+    const box = o.crop ? levelBox(crop, level, h, w) : { height: h, width: w };
+    shapes[`level${level}`] = [n, c, box.height, box.width];
+  }
+  const files: OutputFile[] = [];
+  if (o.preview) {
+    files.push({ name: 'preview.png', chunks: [await previewPng(padded, o.saveLevels.map((l) => features[l]!))] });
+  }
+  // Levels are encoded as they are written, and each float32 level is let go once encoded.
+  function* encoded(level: number, k: number): Generator<Uint8Array> {
+    onLevel(level, k);
+    const bytes = encodeLevel(features[level]!, o.crop ? crop : null, level, o.dtype).bytes;
+    features[level] = null;
+    yield bytes;
+  }
+  const names = o.format === 'npy' ? o.saveLevels.map((l) => `level${l}.npy`) : ['features.safetensors'];
+  const full: FrameMeta = { ...meta, shapes, files: [...names, 'meta.json'] };
+  if (o.format === 'npy') {
+    o.saveLevels.forEach((level, k) => {
+      files.push({ name: names[k], chunks: (function* () { yield npyHeader(shapes[`level${level}`], o.dtype); yield* encoded(level, k); })() });
+    });
+  } else {
+    const sizes = o.saveLevels.map((l) => shapes[`level${l}`].reduce((a, b) => a * b, 1) * (o.dtype === 'float16' ? 2 : 4));
+    const metadata = Object.fromEntries(Object.entries(full).map(([k, v]) => [k, typeof v === 'string' ? v : JSON.stringify(v)]));
+    const header = safetensorsHeader(o.saveLevels.map((l, k) => ({
+      name: `level${l}`,
+      level: { bytes: { byteLength: sizes[k] } as Uint8Array, shape: shapes[`level${l}`] as [number, number, number, number], dtype: o.dtype },
+    })), metadata);
+    files.push({ name: names[0], chunks: (function* () { yield header; for (const [k, l] of o.saveLevels.entries()) yield* encoded(l, k); })() });
+  }
+  files.push({ name: 'meta.json', chunks: [Buffer.from(metaJson(full))] });
+  return { files, meta: full };
+}
+
+/** Runs decoded frames through extract and write; the engine under processInput and runBatch. */
+export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchContext): Promise<BatchSummary> {
+  const { extractor: fx, output: o, signal } = ctx;
+  const jobs = ctx.jobs ?? 1;
+  const emit = ctx.onEvent ?? (() => {});
+  const modelFile = path.resolve(ctx.modelFile ?? defaultModelPath);
+  const sha256 = await sha256File(modelFile);
+  const summary: BatchSummary = {
+    written: 0, skipped: 0, failed: [], bytes: 0, largestBytes: 0, seconds: 0, framesPerSecond: 0, ms: { decode: 0, extract: 0, write: 0 },
+  };
+  const started = performance.now();
+  const multiple = 2 ** (o.levels - 1);
+  // Output level i depends on pyramid levels i-3..i only: levels past the last one saved are not run.
+  const depth = o.saveLevels[o.saveLevels.length - 1] + 1;
+  const capacity = jobs + 1;
+  const holding = new Semaphore(capacity); // frames between decoded and written
+  const extracting = new Semaphore(jobs);
+  let writer: Promise<void> = Promise.resolve(); // one write at a time, in turn
+  const running = new Set<Promise<void>>();
+
+  const fail = (ref: FrameRef, err: unknown) => {
+    const error = asError(err);
+    summary.failed.push({ item: ref.item, frame: ref.frame, error });
+    emit({ ...ref, type: 'failed', error });
+  };
+
+  async function process(ref: FrameRef, ev: Extract<SourceEvent, { kind: 'frame' }>, weight: number): Promise<void> {
+    let extracted = false;
+    try {
+      const t0 = performance.now();
+      const { tensor, crop } = padToMultiple(imageToTensor(ev.rgb), multiple);
+      const [, , ph, pw] = tensor.shape;
+      emit({ ...ref, type: 'extracting', pixels: ph * pw });
+      const features: (Tensor4 | null)[] = await fx.extract(tensor, { levels: depth });
+      const extractMs = performance.now() - t0;
+      extracting.release();
+      extracted = true;
+      const write = async () => {
+        signal?.throwIfAborted();
+        const t1 = performance.now();
+        const scaled = ev.original !== null && (ev.original.width !== ev.rgb.width || ev.original.height !== ev.rgb.height);
+        const meta = {
+          source: ev.item.source, frame: ev.frame, width: ev.rgb.width, height: ev.rgb.height,
+          original: scaled ? ev.original : null, maxSide: o.maxSide, padded: { width: pw, height: ph }, crop, cropped: o.crop,
+          levels: o.levels, savedLevels: o.saveLevels, dtype: o.dtype, format: o.format,
+          model: { file: modelFile, sha256 }, version: packageVersion, device: fx.device,
+        };
+        const { files, meta: full } = await outputFiles(features, tensor, crop, meta, o,
+          (level, k) => emit({ ...ref, type: 'writing', level, index: k + 1, of: o.saveLevels.length }));
+        const bytes = await writeUnit(ev.dir, files, signal);
+        const ms = { decode: ev.decodeMs, extract: extractMs, write: performance.now() - t1 };
+        summary.written++;
+        summary.bytes += bytes;
+        summary.largestBytes = Math.max(summary.largestBytes, bytes);
+        summary.ms.decode += ms.decode;
+        summary.ms.extract += ms.extract;
+        summary.ms.write += ms.write;
+        emit({ ...ref, type: 'written', dir: ev.dir, bytes, ms, meta: full });
+      };
+      const turn = writer.then(write);
+      writer = turn.catch(() => {});
+      await turn;
+    } catch (err) {
+      if (!signal?.aborted) fail(ref, err);
+    } finally {
+      if (!extracted) extracting.release();
+      holding.release(weight);
+    }
+  }
+
+  let seq = 0;
+  let aborted: unknown;
+  try {
+    for await (const ev of source) {
+      const ref: FrameRef = { seq: seq++, item: ev.item, frame: ev.frame };
+      if (ev.kind === 'skipped') {
+        summary.skipped++;
+        emit({ ...ref, type: 'skipped', dir: ev.dir });
+        continue;
+      }
+      if (ev.kind === 'failed') {
+        fail(ref, ev.error);
+        continue;
+      }
+      const { width, height } = ev.rgb;
+      const scaled = ev.original !== null && (ev.original.width !== width || ev.original.height !== height);
+      emit({ ...ref, type: 'decoded', width, height, original: ev.original, scaled });
+      const weight = width * height > LARGE_FRAME_PIXELS ? capacity : 1;
+      await holding.acquire(weight);
+      await extracting.acquire();
+      signal?.throwIfAborted();
+      const task = process(ref, ev, weight);
+      running.add(task);
+      void task.finally(() => running.delete(task));
+      if (ctx.sequential) await task;
+    }
+  } catch (err) {
+    aborted = err;
+  }
+  await Promise.all(running);
+  if (aborted !== undefined) throw aborted;
+  signal?.throwIfAborted();
+  summary.seconds = (performance.now() - started) / 1000;
+  summary.framesPerSecond = summary.seconds > 0 ? summary.written / summary.seconds : 0;
+  return summary;
+}
+
+function sourceOptions(ctx: BatchContext) {
+  return {
+    out: ctx.output.out, maxSide: ctx.output.maxSide, frames: ctx.frames ?? DEFAULT_FRAMES,
+    skipExisting: ctx.skipExisting ?? false, signal: ctx.signal,
+  };
+}
+
+/**
+ * Processes one input end to end: a still image, or every frame taken of a video or animated image.
+ * Each frame's output appears complete or not at all. Decode, extract and write failures are in the
+ * summary's `failed` (a video that cannot be opened is one failure with frame null); an abort
+ * through ctx.signal rejects with its reason, leaving only complete outputs.
+ */
+export function processInput(item: InputItem, ctx: BatchContext): Promise<BatchSummary> {
+  return runFrames(framesOf(item, sourceOptions(ctx)), ctx);
+}
+
+/** Processes many inputs as one pipeline (the next input is decoded while the last is extracted). */
+export function runBatch(items: readonly InputItem[], ctx: BatchContext): Promise<BatchSummary> {
+  return runFrames(framesOfAll(items, sourceOptions(ctx)), ctx);
+}

@@ -1,0 +1,134 @@
+// Video frames from Debian's ffmpeg, spawned, with raw RGB piped out: PPM frames, each a short
+// header giving its size (so rotation and size changes need no probing) and then the RGB bytes.
+import { spawn } from 'node:child_process';
+
+export interface RgbFrame {
+  data: Buffer;
+  width: number;
+  height: number;
+  channels: 3;
+}
+
+/** The ffmpeg that is run: FILM_FEATURES_FFMPEG, or `ffmpeg` on PATH. */
+export const ffmpegCommand = (): string => process.env.FILM_FEATURES_FFMPEG || 'ffmpeg';
+
+export class FfmpegMissingError extends Error {
+  constructor(command: string) {
+    super(`video input needs ffmpeg, and '${command}' was not found: install it with apt-get install ffmpeg`);
+    this.name = 'FfmpegMissingError';
+  }
+}
+
+/** Reads PPM (P6, maxval 255) frames from a byte stream, each copied into a Buffer of its own. */
+class PpmReader {
+  #chunks: Buffer[] = [];
+  #length = 0;
+
+  push(chunk: Buffer): void {
+    this.#chunks.push(chunk);
+    this.#length += chunk.length;
+  }
+
+  /** The next complete frame, or undefined until more bytes arrive. */
+  next(): RgbFrame | undefined {
+    if (this.#length < 16) return undefined;
+    const head = this.#peek(Math.min(this.#length, 64)).toString('latin1');
+    const m = /^P6\s+(\d+)\s+(\d+)\s+(\d+)\s/.exec(head);
+    if (!m) {
+      if (head.length < 64) return undefined;
+      throw new Error('ffmpeg sent something that is not a PPM frame');
+    }
+    if (m[3] !== '255') throw new Error(`ffmpeg sent a PPM frame with maxval ${m[3]}, not 255`);
+    const width = Number(m[1]);
+    const height = Number(m[2]);
+    const size = width * height * 3;
+    if (this.#length < m[0].length + size) return undefined;
+    this.#skip(m[0].length);
+    return { data: this.#take(size), width, height, channels: 3 };
+  }
+
+  get pending(): number {
+    return this.#length;
+  }
+
+  #peek(n: number): Buffer {
+    if (this.#chunks[0].length >= n) return this.#chunks[0].subarray(0, n);
+    const joined = Buffer.concat(this.#chunks);
+    this.#chunks = [joined];
+    return joined.subarray(0, n);
+  }
+
+  #skip(n: number): void {
+    this.#take(n);
+  }
+
+  #take(n: number): Buffer {
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const chunk = this.#chunks[0];
+      const count = Math.min(n - filled, chunk.length);
+      chunk.copy(out, filled, 0, count);
+      filled += count;
+      if (count === chunk.length) this.#chunks.shift();
+      else this.#chunks[0] = chunk.subarray(count);
+    }
+    this.#length -= n;
+    return out;
+  }
+}
+
+export interface VideoOptions {
+  /** Scale frames down to fit maxSide x maxSide (0: never). */
+  maxSide?: number;
+  /** Stop decoding after this many frames. */
+  limit?: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Every frame of the file's first video stream, in decode order, as RGB; frame i is the i-th
+ * yielded. Stops ffmpeg when the loop ends early. Throws FfmpegMissingError where there is no ffmpeg.
+ */
+export async function* videoFrames(file: string, options: VideoOptions = {}): AsyncGenerator<RgbFrame> {
+  const { maxSide = 0, limit, signal } = options;
+  const args = ['-hide_banner', '-nostdin', '-v', 'error', '-i', file, '-map', '0:v:0', '-fps_mode', 'passthrough'];
+  if (limit !== undefined) args.push('-frames:v', String(limit));
+  if (maxSide > 0) {
+    args.push('-vf', `scale=w='min(iw,${maxSide})':h='min(ih,${maxSide})':force_original_aspect_ratio=decrease:flags=area`);
+  }
+  args.push('-f', 'image2pipe', '-c:v', 'ppm', '-pix_fmt', 'rgb24', 'pipe:1');
+  const command = ffmpegCommand();
+  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+  const exited = new Promise<number | null>((resolve, reject) => {
+    child.on('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? new FfmpegMissingError(command) : err));
+    child.on('close', (code, sig) => resolve(sig ? null : code));
+  });
+  exited.catch(() => {}); // awaited below; keeps an early spawn error from being unhandled meanwhile
+  const kill = () => child.kill('SIGKILL');
+  signal?.addEventListener('abort', kill, { once: true });
+  const reader = new PpmReader();
+  let finished = false;
+  try {
+    for await (const chunk of child.stdout) {
+      reader.push(chunk as Buffer);
+      for (let frame = reader.next(); frame; frame = reader.next()) yield frame;
+    }
+    const code = await exited;
+    signal?.throwIfAborted();
+    if (code !== 0) {
+      const said = stderr.trim().split('\n').slice(-2).join(' / ');
+      throw new Error(`ffmpeg could not decode ${file} (exit ${code})${said ? `: ${said}` : ''}`);
+    }
+    if (reader.pending > 0) throw new Error(`ffmpeg stopped in the middle of a frame of ${file}`);
+    finished = true;
+  } finally {
+    signal?.removeEventListener('abort', kill);
+    if (!finished) {
+      kill();
+      await exited.catch(() => {});
+    }
+  }
+}

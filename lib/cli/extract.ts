@@ -1,0 +1,127 @@
+// film-features extract: the batch pipeline (lib/batch) over files, folders, lists and videos.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+
+import type { Command } from 'commander';
+
+import {
+  checkWritable, expandInputs, runBatch, unitDir, type BatchEvent, type InputItem, type OutputOptions,
+} from '../batch';
+import { FeatureExtractor, defaultModelPath } from '../feature-extractor';
+import type { Device } from '../types';
+import type { Register } from './main';
+import {
+  addFrameOptions, addInputOptions, addOutputOptions, device, fail, frameOptionsFrom, integer, outputOptionsFrom, reason,
+  type CliOutputFlags,
+} from './options';
+import { Reporter } from './report';
+
+interface Flags extends CliOutputFlags {
+  model?: string;
+  device: Device;
+  threads: number;
+  recursive: boolean;
+  fromList?: string;
+  every: number;
+  frames?: { start: number; end?: number };
+  skipExisting: boolean;
+  jobs: number;
+}
+
+const ms = (t: number): string => `${(performance.now() - t).toFixed(0)} ms`;
+
+/** How many items already have output there (a still's complete folder, or a video's folder). */
+async function existing(items: InputItem[], out: string): Promise<number> {
+  let count = 0;
+  for (const item of items) {
+    if (await fs.stat(unitDir(out, item, null)).then(() => true, () => false)) count++;
+  }
+  return count;
+}
+
+async function extract(inputs: string[], flags: Flags): Promise<number> {
+  let output: OutputOptions;
+  try {
+    output = outputOptionsFrom(flags);
+  } catch (err) {
+    console.error(`error: ${reason(err)}`);
+    return 2;
+  }
+  const frames = frameOptionsFrom(flags);
+  if (inputs.length === 0 && flags.fromList === undefined) {
+    console.error('error: no inputs: name files or folders, or give --from-list');
+    return 2;
+  }
+  const { items, skipped } = await expandInputs(inputs, { recursive: flags.recursive, fromList: flags.fromList });
+  for (const s of skipped) fail(`${s.missing ? '' : 'skipped '}${s.path}: ${s.reason}`);
+  const missing = skipped.filter((s) => s.missing).length;
+  if (items.length === 0) return 1;
+
+  // Before the model loads: an output folder that cannot be written fails now, not after the work.
+  try {
+    await checkWritable(output.out);
+  } catch (err) {
+    fail(reason(err));
+    return 1;
+  }
+  if (!flags.skipExisting) {
+    const count = await existing(items, output.out);
+    if (count > 0) fail(`${count} of ${items.length} inputs already have output in ${output.out}; overwriting it (--skip-existing keeps it)`);
+  }
+
+  let t = performance.now();
+  let fx: FeatureExtractor;
+  try {
+    if (flags.model !== undefined) await fs.access(flags.model);
+    fx = await FeatureExtractor.load(flags.model, { device: flags.device, threads: flags.threads });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    fail(code === 'ENOENT' ? `model file not found: ${flags.model}` : reason(err));
+    return 1;
+  }
+  const { channels, subLevels } = fx.info;
+  const model = flags.model ?? `${path.basename(defaultModelPath)} (shipped)`;
+  console.log(`model ${model} (C=${channels}, S=${subLevels}) on ${fx.device}, loaded in ${ms(t)}`);
+
+  const reporter = new Reporter(items, output, flags.maxSide);
+  const controller = new AbortController();
+  const stop = () => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', stop);
+  t = performance.now();
+  try {
+    const summary = await runBatch(items, {
+      extractor: fx, modelFile: flags.model, output, frames, skipExisting: flags.skipExisting, jobs: flags.jobs,
+      signal: controller.signal, onEvent: (e: BatchEvent) => reporter.event(e),
+    });
+    reporter.finish(summary);
+    return summary.failed.length + missing > 0 ? 1 : 0;
+  } catch (err) {
+    reporter.close();
+    fail(`${reason(err)}; complete outputs are kept, the one being written is not`);
+    return 130;
+  } finally {
+    process.removeListener('SIGINT', stop);
+    fx.dispose();
+  }
+}
+
+export const registerExtract: Register = (program: Command, setExitCode) => {
+  let cmd = program.command('extract')
+    .description('Writes the feature levels of images, animated images and video frames: <out>/<name>/level<i>.npy ' +
+      'and meta.json (<out>/<name>/<frame>/ for videos and animations)')
+    .argument('[inputs...]', 'image or video files, or folders of them')
+    .option('--model <path>', 'TorchScript extractor (default: the model shipped in models/)')
+    .option('--device <device>', "'auto', 'cpu', 'cuda' or 'cuda:N'", device, 'auto' as Device)
+    .option('--threads <n>', 'CPU threads; 0 = every core', integer(0, 1024), 0);
+  cmd = addOutputOptions(cmd);
+  cmd = addInputOptions(cmd);
+  cmd = addFrameOptions(cmd);
+  cmd.option('--skip-existing', 'leave frames whose complete output exists alone (resumes a killed run)', false)
+    .option('--jobs <n>', 'extracts in flight at once', integer(1, 64), 1)
+    .addHelpText('after', '\nExit status: 0 when every frame was written; 1 when any input or frame failed (the others are\n' +
+      'still written), the output folder cannot be written, or the model did not load; 2 for bad usage;\n' +
+      '130 when interrupted (complete outputs are kept).')
+    .action(async (inputs: string[], flags: Flags) => {
+      setExitCode(await extract(inputs, flags));
+    });
+};

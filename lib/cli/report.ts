@@ -1,0 +1,144 @@
+// What extract prints: a line per frame in input order (failures on stderr, numbered like the
+// rest), a status line with elapsed time for long frames, and the summary.
+import type { BatchEvent, BatchSummary, InputItem, OutputOptions } from '../batch';
+import { frameName } from '../batch';
+
+const LONG_FRAME_PIXELS = 2_000_000; // frames this big get progress lines when stderr is not a terminal
+const TICK_MS = 1000;
+
+const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
+const secs = (ms: number): string => `${(ms / 1000).toFixed(0)} s`;
+
+export class Reporter {
+  readonly #index = new Map<InputItem, number>();
+  readonly #total: number;
+  readonly #single: boolean;
+  readonly #tty = Boolean(process.stderr.isTTY);
+  readonly #maxSide: number;
+  readonly #lines = new Map<number, { out?: string; err?: string }>();
+  #next = 0;
+  #status = '';
+  #current?: { label: string; started: number; pixels: number; what: string };
+  #timer?: NodeJS.Timeout;
+  #mpPerSecond = 0; // measured on this run's frames, for the time-left estimate
+  readonly #scaledSaid = new Set<InputItem>();
+
+  constructor(items: InputItem[], readonly output: OutputOptions, maxSide: number) {
+    items.forEach((item, i) => this.#index.set(item, i));
+    this.#total = items.length;
+    this.#single = items.length === 1;
+    this.#maxSide = maxSide;
+  }
+
+  #label(e: { item: InputItem; frame: number | null }): string {
+    const frame = e.frame === null ? '' : ` frame ${frameName(e.frame)}`;
+    return `[${this.#index.get(e.item)! + 1}/${this.#total}] ${e.item.source}${frame}`;
+  }
+
+  event(e: BatchEvent): void {
+    switch (e.type) {
+      case 'decoded': {
+        if (e.scaled && e.original) {
+          this.#note(`${this.#label(e)}: ${e.original.width}x${e.original.height} scaled to ${e.width}x${e.height} (--max-side ${this.#maxSide})`);
+        } else if (!e.original && this.#maxSide > 0 && Math.max(e.width, e.height) === this.#maxSide && !this.#scaledSaid.has(e.item)) {
+          this.#scaledSaid.add(e.item);
+          this.#note(`${e.item.source}: frames scaled to ${e.width}x${e.height} (--max-side ${this.#maxSide})`);
+        }
+        break;
+      }
+      case 'extracting':
+        this.#progress(e, `extracting ${(e.pixels / 1e6).toFixed(1)} MP`, e.pixels);
+        break;
+      case 'writing':
+        if (this.#current) this.#progress(e, `writing level ${e.level} (${e.index}/${e.of})`, this.#current.pixels, true);
+        break;
+      case 'written': {
+        const m = e.meta;
+        if (e.ms.extract > 0) this.#mpPerSecond = (m.padded.width * m.padded.height) / 1e6 / (e.ms.extract / 1000);
+        const size = `${m.width}x${m.height}${m.original ? ` (scaled from ${m.original.width}x${m.original.height})` : ''}, ` +
+          `padded to ${m.padded.width}x${m.padded.height}`;
+        const times = `decode ${e.ms.decode.toFixed(0)} ms, extract ${e.ms.extract.toFixed(0)} ms, write ${e.ms.write.toFixed(0)} ms (${mb(e.bytes)})`;
+        let out = `${this.#label(e)}: ${size}; ${times} -> ${e.dir}`;
+        if (this.#single && e.frame === null) {
+          out += Object.entries(m.shapes).map(([name, shape]) => `\n  ${name.replace('level', 'level ')}: [${shape.join(', ')}]`).join('');
+        }
+        this.#settle(e.seq, { out });
+        break;
+      }
+      case 'skipped':
+        this.#settle(e.seq, { out: `${this.#label(e)}: complete output exists, skipped -> ${e.dir}` });
+        break;
+      case 'failed':
+        this.#settle(e.seq, { err: `film-features: ${this.#label(e)}: ${e.error.message}` });
+        break;
+    }
+  }
+
+  /** Progress for one frame: a ticking status line on a terminal; lines for big frames otherwise. */
+  #progress(e: { item: InputItem; frame: number | null }, what: string, pixels: number, writing = false): void {
+    const label = this.#label(e);
+    if (!writing || !this.#current || this.#current.label !== label) this.#current = { label, started: performance.now(), pixels, what };
+    this.#current.what = what;
+    if (this.#tty) {
+      this.#tick();
+      this.#timer ??= setInterval(() => this.#tick(), TICK_MS).unref();
+    } else if (pixels >= LONG_FRAME_PIXELS) {
+      console.error(`${label}: ${what}`);
+    }
+  }
+
+  #tick(): void {
+    const c = this.#current;
+    if (!c) return;
+    const elapsed = performance.now() - c.started;
+    let left = '';
+    if (this.#mpPerSecond > 0 && c.what.startsWith('extracting')) {
+      const total = (c.pixels / 1e6 / this.#mpPerSecond) * 1000;
+      left = total > elapsed ? `, about ${secs(total - elapsed)} left` : '';
+    }
+    this.#setStatus(`${c.label}: ${c.what}, ${secs(elapsed)}${left}`);
+  }
+
+  #setStatus(text: string): void {
+    const cols = process.stderr.columns || 100;
+    this.#status = text.length > cols - 1 ? `...${text.slice(text.length - cols + 4)}` : text;
+    process.stderr.write(`\r\x1b[2K${this.#status}`);
+  }
+
+  /** Prints above the status line. */
+  #print(stream: 'out' | 'err', line: string): void {
+    if (this.#tty && this.#status) process.stderr.write('\r\x1b[2K');
+    if (stream === 'out') console.log(line);
+    else console.error(line);
+    if (this.#tty && this.#status) process.stderr.write(this.#status);
+  }
+
+  #note(line: string): void {
+    this.#print('err', `film-features: ${line}`);
+  }
+
+  /** Frames finish out of order when jobs > 1; their lines are printed in input order. */
+  #settle(seq: number, lines: { out?: string; err?: string }): void {
+    this.#lines.set(seq, lines);
+    for (let l = this.#lines.get(this.#next); l; l = this.#lines.get(this.#next)) {
+      this.#lines.delete(this.#next++);
+      if (l.out) this.#print('out', l.out);
+      if (l.err) this.#print('err', l.err);
+    }
+  }
+
+  close(): void {
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    if (this.#tty && this.#status) process.stderr.write('\r\x1b[2K');
+    this.#status = '';
+  }
+
+  finish(s: BatchSummary): void {
+    this.close();
+    const rate = s.written > 0 ? `${s.framesPerSecond.toFixed(2)} images/s` : 'no images written';
+    const parts = [`${s.written} written in ${s.seconds.toFixed(1)} s (${rate})`, `${s.failed.length} failed`];
+    if (s.skipped > 0) parts.push(`${s.skipped} skipped (output exists)`);
+    console.log(`${parts.join(', ')}; ${mb(s.bytes)} in ${this.output.out}`);
+  }
+}
