@@ -2,12 +2,14 @@
 import { Command, CommanderError } from 'commander';
 
 import { registerExtract } from './extract';
+import { registerInterpolate } from './interpolate';
 
 /** A command's file exports one of these; it adds its command to the program. */
 export type Register = (program: Command, setExitCode: (code: number) => void) => void;
 
 const commands: Register[] = [
   registerExtract,
+  registerInterpolate,
 ];
 
 /** Runs the CLI on process.argv-style arguments; resolves to the exit code. */
