@@ -1,26 +1,30 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { withCallerStack } from './errors';
-import { imageToTensor } from './image';
-import { native, packageRoot, type NativeExtractor } from './native';
+import { abortError, disposedError, withCallerStack, withCode } from './errors';
+import { readImage } from './input';
+import { native, packageRoot, RUN_COPY_OUTPUTS, type NativeExtractor, type NativeInput } from './native';
 import { buildPyramid } from './pyramid';
-import { queueFor } from './scheduler';
-import type { ExtractOptions, LoadOptions, ModelInfo, RgbImage, Tensor4 } from './types';
-import { checkBoolean, checkInteger, checkOptions, checkTensor4, expected, isPlainObject, maxLevels, typeError } from './validate';
+import type { Counters, ExtractOptions, ImageInput, LoadOptions, ModelInfo, Tensor4 } from './types';
+import { checkBoolean, checkInteger, checkTensor4, expected, maxLevels, outOfRange, readOptions, typeError } from './validate';
 
 /** The model that ships with the package: C=64, S=4, fixed-seed weights (models/export.py). */
 export const defaultModelPath = path.join(packageRoot, 'models', 'film_extractor.pt');
 
 const DEFAULT_LEVELS = 7;
 const DEVICE = /^(auto|cpu|cuda(:\d{1,4})?)$/;
+const LOAD_OPTIONS = ['device', 'threads', 'half'] as const;
+const EXTRACT_OPTIONS = ['levels', 'pyramidOnDevice', 'signal'] as const;
 
-function copyOutputsForced(): boolean {
-  return process.env.FILM_FEATURES_COPY_OUTPUTS === '1';
+function runFlags(): number {
+  return process.env.FILM_FEATURES_COPY_OUTPUTS === '1' ? RUN_COPY_OUTPUTS : 0;
 }
 
-function isRgbImage(value: unknown): value is RgbImage {
-  return isPlainObject(value) && 'width' in value && 'height' in value;
+function checkSignal(value: unknown, name: string): AbortSignal | undefined {
+  if (value === undefined) return undefined;
+  if (!(value instanceof AbortSignal)) throw typeError('an AbortSignal', name, value);
+  if (value.aborted) throw abortError(value.reason);
+  return value;
 }
 
 /** FILM's cascaded feature extractor, loaded from a TorchScript file. */
@@ -41,17 +45,22 @@ export class FeatureExtractor {
 
   /**
    * Loads a TorchScript feature extractor (default: the model shipped with the package) and
-   * prepares it for inference. Off the main thread; rejects with an Error naming the file.
+   * prepares it for inference. Off the main thread; rejects with an Error naming the file
+   * (code ERR_FILM_MODEL_FILE when it cannot be read, ERR_FILM_MODEL_FORMAT when it is not a FILM
+   * extractor).
    */
   static load(modelPath?: string, options?: LoadOptions): Promise<FeatureExtractor> {
     return withCallerStack(async () => {
       const file = modelPath === undefined ? defaultModelPath : modelPath;
       if (typeof file !== 'string') throw typeError('a string', 'modelPath', file);
-      if (file.length === 0) throw new RangeError('Expected a non-empty path for modelPath');
-      const opts = checkOptions(options, 'options');
+      if (file.length === 0) throw outOfRange('Expected a non-empty path for modelPath');
+      if (file.includes('\0')) {
+        throw withCode(new TypeError(expected('a path without null bytes', 'modelPath', file)), 'ERR_INVALID_ARG_VALUE');
+      }
+      const opts = readOptions(options, 'options', LOAD_OPTIONS);
       const device = opts.device ?? 'auto';
       if (typeof device !== 'string') throw typeError("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', device);
-      if (!DEVICE.test(device)) throw new RangeError(expected("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', device));
+      if (!DEVICE.test(device)) throw outOfRange(expected("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', device));
       const threads = checkInteger(opts.threads ?? 0, 'options.threads', 0, 1024) || os.availableParallelism();
       const half = checkBoolean(opts.half ?? false, 'options.half');
       const handle = await native().load(path.resolve(file), device, threads, half);
@@ -68,67 +77,101 @@ export class FeatureExtractor {
 
   /**
    * Hands back memory kept for reuse: the CPU block cache (large activations, capped by
-   * FILM_FEATURES_CPU_CACHE_MB, default a quarter of RAM up to 8 GiB) and cached GPU blocks.
-   * Call it after a burst of work or after dispose(). Returns the CPU bytes released.
+   * FILM_FEATURES_CPU_CACHE_MB, default a quarter of the RAM or cgroup limit up to 8 GiB) and
+   * cached GPU blocks. Call it after a burst of work or after dispose(). Returns the CPU bytes released.
    */
   static releaseCachedMemory(): number {
     return native().releaseCachedMemory();
   }
 
   /**
-   * Features of an image: builds its pyramid (2x2 average pooling) and runs the extractor.
-   * Returns one tensor per level, finest first: [N, channels_i, H >> i, W >> i].
+   * The addon's admission counters, process-wide (every worker_thread shares one executor sized to
+   * the cores): work queued and running, threads granted now and at most.
    */
-  extract(image: Tensor4 | RgbImage, options?: ExtractOptions): Promise<Tensor4[]> {
+  static counters(): Counters {
+    return native().counters();
+  }
+
+  /**
+   * Features of an image. The image is copied before this returns; the pyramid (2x2 average
+   * pooling) is built natively off the main thread. Returns one tensor per level, finest first:
+   * [N, channels_i, H >> i, W >> i].
+   */
+  extract(image: ImageInput, options?: ExtractOptions): Promise<Tensor4[]> {
     return withCallerStack(async () => {
-      this.#live();
-      const tensor = isRgbImage(image) ? imageToTensor(image) : checkTensor4(image, 'image');
-      const opts = checkOptions(options, 'options');
-      const [, , h, w] = tensor.shape;
+      const handle = this.#live();
+      const opts = readOptions(options, 'options', EXTRACT_OPTIONS);
+      const input = readImage(image, 'image');
+      const [, , h, w] = input.shape;
       const levels = opts.levels === undefined ? Math.min(DEFAULT_LEVELS, maxLevels(h, w)) : opts.levels;
       checkInteger(levels, 'options.levels', 1, maxLevels(h, w));
-      const onDevice = checkBoolean(opts.pyramidOnDevice ?? this.device !== 'cpu', 'options.pyramidOnDevice');
-      if (onDevice) return this.#run([tensor], levels as number);
-      return this.#run(buildPyramid(tensor, levels as number), levels as number);
+      const onDevice = checkBoolean(opts.pyramidOnDevice ?? true, 'options.pyramidOnDevice');
+      const signal = checkSignal(opts.signal, 'options.signal');
+      if (onDevice) return this.#run(handle, [input], levels as number, signal);
+      if (!(input.data instanceof Float32Array)) {
+        throw outOfRange('options.pyramidOnDevice: false needs a float Tensor4 image; 8-bit images are pooled natively');
+      }
+      return this.#run(handle, buildPyramid(input as Tensor4, levels as number), levels as number, signal);
     });
   }
 
   /** Features of a pyramid you built (see buildPyramid): levels finest first, each half the last. */
-  extractPyramid(pyramid: Tensor4[]): Promise<Tensor4[]> {
+  extractPyramid(pyramid: Tensor4[], options?: Pick<ExtractOptions, 'signal'>): Promise<Tensor4[]> {
     return withCallerStack(async () => {
-      this.#live();
+      const handle = this.#live();
+      const opts = readOptions(options, 'options', ['signal'] as const);
       if (!Array.isArray(pyramid)) throw typeError('an array of Tensor4', 'pyramid', pyramid);
-      if (pyramid.length === 0) throw new RangeError('Expected at least one level in pyramid');
-      pyramid.forEach((level, i) => checkTensor4(level, `pyramid[${i}]`));
-      for (let i = 1; i < pyramid.length; i++) {
-        const [n0, , h0, w0] = pyramid[i - 1].shape;
-        const [n, , h, w] = pyramid[i].shape;
-        if (n !== n0) throw new RangeError(`pyramid[${i}] has batch ${n} but pyramid[0] has ${n0}`);
+      if (pyramid.length === 0) throw outOfRange('Expected at least one level in pyramid');
+      const levels = Array.from(pyramid, (level, i) => checkTensor4(level, `pyramid[${i}]`));
+      for (let i = 1; i < levels.length; i++) {
+        const [n0, , h0, w0] = levels[i - 1].shape;
+        const [n, , h, w] = levels[i].shape;
+        if (n !== n0) throw outOfRange(`pyramid[${i}] has batch ${n} but pyramid[0] has ${n0}`);
         if (h !== Math.floor(h0 / 2) || w !== Math.floor(w0 / 2)) {
-          throw new RangeError(`pyramid[${i}] is ${h}x${w}; half of pyramid[${i - 1}] (${h0}x${w0}) is ` +
+          throw outOfRange(`pyramid[${i}] is ${h}x${w}; half of pyramid[${i - 1}] (${h0}x${w0}) is ` +
             `${Math.floor(h0 / 2)}x${Math.floor(w0 / 2)}`);
         }
       }
-      return this.#run(pyramid, pyramid.length);
+      return this.#run(handle, levels, levels.length, checkSignal(opts.signal, 'options.signal'));
     });
   }
 
-  /** Releases the model. Idempotent; runs already started finish; later calls reject. */
+  /**
+   * Releases the model: at once when no run is in flight, else as soon as the running ones finish.
+   * Idempotent; queued and later calls reject with ERR_FILM_DISPOSED.
+   */
   dispose(): void {
     this.#native?.dispose();
     this.#native = null;
   }
 
   #live(): NativeExtractor {
-    if (!this.#native) throw new Error('This FeatureExtractor has been disposed');
+    if (!this.#native) throw disposedError();
     return this.#native;
   }
 
-  async #run(pyramid: Tensor4[], levels: number): Promise<Tensor4[]> {
-    // On a GPU a run takes one slot of the queue; on the CPU, its threads.
-    const want = this.device === 'cpu' ? this.#threads : 1;
-    const outputs = await queueFor(this.device).run(want, (threads) =>
-      this.#live().run(pyramid, copyOutputsForced(), levels, threads));
+  async #run(handle: NativeExtractor, inputs: NativeInput[], levels: number, signal?: AbortSignal): Promise<Tensor4[]> {
+    const threads = this.device === 'cpu' ? this.#threads : 1;
+    const job = handle.run(inputs, levels, threads, runFlags());
+    let outputs;
+    if (!signal) {
+      outputs = await job.promise;
+    } else {
+      let onAbort!: () => void;
+      const aborted = new Promise<never>((_, reject) => {
+        onAbort = () => {
+          job.cancel();
+          reject(abortError(signal.reason));
+        };
+      });
+      job.promise.catch(() => {}); // settles after an abort too; nobody waits for it then
+      signal.addEventListener('abort', onAbort, { once: true });
+      try {
+        outputs = await Promise.race([job.promise, aborted]);
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
+    }
     return outputs.map(({ data, shape }) => ({ data, shape: shape as Tensor4['shape'] }));
   }
 }

@@ -1,14 +1,17 @@
 // The raw binding: loaded once through node-gyp-build, typed here and nowhere else public.
 import * as path from 'node:path';
 
-export interface NativeLevel {
-  data: Float32Array;
-  shape: number[];
+/** An input level for run(): float data planar [n, 3, h, w]; 8-bit data interleaved, shape [n, c, h, w]. */
+export interface NativeInput {
+  data: Float32Array | Uint8Array | Uint8ClampedArray;
+  shape: [n: number, c: number, h: number, w: number];
 }
 
-export interface NativeOutput extends NativeLevel {
-  /** The output tensor's data pointer: equal to dataAddress(data) unless the output was copied. */
-  tensorAddress: bigint;
+export interface NativeOutput {
+  data: Float32Array;
+  shape: number[];
+  /** Only with RUN_WITH_ADDRESSES (a test hook): the output tensor's data pointer. */
+  tensorAddress?: bigint;
 }
 
 export interface NativeInfo {
@@ -19,16 +22,37 @@ export interface NativeInfo {
   optimized: boolean;
 }
 
+/** A queued run: its result, and a way to drop it (queued: at once; running: its result). */
+export interface NativeJob<T> {
+  promise: Promise<T>;
+  cancel(): void;
+}
+
+/** run() flags */
+export const RUN_COPY_OUTPUTS = 1;
+export const RUN_WITH_ADDRESSES = 2;
+
 export interface NativeExtractor {
   /** null once disposed */
   readonly device: string | null;
   readonly info: NativeInfo | null;
   /**
-   * levels > pyramid.length: the missing coarse levels are pooled on the model's device.
-   * threads: CPU intra-op threads for this run; 0 or absent: the model's.
+   * Copies the inputs, then runs on the addon's executor. levels > inputs.length: the missing coarse
+   * levels are pooled natively. threads: CPU intra-op threads wanted; 0: the model's.
    */
-  run(pyramid: NativeLevel[], copyOutputs: boolean, levels?: number, threads?: number): Promise<NativeOutput[]>;
+  run(inputs: NativeInput[], levels?: number, threads?: number, flags?: number): NativeJob<NativeOutput[]>;
   dispose(): void;
+}
+
+export interface NativeCounters {
+  cores: number;
+  queued: number;
+  running: number;
+  threads: number;
+  peakThreads: number;
+  observedThreads: number;
+  peakObservedThreads: number;
+  completed: number;
 }
 
 export interface Binding {
@@ -39,6 +63,8 @@ export interface Binding {
   releaseCachedMemory(): number;
   /** Address of a typed array's first element; tests use it to prove zero copy. */
   dataAddress(array: ArrayBufferView): bigint;
+  /** The executor's process-wide counters. */
+  counters(): NativeCounters;
   readonly torchVersion: string;
 }
 

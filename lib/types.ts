@@ -4,13 +4,27 @@ export interface Tensor4 {
   shape: [n: number, c: number, h: number, w: number];
 }
 
-/** Interleaved 8-bit RGB or RGBA pixels, such as ImageData or sharp's raw output. Alpha is dropped. */
+/**
+ * Interleaved 8-bit pixels: ImageData, sharp's raw output, a decoded PNG. A Node Buffer works.
+ * channels defaults to data.length / (width * height); 3 (RGB) and 4 (RGBA, alpha dropped) are
+ * accepted. The type takes sharp's `info.channels` (1 | 2 | 3 | 4) as it is; 1 and 2 are rejected at
+ * run time (convert grey images with sharp's .toColourspace('srgb')).
+ */
 export interface RgbImage {
   data: Uint8Array | Uint8ClampedArray;
   width: number;
   height: number;
-  channels: 3 | 4;
+  channels?: 1 | 2 | 3 | 4;
 }
+
+/** sharp's `toBuffer({ resolveWithObject: true })` result, passed as it comes. */
+export interface RawImage {
+  data: Uint8Array;
+  info: { width: number; height: number; channels: 1 | 2 | 3 | 4 };
+}
+
+/** What extract() takes: float NCHW tensors (values in [0, 1]), 8-bit pixels, or sharp's output. */
+export type ImageInput = Tensor4 | RgbImage | RawImage;
 
 export type Device = 'auto' | 'cpu' | 'cuda' | `cuda:${number}`;
 
@@ -27,10 +41,12 @@ export interface ExtractOptions {
   /** Pyramid levels; defaults to 7, or fewer when the image is too small for 7. */
   levels?: number;
   /**
-   * Build the pyramid on the model's device from level 0 alone, sending 1/4 fewer bytes.
-   * Defaults to true on CUDA and false on the CPU, where the TypeScript pyramid is used.
+   * true (default): the pyramid is built natively, off the main thread, from level 0.
+   * false: it is built with buildPyramid on the main thread first (float input only).
    */
   pyramidOnDevice?: boolean;
+  /** Aborts the call: a queued run rejects at once with an AbortError; a running one is discarded. */
+  signal?: AbortSignal;
 }
 
 /** What a loaded file holds, read from its weights. */
@@ -49,4 +65,22 @@ export interface CropBox {
   left: number;
   height: number;
   width: number;
+}
+
+/** The addon's process-wide admission counters (see FeatureExtractor.counters()). */
+export interface Counters {
+  /** Cores the executor shares out: the most intra-op threads granted at once, process-wide. */
+  cores: number;
+  /** Runs and loads waiting for cores. */
+  queued: number;
+  /** Runs and loads executing. */
+  running: number;
+  /** Threads granted to running work now, and the most ever granted at once. */
+  threads: number;
+  peakThreads: number;
+  /** The OpenMP team sizes running work's threads report, summed; and the most at once. */
+  observedThreads: number;
+  peakObservedThreads: number;
+  /** Runs and loads finished (or dropped when aborted) since the process started. */
+  completed: number;
 }

@@ -1,4 +1,6 @@
-// Argument checks. Messages follow "Expected X for NAME but received V of type T".
+// Argument checks. Messages follow "Expected X for NAME but received V of type T"; errors carry
+// Node's codes (ERR_INVALID_ARG_TYPE, ERR_INVALID_ARG_VALUE, ERR_OUT_OF_RANGE).
+import { withCode } from './errors';
 import type { RgbImage, Tensor4 } from './types';
 
 function describe(value: unknown): string {
@@ -15,11 +17,16 @@ export function expected(what: string, name: string, value: unknown): string {
 }
 
 export function typeError(what: string, name: string, value: unknown): TypeError {
-  return new TypeError(expected(what, name, value));
+  return withCode(new TypeError(expected(what, name, value)), 'ERR_INVALID_ARG_TYPE');
 }
 
 export function rangeError(what: string, name: string, value: unknown): RangeError {
-  return new RangeError(expected(what, name, value));
+  return withCode(new RangeError(expected(what, name, value)), 'ERR_OUT_OF_RANGE');
+}
+
+/** A RangeError with a message of its own. */
+export function outOfRange(message: string): RangeError {
+  return withCode(new RangeError(message), 'ERR_OUT_OF_RANGE');
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -40,60 +47,94 @@ export function checkBoolean(value: unknown, name: string): boolean {
   return value;
 }
 
-export function checkOptions(value: unknown, name: string): Record<string, unknown> {
+/**
+ * An options object read once into a plain copy of the known keys; any other key is an error
+ * naming it (a misspelt option must not be silently ignored).
+ */
+export function readOptions<K extends string>(value: unknown, name: string, known: readonly K[]): Partial<Record<K, unknown>> {
   if (value === undefined) return {};
   if (!isPlainObject(value)) throw typeError('an object', name, value);
-  return value;
+  const out: Partial<Record<K, unknown>> = {};
+  for (const key of Object.keys(value)) {
+    if (!(known as readonly string[]).includes(key)) {
+      throw withCode(new TypeError(`Unknown option ${name}.${key}; known options: ${known.join(', ')}`), 'ERR_INVALID_ARG_VALUE');
+    }
+    const v = value[key];
+    if (v !== undefined) out[key as K] = v;
+  }
+  return out;
 }
 
-function isDetached(array: ArrayBufferView): boolean {
+export function isDetached(array: ArrayBufferView): boolean {
   const buffer = array.buffer as ArrayBuffer & { detached?: boolean };
   if (typeof buffer.detached === 'boolean') return buffer.detached;
   return array.byteLength === 0 && buffer.byteLength === 0;
 }
 
 // Largest element count we pass to the native side (int32 range, as V8 arrays index).
-const MAX_ELEMENTS = 2 ** 31 - 1;
+export const MAX_ELEMENTS = 2 ** 31 - 1;
 
-/** Checks a Tensor4 (with 3 channels unless anyChannels) whose data matches its shape. */
+/**
+ * Checks a Tensor4 (with 3 channels unless anyChannels) whose data matches its shape. Reads each
+ * property once and returns what it read, as a new object: later reads cannot see other values.
+ */
 export function checkTensor4(value: unknown, name: string, anyChannels = false): Tensor4 {
   if (!isPlainObject(value)) throw typeError('a Tensor4 {data, shape}', name, value);
   const { data, shape } = value as { data: unknown; shape: unknown };
   if (!(data instanceof Float32Array)) throw typeError('a Float32Array', `${name}.data`, data);
   if (!Array.isArray(shape)) throw typeError('an array [n, c, h, w]', `${name}.shape`, shape);
   if (shape.length !== 4) throw rangeError('4 dimensions [n, c, h, w]', `${name}.shape`, shape);
-  let count = 1;
-  shape.forEach((d, i) => {
-    checkInteger(d, `${name}.shape[${i}]`, 1);
-    count *= d as number;
-  });
-  if (!anyChannels && shape[1] !== 3) throw rangeError('3 channels', `${name}.shape[1]`, shape[1]);
+  const dims = Array.from(shape as unknown[], (d, i) => checkInteger(d, `${name}.shape[${i}]`, 1)) as Tensor4['shape'];
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (!anyChannels && dims[1] !== 3) throw rangeError('3 channels', `${name}.shape[1]`, dims[1]);
   if (count > MAX_ELEMENTS) {
-    throw new RangeError(`${name}.shape [${shape.join(', ')}] has ${count} elements; at most ${MAX_ELEMENTS} are supported`);
+    throw outOfRange(`${name}.shape [${dims.join(', ')}] has ${count} elements; at most ${MAX_ELEMENTS} are supported`);
   }
-  if (isDetached(data)) throw new TypeError(`${name}.data is a detached ArrayBuffer (was it transferred?)`);
+  if (isDetached(data)) throw withCode(new TypeError(`${name}.data is a detached ArrayBuffer (was it transferred?)`), 'ERR_INVALID_ARG_VALUE');
   if (data.length !== count) {
-    throw new RangeError(`${name}.data has ${data.length} elements but ${name}.shape [${shape.join(', ')}] needs ${count}`);
+    throw outOfRange(`${name}.data has ${data.length} elements but ${name}.shape [${dims.join(', ')}] needs ${count}`);
   }
-  return value as unknown as Tensor4;
+  return { data, shape: dims };
 }
 
-export function checkRgbImage(value: unknown, name: string): RgbImage {
+/** An RgbImage read once, with its channel count resolved. */
+export interface CheckedRgbImage {
+  data: Uint8Array | Uint8ClampedArray;
+  width: number;
+  height: number;
+  channels: 3 | 4;
+}
+
+/** Checks interleaved 8-bit pixels; channels, when absent, come from the length. */
+export function checkRgbImage(value: unknown, name: string): CheckedRgbImage {
   if (!isPlainObject(value)) throw typeError('an RgbImage {data, width, height, channels}', name, value);
   const { data, width, height, channels } = value as Record<string, unknown>;
+  return checkPixels(data, width, height, channels, name, `${name}.channels`);
+}
+
+export function checkPixels(data: unknown, width: unknown, height: unknown, channels: unknown, name: string,
+  channelsName: string): CheckedRgbImage {
   if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) {
-    throw typeError('a Uint8Array or Uint8ClampedArray', `${name}.data`, data);
+    throw typeError('a Uint8Array, Uint8ClampedArray or Buffer', `${name}.data`, data);
   }
-  checkInteger(width, `${name}.width`, 1);
-  checkInteger(height, `${name}.height`, 1);
-  if (channels !== 3 && channels !== 4) throw rangeError('3 or 4', `${name}.channels`, channels);
-  const count = (width as number) * (height as number) * channels;
-  if (count > MAX_ELEMENTS) throw new RangeError(`${name} is too large: ${width}x${height}`);
-  if (isDetached(data)) throw new TypeError(`${name}.data is a detached ArrayBuffer (was it transferred?)`);
+  const w = checkInteger(width, `${name}.width`, 1);
+  const h = checkInteger(height, `${name}.height`, 1);
+  if (isDetached(data)) throw withCode(new TypeError(`${name}.data is a detached ArrayBuffer (was it transferred?)`), 'ERR_INVALID_ARG_VALUE');
+  const c = channels === undefined ? data.length / (w * h) : channels;
+  if (c !== 3 && c !== 4) {
+    const hint = c === 1 || c === 2 ? ' (grey images: convert to RGB first, e.g. sharp().toColourspace(\'srgb\'))' : '';
+    if (channels === undefined) {
+      throw outOfRange(`${name}.data has ${data.length} bytes: ${w}x${h} pixels of 3 or 4 channels need ` +
+        `${3 * w * h} or ${4 * w * h}${hint}`);
+    }
+    throw rangeError(`3 or 4${hint}`, channelsName, channels);
+  }
+  const count = w * h * c;
+  if (count > MAX_ELEMENTS) throw outOfRange(`${name} is too large: ${w}x${h}`);
   if (data.length !== count) {
-    throw new RangeError(`${name}.data has ${data.length} bytes but ${width}x${height}x${channels} needs ${count}`);
+    throw outOfRange(`${name}.data has ${data.length} bytes but ${w}x${h}x${c} needs ${count}`);
   }
-  return value as unknown as RgbImage;
+  return { data, width: w, height: h, channels: c };
 }
 
 /** Levels an image of this size allows: the coarsest level must keep at least one pixel. */
@@ -102,3 +143,5 @@ export function maxLevels(height: number, width: number): number {
   for (let size = Math.min(height, width); size >= 2; size = Math.floor(size / 2)) levels++;
   return levels;
 }
+
+export type { RgbImage };

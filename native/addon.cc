@@ -4,8 +4,10 @@
 #include "addon_data.h"
 #include "cpu_allocator.h"
 #include "errors.h"
+#include "executor.h"
 #include "extractor.h"
 #include "model.h"
+#include "promise_task.h"
 #include "tensor_io.h"
 
 #include <torch/version.h>
@@ -30,17 +32,36 @@ Napi::Value DataAddressJs(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(env, DataAddress(info[0].As<Napi::TypedArray>()));
 }
 
+// Process-wide admission counters, like sharp.counters(): what the executor runs now and the most
+// it has run at once.
+Napi::Value CountersJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const ExecutorCounters c = Executor::Get().Counters();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("cores", c.capacity);
+  out.Set("queued", c.queued);
+  out.Set("running", c.running);
+  out.Set("threads", c.threads);
+  out.Set("peakThreads", c.peak_threads);
+  out.Set("observedThreads", c.observed);
+  out.Set("peakObservedThreads", c.peak_observed);
+  out.Set("completed", static_cast<double>(c.completed));
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InstallCachingCpuAllocator();
   auto* data = new AddonData();
   data->extractor_constructor = Napi::Persistent(Extractor::Define(env));
   env.SetInstanceData(data);
+  data->link = EnvLink::Create(env);
 
   exports.Set("load", Napi::Function::New(env, Extractor::Load, "load"));
   exports.Set("cudaCompiledIn", Napi::Boolean::New(env, CudaCompiledIn()));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCountJs, "cudaDeviceCount"));
   exports.Set("releaseCachedMemory", Napi::Function::New(env, ReleaseCachedMemoryJs, "releaseCachedMemory"));
   exports.Set("dataAddress", Napi::Function::New(env, DataAddressJs, "dataAddress"));
+  exports.Set("counters", Napi::Function::New(env, CountersJs, "counters"));
   exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
   return exports;
 }

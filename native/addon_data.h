@@ -3,10 +3,15 @@
 
 #include <napi.h>
 
+#include <memory>
+
 namespace film {
+
+class EnvLink;
 
 struct AddonData {
   Napi::FunctionReference extractor_constructor;
+  std::shared_ptr<EnvLink> link;  // brings finished tasks back to this env
 
   static AddonData* From(Napi::Env env) { return env.GetInstanceData<AddonData>(); }
 };

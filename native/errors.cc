@@ -4,59 +4,53 @@
 
 namespace film {
 
-std::string DescribeCurrentException(ErrorKind* kind) {
-  *kind = ErrorKind::kError;
+ErrorInfo DescribeCurrentException() {
+  ErrorInfo info;
   try {
     throw;
   } catch (const UserError& e) {
-    *kind = e.kind();
-    return e.what();
+    info.kind = e.kind();
+    info.code = e.code();
+    info.message = e.what();
   } catch (const c10::Error& e) {
-    return e.what_without_backtrace();
+    info.message = e.what_without_backtrace();
   } catch (const std::bad_alloc&) {
-    return "out of memory";
+    info.code = code::kOutOfMemory;
+    info.message = "out of memory";
   } catch (const std::exception& e) {
     // Some libtorch load failures (torch::jit::IRAttributeError, ...) are not c10::Errors.
-    return e.what();
+    info.message = e.what();
   } catch (...) {
-    return "unknown native error";
+    info.message = "unknown native error";
   }
+  return info;
 }
 
-Napi::Error MakeError(Napi::Env env, ErrorKind kind, const std::string& message) {
-  switch (kind) {
+std::string DescribeCurrentException(ErrorKind* kind) {
+  ErrorInfo info = DescribeCurrentException();
+  *kind = info.kind;
+  return info.message;
+}
+
+napi_value MakeError(napi_env env, const ErrorInfo& info) {
+  napi_value message = nullptr;
+  napi_value code = nullptr;
+  napi_value error = nullptr;
+  if (napi_create_string_utf8(env, info.message.data(), info.message.size(), &message) != napi_ok ||
+      napi_create_string_utf8(env, info.code.data(), info.code.size(), &code) != napi_ok) {
+    return nullptr;
+  }
+  switch (info.kind) {
     case ErrorKind::kTypeError:
-      return Napi::TypeError::New(env, message);
+      napi_create_type_error(env, code, message, &error);
+      break;
     case ErrorKind::kRangeError:
-      return Napi::RangeError::New(env, message);
+      napi_create_range_error(env, code, message, &error);
+      break;
     default:
-      return Napi::Error::New(env, message);
+      napi_create_error(env, code, message, &error);
   }
-}
-
-void PromiseWorker::Execute() {
-  try {
-    Run();
-  } catch (...) {
-    SetError(DescribeCurrentException(&kind_));
-  }
-}
-
-void PromiseWorker::OnOK() {
-  Napi::Env env = Env();
-  try {
-    deferred_.Resolve(Result());
-  } catch (const Napi::Error& e) {
-    deferred_.Reject(e.Value());
-  } catch (...) {
-    ErrorKind kind = ErrorKind::kError;
-    std::string message = DescribeCurrentException(&kind);
-    deferred_.Reject(MakeError(env, kind, message).Value());
-  }
-}
-
-void PromiseWorker::OnError(const Napi::Error& error) {
-  deferred_.Reject(MakeError(Env(), kind_, error.Message()).Value());
+  return error;
 }
 
 }  // namespace film

@@ -1,5 +1,6 @@
-// The one exception boundary of the addon: every entry point and worker turns C++ failures
-// (film::UserError, c10::Error, std::exception, anything else) into a JS error of the right class.
+// The one exception boundary of the addon: every entry point and task turns C++ failures
+// (film::UserError, c10::Error, std::exception, anything else) into a JS error of the right class,
+// with a Node-style `code`.
 #pragma once
 
 #include <napi.h>
@@ -11,14 +12,36 @@ namespace film {
 
 enum class ErrorKind { kError, kTypeError, kRangeError };
 
-// A failure the caller can act on; its kind picks the JS class.
+// Codes, as Node names its own (err.code).
+namespace code {
+constexpr const char* kInvalidArgType = "ERR_INVALID_ARG_TYPE";
+constexpr const char* kInvalidArgValue = "ERR_INVALID_ARG_VALUE";
+constexpr const char* kOutOfRange = "ERR_OUT_OF_RANGE";
+constexpr const char* kDisposed = "ERR_FILM_DISPOSED";
+constexpr const char* kModelFile = "ERR_FILM_MODEL_FILE";      // missing, unreadable, not a regular file
+constexpr const char* kModelFormat = "ERR_FILM_MODEL_FORMAT";  // readable, but not a FILM extractor
+constexpr const char* kDevice = "ERR_FILM_DEVICE";
+constexpr const char* kOutOfMemory = "ERR_FILM_OUT_OF_MEMORY";
+constexpr const char* kRuntime = "ERR_FILM_RUNTIME";  // libtorch failed inside a run
+constexpr const char* kAborted = "ABORT_ERR";
+}  // namespace code
+
+// A failure the caller can act on; its kind picks the JS class, its code goes to err.code.
 class UserError : public std::runtime_error {
  public:
-  UserError(ErrorKind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  UserError(ErrorKind kind, const std::string& message, const char* code = nullptr)
+      : std::runtime_error(message), kind_(kind), code_(code ? code : DefaultCode(kind)) {}
   ErrorKind kind() const { return kind_; }
+  const char* code() const { return code_; }
 
  private:
+  static const char* DefaultCode(ErrorKind kind) {
+    return kind == ErrorKind::kTypeError    ? code::kInvalidArgType
+           : kind == ErrorKind::kRangeError ? code::kOutOfRange
+                                            : code::kRuntime;
+  }
   ErrorKind kind_;
+  const char* code_;
 };
 
 #define FILM_TYPE_ERROR_IF(cond, msg) \
@@ -28,10 +51,20 @@ class UserError : public std::runtime_error {
 #define FILM_ERROR_IF(cond, msg) \
   if (cond) throw ::film::UserError(::film::ErrorKind::kError, (msg))
 
-// Call only inside a catch block: names the exception in flight and its JS class.
+// An error captured off the JS thread, to be turned into a JS error on it.
+struct ErrorInfo {
+  ErrorKind kind = ErrorKind::kError;
+  std::string code = code::kRuntime;
+  std::string message;
+};
+
+// Call only inside a catch block: describes the exception in flight.
+ErrorInfo DescribeCurrentException();
+// The same, as message and kind.
 std::string DescribeCurrentException(ErrorKind* kind);
 
-Napi::Error MakeError(Napi::Env env, ErrorKind kind, const std::string& message);
+// The JS error for info; never throws (falls back to a plain Error).
+napi_value MakeError(napi_env env, const ErrorInfo& info);
 
 // Runs fn; whatever it throws that is not already a JS exception becomes one.
 template <typename Fn>
@@ -41,31 +74,11 @@ Napi::Value Guard(Napi::Env env, Fn&& fn) {
   } catch (const Napi::Error&) {
     throw;
   } catch (...) {
-    ErrorKind kind = ErrorKind::kError;
-    std::string message = DescribeCurrentException(&kind);
-    throw MakeError(env, kind, message);
+    const ErrorInfo info = DescribeCurrentException();
+    napi_value error = MakeError(env, info);
+    if (!error) throw Napi::Error::New(env, info.message);
+    throw Napi::Error(env, error);
   }
 }
-
-// An AsyncWorker that settles a Promise. Execute() runs Run() on a pool thread and never
-// touches JS; Result() builds the value on the main thread.
-class PromiseWorker : public Napi::AsyncWorker {
- public:
-  explicit PromiseWorker(Napi::Env env, const char* name)
-      : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise Promise() const { return deferred_.Promise(); }
-
- protected:
-  virtual void Run() = 0;
-  virtual Napi::Value Result() = 0;
-
- private:
-  void Execute() final;
-  void OnOK() final;
-  void OnError(const Napi::Error& error) final;
-
-  Napi::Promise::Deferred deferred_;
-  ErrorKind kind_ = ErrorKind::kError;
-};
 
 }  // namespace film

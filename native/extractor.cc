@@ -5,23 +5,38 @@
 
 #include "addon_data.h"
 #include "errors.h"
+#include "promise_task.h"
 #include "tensor_io.h"
 
 namespace film {
 namespace {
 
-class LoadWorker : public PromiseWorker {
+// run() flags
+constexpr uint32_t kCopyOutputs = 1;    // copy outputs into V8-owned buffers (Electron's path)
+constexpr uint32_t kWithAddresses = 2;  // test hook: add each output tensor's address
+
+class LoadTask : public Task {
  public:
-  LoadWorker(Napi::Env env, LoadOptions options) : PromiseWorker(env, "film-features:load"), options_(std::move(options)) {}
+  LoadTask(Napi::Env env, LoadOptions options) : Task(env, 1), options_(std::move(options)) {}
 
  protected:
-  void Run() override { model_ = Model::Load(options_); }
+  void Run(int /*threads*/) override {
+    try {
+      model_ = Model::Load(options_);
+    } catch (const UserError& e) {
+      // Model::Load's own plain errors are all about what the file holds.
+      if (e.kind() == ErrorKind::kError && std::string(e.code()) == code::kRuntime) {
+        throw UserError(ErrorKind::kError, e.what(), code::kModelFormat);
+      }
+      throw;
+    }
+  }
 
-  Napi::Value Result() override {
-    Napi::Env env = Env();
+  Napi::Value Result(Napi::Env env) override {
+    // The extractor's constructor moves the model out of the External: nothing else keeps it.
     auto* handoff = new std::shared_ptr<Model>(std::move(model_));
-    Napi::External<std::shared_ptr<Model>> external = Napi::External<std::shared_ptr<Model>>::New(
-        env, handoff, [](Napi::Env, std::shared_ptr<Model>* p) { delete p; });
+    auto external = Napi::External<std::shared_ptr<Model>>::New(env, handoff,
+                                                                 [](Napi::Env, std::shared_ptr<Model>* p) { delete p; });
     return AddonData::From(env)->extractor_constructor.New({external});
   }
 
@@ -30,53 +45,44 @@ class LoadWorker : public PromiseWorker {
   std::shared_ptr<Model> model_;
 };
 
-class RunWorker : public PromiseWorker {
+class RunTask : public Task {
  public:
-  RunWorker(Napi::Env env, std::shared_ptr<Model> model, std::vector<InputLevel> levels, size_t level_count,
-            int threads, Napi::Array keep_alive, bool copy_outputs)
-      : PromiseWorker(env, "film-features:run"),
-        model_(std::move(model)),
-        levels_(std::move(levels)),
-        level_count_(level_count),
+  RunTask(Napi::Env env, std::shared_ptr<ModelSlot> slot, std::vector<HostInput> inputs, size_t levels, int threads,
+          uint32_t flags)
+      : Task(env, threads),
+        slot_(std::move(slot)),
+        inputs_(std::move(inputs)),
+        levels_(levels),
         threads_(threads),
-        keep_alive_(Napi::Persistent(keep_alive.As<Napi::Object>())),
-        copy_outputs_(copy_outputs) {}
+        flags_(flags) {}
 
  protected:
-  void Run() override {
+  void Run(int threads) override {
+    std::shared_ptr<Model> model = slot_->Get();
+    if (!model) throw UserError(ErrorKind::kError, "This FeatureExtractor has been disposed", code::kDisposed);
     std::vector<at::Tensor> pyramid;
-    pyramid.reserve(levels_.size());
-    for (const auto& level : levels_) pyramid.push_back(WrapInput(level));
-    features_ = model_->Run(pyramid, level_count_, threads_);
+    pyramid.reserve(inputs_.size());
+    for (const HostInput& input : inputs_) pyramid.push_back(InputTensor(input));
+    inputs_.clear();
+    features_ = model->Run(pyramid, levels_, threads);
   }
 
-  Napi::Value Result() override {
-    Napi::Env env = Env();
-    Napi::Array out = Napi::Array::New(env, features_.size());
-    for (size_t i = 0; i < features_.size(); ++i) {
-      const at::Tensor& t = features_[i];
-      Napi::Array shape = Napi::Array::New(env, t.dim());
-      for (int64_t d = 0; d < t.dim(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, t.size(d)));
-      Napi::Object level = Napi::Object::New(env);
-      level.Set("data", ToFloat32Array(env, t, copy_outputs_));
-      level.Set("shape", shape);
-      // Where the tensor's memory is; tests compare it with the array's to prove zero copy.
-      level.Set("tensorAddress", Napi::BigInt::New(env, reinterpret_cast<uint64_t>(t.data_ptr())));
-      out.Set(static_cast<uint32_t>(i), level);
-    }
-    features_.clear();
-    return out;
+  Napi::Value Result(Napi::Env env) override {
+    return ToOutputs(env, features_, flags_ & kCopyOutputs, flags_ & kWithAddresses);
   }
 
  private:
-  std::shared_ptr<Model> model_;
-  std::vector<InputLevel> levels_;
-  size_t level_count_;
+  std::shared_ptr<ModelSlot> slot_;
+  std::vector<HostInput> inputs_;
+  size_t levels_;
   int threads_;
-  Napi::ObjectReference keep_alive_;  // the input arrays stay reachable until the run settles
-  bool copy_outputs_;
+  uint32_t flags_;
   std::vector<at::Tensor> features_;
 };
+
+double OptionalNumber(const Napi::CallbackInfo& info, size_t i, double fallback) {
+  return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : fallback;
+}
 
 }  // namespace
 
@@ -91,7 +97,11 @@ Extractor::Extractor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Extracto
   if (info.Length() != 1 || !info[0].IsExternal()) {
     throw Napi::TypeError::New(env, "NativeExtractor is made by load(), not constructed");
   }
-  model_ = *info[0].As<Napi::External<std::shared_ptr<Model>>>().Data();
+  std::shared_ptr<Model> model = std::move(*info[0].As<Napi::External<std::shared_ptr<Model>>>().Data());
+  if (!model) throw Napi::TypeError::New(env, "NativeExtractor is made by load(), not constructed");
+  device_ = model->device_name();
+  info_ = model->info();
+  slot_ = std::make_shared<ModelSlot>(std::move(model));
 }
 
 Napi::Value Extractor::Load(const Napi::CallbackInfo& info) {
@@ -102,67 +112,76 @@ Napi::Value Extractor::Load(const Napi::CallbackInfo& info) {
                        "load(path: string, device: string, threads: number, half: boolean)");
     LoadOptions options;
     options.path = info[0].As<Napi::String>();
+    if (options.path.find('\0') != std::string::npos) {
+      throw UserError(ErrorKind::kTypeError, "The model path must be a string without null bytes",
+                      code::kInvalidArgValue);
+    }
     options.device = info[1].As<Napi::String>();
     options.threads = info[2].As<Napi::Number>().Int32Value();
     options.half = info[3].As<Napi::Boolean>();
-    auto* worker = new LoadWorker(env, std::move(options));
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
-    return promise;
+    return Task::Submit(env, std::make_shared<LoadTask>(env, std::move(options)));
   });
 }
 
 Napi::Value Extractor::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
-    FILM_ERROR_IF(!model_, "this FeatureExtractor has been disposed");
-    auto optional_number = [&](size_t i) { return info.Length() <= i || info[i].IsUndefined() || info[i].IsNumber(); };
-    FILM_TYPE_ERROR_IF(info.Length() < 2 || !info[0].IsArray() || !info[1].IsBoolean() || !optional_number(2) ||
-                           !optional_number(3),
-                       "run(pyramid: {data, shape}[], copyOutputs: boolean, levels?: number, threads?: number)");
-    Napi::Array pyramid = info[0].As<Napi::Array>();
-    FILM_RANGE_ERROR_IF(pyramid.Length() == 0, "Expected at least one level in pyramid");
-    const double level_count =
-        info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().DoubleValue() : pyramid.Length();
-    FILM_RANGE_ERROR_IF(!(level_count >= pyramid.Length() && level_count <= 32 &&
-                          level_count == static_cast<int>(level_count)),
-                        "Expected an integer levels >= the pyramid's length");
-    const double threads = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().DoubleValue() : 0;
+    std::shared_ptr<Model> model = slot_ ? slot_->Get() : nullptr;
+    if (!model) throw UserError(ErrorKind::kError, "This FeatureExtractor has been disposed", code::kDisposed);
+    FILM_TYPE_ERROR_IF(info.Length() < 1 || !info[0].IsArray(),
+                       "run(inputs: {data, shape}[], levels?: number, threads?: number, flags?: number)");
+    Napi::Array list = info[0].As<Napi::Array>();
+    const uint32_t count = list.Length();
+    FILM_RANGE_ERROR_IF(count == 0, "Expected at least one level in pyramid");
+    const double levels = OptionalNumber(info, 1, count);
+    FILM_RANGE_ERROR_IF(!(levels >= count && levels <= 32 && levels == static_cast<int>(levels)),
+                        "Expected an integer levels >= the pyramid's length, at most 32");
+    const double threads = OptionalNumber(info, 2, 0);
     FILM_RANGE_ERROR_IF(!(threads >= 0 && threads <= 1024 && threads == static_cast<int>(threads)),
                         "Expected an integer threads from 0 to 1024");
-    std::vector<InputLevel> levels;
-    Napi::Array keep_alive = Napi::Array::New(env, pyramid.Length());
-    for (uint32_t i = 0; i < pyramid.Length(); ++i) {
-      Napi::Value level = pyramid.Get(i);
-      levels.push_back(ReadInputLevel(level, i));
-      keep_alive.Set(i, level.As<Napi::Object>().Get("data"));
+    const uint32_t flags = static_cast<uint32_t>(OptionalNumber(info, 3, 0));
+    std::vector<HostInput> inputs;
+    inputs.reserve(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      inputs.push_back(ReadInput(list.Get(i), count == 1 ? "image" : "pyramid[" + std::to_string(i) + "]"));
+      FILM_RANGE_ERROR_IF(i > 0 && inputs[i].interleaved, "pyramid levels past the first must be Float32Arrays");
     }
-    const int64_t extra = static_cast<int64_t>(level_count) - static_cast<int64_t>(levels.size());
-    FILM_RANGE_ERROR_IF(((levels.back().shape[2] >> extra) < 1 || (levels.back().shape[3] >> extra) < 1),
+    const HostInput& last = inputs.back();
+    const int64_t h = last.interleaved ? last.pixels.size(1) : last.pixels.size(2);
+    const int64_t w = last.interleaved ? last.pixels.size(2) : last.pixels.size(3);
+    const int64_t extra = static_cast<int64_t>(levels) - count;
+    FILM_RANGE_ERROR_IF(extra >= 31 || (h >> extra) < 1 || (w >> extra) < 1,
                         "the coarsest level is too small to pool " + std::to_string(extra) + " more levels from");
-    auto* worker = new RunWorker(env, model_, std::move(levels), static_cast<size_t>(level_count),
-                                 static_cast<int>(threads), keep_alive,
-                                 info[1].As<Napi::Boolean>());
-    Napi::Promise promise = worker->Promise();
-    worker->Queue();
-    return promise;
+    FILM_RANGE_ERROR_IF(count > 1 && inputs[0].interleaved, "an 8-bit image must come alone, its pyramid built natively");
+    // 0: every core (the executor's grant decides); a CUDA run needs one host thread.
+    const int want = model->device().is_cpu() ? (threads > 0 ? static_cast<int>(threads) : model->threads()) : 1;
+    model.reset();
+    auto task = std::make_shared<RunTask>(env, slot_, std::move(inputs), static_cast<size_t>(levels), want, flags);
+    Napi::Object job = Napi::Object::New(env);
+    job.Set("promise", Task::Submit(env, task));
+    std::weak_ptr<Task> weak = task;
+    job.Set("cancel", Napi::Function::New(env, [weak](const Napi::CallbackInfo& call) {
+      if (auto t = weak.lock()) t->Cancel();
+      return call.Env().Undefined();
+    }, "cancel"));
+    return job;
   });
 }
 
 Napi::Value Extractor::Dispose(const Napi::CallbackInfo& info) {
-  model_.reset();
+  if (slot_) slot_->Reset();
   return info.Env().Undefined();
 }
 
 Napi::Value Extractor::Device(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  return model_ ? Napi::String::New(env, model_->device_name()) : env.Null();
+  return slot_ && slot_->Get() ? Napi::String::New(env, device_) : env.Null();
 }
 
 Napi::Value Extractor::Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!model_) return env.Null();
-  const ModelInfo& m = model_->info();
+  if (!slot_ || !slot_->Get()) return env.Null();
+  const ModelInfo& m = info_;
   Napi::Object out = Napi::Object::New(env);
   out.Set("source", m.source);
   out.Set("channels", Napi::Number::New(env, static_cast<double>(m.channels)));

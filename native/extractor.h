@@ -1,31 +1,56 @@
-// The JS-facing extractor: owns a shared Model; load and run are Promise-returning workers.
+// The JS-facing extractor. load and run are Tasks on the addon's executor. The model is held in
+// one place (ModelSlot): dispose() empties it, so the model is freed as soon as the runs that
+// already took it finish, with no garbage collection needed.
 #pragma once
 
 #include <napi.h>
 
 #include <memory>
+#include <mutex>
 
 #include "model.h"
 
 namespace film {
 
+// The extractor's one owning reference to its model, shared with queued runs: a run takes the
+// model when it starts, and finds it gone if dispose() came first.
+class ModelSlot {
+ public:
+  explicit ModelSlot(std::shared_ptr<Model> model) : model_(std::move(model)) {}
+  std::shared_ptr<Model> Get() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return model_;
+  }
+  void Reset() {
+    std::shared_ptr<Model> dropped;
+    std::lock_guard<std::mutex> lock(mutex_);
+    dropped.swap(model_);
+  }
+
+ private:
+  std::mutex mutex_;
+  std::shared_ptr<Model> model_;
+};
+
 class Extractor : public Napi::ObjectWrap<Extractor> {
  public:
   static Napi::Function Define(Napi::Env env);
-  // load(path, device, threads, half) -> Promise<Extractor>
+  // load(path, device, threads, half) -> Promise<NativeExtractor>
   static Napi::Value Load(const Napi::CallbackInfo& info);
 
   explicit Extractor(const Napi::CallbackInfo& info);
 
  private:
-  // run(pyramid: {data, shape}[], copyOutputs: boolean) -> Promise<{data, shape}[]>
+  // run(inputs: {data, shape}[], levels, threads, flags) -> {promise, cancel()}
   Napi::Value Run(const Napi::CallbackInfo& info);
-  // Drops this object's hold on the model; runs in flight keep theirs until they settle.
+  // Empties the slot; runs in flight keep the model until they finish, then it is freed.
   Napi::Value Dispose(const Napi::CallbackInfo& info);
   Napi::Value Device(const Napi::CallbackInfo& info);
   Napi::Value Info(const Napi::CallbackInfo& info);
 
-  std::shared_ptr<Model> model_;
+  std::shared_ptr<ModelSlot> slot_;
+  std::string device_;
+  ModelInfo info_;
 };
 
 }  // namespace film

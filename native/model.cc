@@ -14,7 +14,9 @@
 #include <sstream>
 
 #include "errors.h"
+#include "model_file.h"
 #include "same_padding.h"
+#include "threads.h"
 
 namespace film {
 namespace {
@@ -120,11 +122,16 @@ c10::Device ResolveDevice(const std::string& spec, bool half) {
   std::smatch m;
   FILM_RANGE_ERROR_IF(!std::regex_match(spec, m, cuda),
                       "Expected 'auto', 'cpu', 'cuda' or 'cuda:N' for device but received '" + spec + "'");
-  FILM_ERROR_IF(!CudaCompiledIn(), "device '" + spec + "': film-features was built against a CPU-only libtorch; " +
-                                       "rebuild it against a CUDA libtorch (set LIBTORCH or Torch_DIR)");
+  if (!CudaCompiledIn()) {
+    throw UserError(ErrorKind::kError, "device '" + spec + "': film-features was built against a CPU-only libtorch; " +
+                                           "rebuild it against a CUDA libtorch (set LIBTORCH or Torch_DIR)", code::kDevice);
+  }
   const int index = m[1].matched ? std::stoi(m[1]) : 0;
   const int count = CudaDeviceCount();
-  FILM_ERROR_IF(index >= count, "device '" + spec + "': " + std::to_string(count) + " CUDA device(s) present");
+  if (index >= count) {
+    throw UserError(ErrorKind::kError, "device '" + spec + "': " + std::to_string(count) + " CUDA device(s) present",
+                    code::kDevice);
+  }
   return c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
@@ -133,9 +140,14 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   const c10::Device device = ResolveDevice(options.device, options.half);
   c10::InferenceMode inference;
 
+  // Checked and read by us (NUL bytes, FIFOs, missing files), then parsed from memory.
+  std::string bytes = ReadModelFile(options.path);
   torch::jit::Module root;
   try {
-    root = torch::jit::load(options.path, c10::Device(c10::kCPU));
+    BytesStreamBuf buffer(bytes);
+    std::istream stream(&buffer);
+    root = torch::jit::load(stream, c10::Device(c10::kCPU));
+    std::string().swap(bytes);
   } catch (...) {
     ErrorKind kind;
     const std::string why = FirstLine(DescribeCurrentException(&kind));
@@ -160,7 +172,6 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   // fp16 files run in float32 on CPU: CPU half convolution is slow or missing.
   extractor.to(device, options.half ? at::kHalf : at::kFloat);
   extractor.eval();
-  if (device.is_cpu()) at::set_num_threads(options.threads);
   if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // frames of one size repeat
   try {
     torch::jit::Module frozen = torch::jit::freeze(extractor);
@@ -175,7 +186,7 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   // Warm-up: the first runs of a TorchScript graph profile and specialise it.
   std::vector<at::Tensor> pyramid;
   for (int64_t size = 64; size >= 1; size /= 2) pyramid.push_back(at::zeros({1, 3, size, size}));
-  for (int i = 0; i < 2; ++i) model->Run(pyramid, pyramid.size());
+  for (int i = 0; i < 2; ++i) model->Run(pyramid, pyramid.size(), 1);
   return model;
 }
 
@@ -183,8 +194,8 @@ std::vector<at::Tensor> Model::Run(const std::vector<at::Tensor>& pyramid, size_
   FILM_RANGE_ERROR_IF(pyramid.empty() || levels < pyramid.size(), "a run needs at least one level");
   c10::InferenceMode inference;
   if (device_.is_cpu()) {
-    // Per calling thread with OpenMP: concurrent runs on other pool threads keep their own.
-    at::set_num_threads(threads > 0 ? threads : threads_);
+    // This thread's own OpenMP setting: concurrent runs on other threads keep theirs.
+    SetCallerThreads(threads > 0 ? threads : threads_);
     return Forward(pyramid, levels);
   }
   // Accelerator: a stream of this run's own, pinned staging, asynchronous copies both ways, and a

@@ -39,6 +39,7 @@ class Model {
   const ModelInfo& info() const { return info_; }
   const c10::Device& device() const { return device_; }
   std::string device_name() const { return device_.str(); }
+  int threads() const { return threads_; }
 
  private:
   std::vector<at::Tensor> Forward(const std::vector<at::Tensor>& pyramid, size_t levels) const;

@@ -1,52 +1,143 @@
 #include "tensor_io.h"
 
+#include <ATen/Parallel.h>
+
+#include <array>
+#include <atomic>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
 #include "errors.h"
 
 namespace film {
+namespace {
 
-InputLevel ReadInputLevel(const Napi::Value& value, size_t index) {
-  const std::string name = "pyramid[" + std::to_string(index) + "]";
-  FILM_TYPE_ERROR_IF(!value.IsObject(), "Expected an object {data, shape} for " + name);
-  Napi::Object level = value.As<Napi::Object>();
-  Napi::Value data = level.Get("data");
-  Napi::Value shape = level.Get("shape");
-  FILM_TYPE_ERROR_IF(!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array,
-                     "Expected a Float32Array for " + name + ".data");
-  FILM_TYPE_ERROR_IF(!shape.IsArray(), "Expected an array for " + name + ".shape");
-  Napi::Array dims = shape.As<Napi::Array>();
-  FILM_RANGE_ERROR_IF(dims.Length() != 4, "Expected 4 dimensions for " + name + ".shape");
-
-  InputLevel out;
-  int64_t count = 1;
+// Shape [n, c, h, w] of positive integers whose product fits V8's typed-array lengths.
+std::array<int64_t, 4> ReadShape(const Napi::Value& value, const std::string& name, int64_t* count) {
+  FILM_TYPE_ERROR_IF(!value.IsArray(), "Expected an array [n, c, h, w] for " + name + ".shape");
+  Napi::Array dims = value.As<Napi::Array>();
+  FILM_RANGE_ERROR_IF(dims.Length() != 4, "Expected 4 dimensions [n, c, h, w] for " + name + ".shape");
+  std::array<int64_t, 4> shape{};
+  *count = 1;
   for (uint32_t i = 0; i < 4; ++i) {
     Napi::Value dim = dims.Get(i);
-    FILM_TYPE_ERROR_IF(!dim.IsNumber(), "Expected numbers in " + name + ".shape");
+    const std::string at = name + ".shape[" + std::to_string(i) + "]";
+    FILM_TYPE_ERROR_IF(!dim.IsNumber(), "Expected an integer for " + at);
     const double d = dim.As<Napi::Number>().DoubleValue();
     FILM_RANGE_ERROR_IF(!(d >= 1 && d <= (1 << 30) && d == static_cast<int64_t>(d)),
-                        "Expected positive integers in " + name + ".shape");
-    FILM_RANGE_ERROR_IF(count > std::numeric_limits<int32_t>::max() / static_cast<int64_t>(d),
-                        name + ".shape is too large");
-    count *= static_cast<int64_t>(d);
-    out.shape.push_back(static_cast<int64_t>(d));
+                        "Expected a positive integer for " + at);
+    FILM_RANGE_ERROR_IF(*count > std::numeric_limits<int32_t>::max() / static_cast<int64_t>(d),
+                        name + ".shape is too large: at most 2147483647 elements are supported");
+    *count *= static_cast<int64_t>(d);
+    shape[i] = static_cast<int64_t>(d);
   }
-  FILM_RANGE_ERROR_IF(out.shape[1] != 3, "Expected 3 channels in " + name + ".shape");
+  return shape;
+}
 
-  Napi::Float32Array array = data.As<Napi::Float32Array>();
+// v / 255 for every byte, computed in double and rounded once, like imageToTensor in TypeScript.
+const std::array<float, 256>& ByteScale() {
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (int v = 0; v < 256; ++v) t[v] = static_cast<float>(v / 255.0);
+    return t;
+  }();
+  return table;
+}
+
+std::string Position(int64_t index, const at::Tensor& t) {
+  const int64_t w = t.size(3), h = t.size(2), c = t.size(1);
+  return "[" + std::to_string(index) + "] (n " + std::to_string(index / (c * h * w)) + ", c " +
+         std::to_string(index / (h * w) % c) + ", y " + std::to_string(index / w % h) + ", x " +
+         std::to_string(index % w) + ")";
+}
+
+void CheckValues(const at::Tensor& t, const std::string& name) {
+  const float* p = t.data_ptr<float>();
+  std::atomic<int64_t> first{std::numeric_limits<int64_t>::max()};
+  at::parallel_for(0, t.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      // Written so that NaN fails too.
+      if (!(p[i] >= kMinValue && p[i] <= kMaxValue)) {
+        int64_t seen = first.load();
+        while (i < seen && !first.compare_exchange_weak(seen, i)) {
+        }
+        return;
+      }
+    }
+  });
+  const int64_t bad = first.load();
+  if (bad == std::numeric_limits<int64_t>::max()) return;
+  const float v = p[bad];
+  const std::string where = name + ".data" + Position(bad, t);
+  FILM_RANGE_ERROR_IF(std::isnan(v), where + " is NaN");
+  FILM_RANGE_ERROR_IF(true, where + " is " + std::to_string(v) + "; expected values in [0, 1] (at least within [" +
+                                std::to_string(static_cast<int>(kMinValue)) + ", " +
+                                std::to_string(static_cast<int>(kMaxValue)) +
+                                "]): divide 0-255 data by 255, or pass the bytes as a Uint8Array");
+}
+
+}  // namespace
+
+HostInput ReadInput(const Napi::Value& value, const std::string& name) {
+  FILM_TYPE_ERROR_IF(!value.IsObject(), "Expected an object {data, shape} for " + name);
+  Napi::Object object = value.As<Napi::Object>();
+  // shape first: reading it may run JS (getters), reading data must not be followed by any.
+  int64_t count = 0;
+  const std::array<int64_t, 4> shape = ReadShape(object.Get("shape"), name, &count);
+  Napi::Value data = object.Get("data");
+  FILM_TYPE_ERROR_IF(!data.IsTypedArray(),
+                     "Expected a Float32Array or Uint8Array for " + name + ".data");
+  Napi::TypedArray array = data.As<Napi::TypedArray>();
+  const napi_typedarray_type type = array.TypedArrayType();
+  HostInput input;
+  input.name = name;
+  if (type == napi_float32_array) {
+    FILM_RANGE_ERROR_IF(shape[1] != 3, "Expected 3 channels in " + name + ".shape for float data");
+    input.pixels = at::empty({shape[0], shape[1], shape[2], shape[3]}, at::kFloat);
+  } else if (type == napi_uint8_array || type == napi_uint8_clamped_array) {
+    FILM_RANGE_ERROR_IF(shape[1] != 3 && shape[1] != 4, "Expected 3 or 4 channels in " + name + ".shape for 8-bit data");
+    input.interleaved = true;
+    input.pixels = at::empty({shape[0], shape[2], shape[3], shape[1]}, at::kByte);
+  } else {
+    FILM_TYPE_ERROR_IF(true, "Expected a Float32Array or Uint8Array for " + name + ".data");
+  }
   bool detached = false;
   napi_is_detached_arraybuffer(data.Env(), array.ArrayBuffer(), &detached);
   FILM_TYPE_ERROR_IF(detached, name + ".data is a detached ArrayBuffer (was it transferred?)");
   FILM_RANGE_ERROR_IF(static_cast<int64_t>(array.ElementLength()) != count,
-                      name + ".data has " + std::to_string(array.ElementLength()) +
-                          " elements; its shape needs " + std::to_string(count));
-  out.data = array.Data();
-  return out;
+                      name + ".data has " + std::to_string(array.ElementLength()) + " elements; its shape needs " +
+                          std::to_string(count));
+  const auto* base = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+  std::memcpy(input.pixels.data_ptr(), base, input.pixels.nbytes());
+  return input;
 }
 
-at::Tensor WrapInput(const InputLevel& level) {
-  return torch::from_blob(level.data, level.shape, torch::TensorOptions().dtype(at::kFloat));
+at::Tensor InputTensor(const HostInput& input) {
+  if (!input.interleaved) {
+    CheckValues(input.pixels, input.name);
+    return input.pixels;
+  }
+  const at::Tensor& bytes = input.pixels;  // [n, h, w, c]
+  const int64_t n = bytes.size(0), h = bytes.size(1), w = bytes.size(2), c = bytes.size(3);
+  at::Tensor out = at::empty({n, 3, h, w}, at::kFloat);
+  const uint8_t* src = bytes.data_ptr<uint8_t>();
+  float* dst = out.data_ptr<float>();
+  const std::array<float, 256>& scale = ByteScale();
+  const int64_t plane = h * w;
+  at::parallel_for(0, n * h, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const int64_t image = row / h;
+      const uint8_t* s = src + row * w * c;
+      float* d = dst + image * 3 * plane + (row % h) * w;
+      for (int64_t x = 0; x < w; ++x, s += c) {
+        d[x] = scale[s[0]];
+        d[plane + x] = scale[s[1]];
+        d[2 * plane + x] = scale[s[2]];
+      }
+    }
+  });
+  return out;
 }
 
 namespace {
@@ -88,6 +179,22 @@ Napi::Float32Array ToFloat32Array(Napi::Env env, at::Tensor tensor, bool force_c
     NAPI_THROW_IF_FAILED(env, status, Napi::Float32Array());
   }
   return Napi::Float32Array::New(env, length, Napi::ArrayBuffer(env, buffer), 0);
+}
+
+Napi::Array ToOutputs(Napi::Env env, std::vector<at::Tensor>& tensors, bool force_copy, bool with_addresses) {
+  Napi::Array out = Napi::Array::New(env, tensors.size());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const at::Tensor& t = tensors[i];
+    Napi::Array shape = Napi::Array::New(env, t.dim());
+    for (int64_t d = 0; d < t.dim(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, t.size(d)));
+    Napi::Object level = Napi::Object::New(env);
+    level.Set("data", ToFloat32Array(env, t, force_copy));
+    level.Set("shape", shape);
+    if (with_addresses) level.Set("tensorAddress", Napi::BigInt::New(env, reinterpret_cast<uint64_t>(t.data_ptr())));
+    out.Set(static_cast<uint32_t>(i), level);
+  }
+  tensors.clear();
+  return out;
 }
 
 uint64_t DataAddress(const Napi::TypedArray& array) {

@@ -1,0 +1,97 @@
+#include "executor.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "threads.h"
+
+namespace film {
+
+Executor& Executor::Get() {
+  // FILM_FEATURES_CORES overrides the affinity mask's count (containers whose CPU quota is lower).
+  static Executor* executor = [] {
+    int cores = UsableCores();
+    if (const char* env = std::getenv("FILM_FEATURES_CORES")) {
+      const int n = std::atoi(env);
+      if (n > 0) cores = n;
+    }
+    return new Executor(cores);
+  }();
+  return *executor;
+}
+
+Executor::Executor(int capacity) : capacity_(capacity), free_(capacity) { counters_.capacity = capacity; }
+
+void Executor::Submit(std::shared_ptr<Job> job) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!started_) {
+    // One thread per core is enough: every running job holds at least one core. Detached: the
+    // executor lives as long as the process.
+    for (int i = 0; i < capacity_; ++i) std::thread([this] { WorkerLoop(); }).detach();
+    started_ = true;
+  }
+  queue_.push_back(std::move(job));
+  counters_.queued = static_cast<int>(queue_.size());
+  wake_.notify_one();
+}
+
+bool Executor::Cancel(const std::shared_ptr<Job>& job) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = std::find(queue_.begin(), queue_.end(), job);
+    if (it == queue_.end()) return false;
+    queue_.erase(it);
+    counters_.queued = static_cast<int>(queue_.size());
+    ++counters_.completed;
+  }
+  job->Dropped();
+  return true;
+}
+
+ExecutorCounters Executor::Counters() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return counters_;
+}
+
+void Executor::WorkerLoop() {
+  for (;;) {
+    std::shared_ptr<Job> job;
+    int threads = 0;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [&] { return !queue_.empty() && free_ > 0; });
+      // FIFO; while others wait, the free cores are shared out among them (a lone job gets all
+      // it wants, a burst a core or two each, which gives more images/s on small frames).
+      const int share = std::max(1, free_ / static_cast<int>(queue_.size()));
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      threads = std::min({std::clamp(job->want, 1, capacity_), share, free_});
+      free_ -= threads;
+      counters_.queued = static_cast<int>(queue_.size());
+      ++counters_.running;
+      counters_.threads += threads;
+      counters_.peak_threads = std::max(counters_.peak_threads, counters_.threads);
+      if (!queue_.empty() && free_ > 0) wake_.notify_one();
+    }
+    SetCallerThreads(threads);
+    const int observed = CallerThreads();
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      counters_.observed += observed;
+      counters_.peak_observed = std::max(counters_.peak_observed, counters_.observed);
+    }
+    job->Execute(threads);  // never throws: jobs keep their own exception boundary
+    job.reset();            // drop the job's resources (a disposed model, say) before the next
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      free_ += threads;
+      --counters_.running;
+      counters_.threads -= threads;
+      counters_.observed -= observed;
+      ++counters_.completed;
+    }
+    wake_.notify_all();
+  }
+}
+
+}  // namespace film

@@ -1,0 +1,65 @@
+// The addon's own executor: process-wide (shared by the main thread and every worker_thread),
+// sized to the cores, and separate from libuv's pool so that long runs never starve fs, dns or
+// other addons. Admission counts threads, not jobs: a job runs once the intra-op threads granted
+// to it fit in the cores left, so all jobs together never use more threads than there are cores.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace film {
+
+class Job {
+ public:
+  virtual ~Job() = default;
+  // On an executor thread, with `threads` cores granted; the thread's OpenMP team size is set.
+  virtual void Execute(int threads) = 0;
+  // Instead of Execute, once, when the job was cancelled before it started; any thread.
+  virtual void Dropped() = 0;
+
+  // Threads the job would like (clamped to [1, capacity]); the grant may be smaller when others wait.
+  int want = 1;
+};
+
+struct ExecutorCounters {
+  int capacity = 0;            // cores: the most threads granted at once
+  int queued = 0;              // jobs waiting for cores
+  int running = 0;             // jobs executing
+  int threads = 0;             // threads granted to running jobs
+  int peak_threads = 0;        // the most `threads` has been
+  int observed = 0;            // what running jobs' threads report as their OpenMP team size, summed
+  int peak_observed = 0;       // the most `observed` has been
+  uint64_t completed = 0;      // jobs executed or dropped
+};
+
+class Executor {
+ public:
+  // The process's executor; created on first use, never destroyed (jobs may outlive any env).
+  static Executor& Get();
+
+  void Submit(std::shared_ptr<Job> job);
+  // Removes a queued job (and calls its Dropped()); false when it has started or finished.
+  bool Cancel(const std::shared_ptr<Job>& job);
+  ExecutorCounters Counters();
+  int capacity() const { return capacity_; }
+
+ private:
+  explicit Executor(int capacity);
+  void WorkerLoop();
+
+  const int capacity_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::shared_ptr<Job>> queue_;
+  int free_;
+  bool started_ = false;
+  ExecutorCounters counters_;
+};
+
+}  // namespace film
