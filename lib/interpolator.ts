@@ -5,21 +5,12 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { withCallerStack } from './errors';
-import { native, type Binding } from './native';
-import type { LoadOptions, RgbImage, Tensor4 } from './types';
-import {
-  checkBoolean, checkInteger, checkOptions, checkRgbImage, checkTensor4, expected, isPlainObject, rangeError, typeError,
-} from './validate';
-
-/** sharp's raw output, as `sharp(...).raw().toBuffer({ resolveWithObject: true })` gives it. */
-export interface SharpRaw {
-  data: Uint8Array;
-  info: { width: number; height: number; channels: number };
-}
-
-/** One frame in any form interpolate() takes: planar floats, interleaved bytes, or sharp's raw output. */
-export type Frame = Tensor4 | RgbImage | SharpRaw;
+import { disposedError, withCallerStack, withCode } from './errors';
+import { readImage } from './input';
+import { checkSignal, runFlags, settle } from './job';
+import { native, RUN_BYTES, type NativeInput, type NativeInterpolator } from './native';
+import type { ImageInput, LoadOptions, RawImage, RgbImage, Tensor4 } from './types';
+import { checkBoolean, checkInteger, expected, isPlainObject, outOfRange, rangeError, readOptions, typeError } from './validate';
 
 export interface InterpolateOptions {
   /** Where between a (0) and b (1): one time, or a list of times (then one frame per time). Default 0.5. */
@@ -30,7 +21,7 @@ export interface InterpolateOptions {
    * trained on mid-frames only. Cannot be combined with time.
    */
   recursions?: number;
-  /** Aborts the call: a queued run is dropped, a running one has its result discarded. */
+  /** Aborts the call: a queued run rejects at once with an AbortError; a running one is discarded. */
   signal?: AbortSignal;
 }
 
@@ -38,40 +29,13 @@ export interface InterpolateOptions {
 export interface InterpolatorInfo {
   /** The weights' dtype in the file; float16 files run in float32 on the CPU. */
   dtype: 'float32' | 'float16';
-  /** Frozen and optimized for inference at load. */
+  /** Frozen and optimized for inference at load, and checked to give the plain module's frames. */
   optimized: boolean;
 }
 
-// The native side, typed here: lib/native.ts types the extractor's.
-interface NativeInput {
-  data: Float32Array | Uint8Array | Uint8ClampedArray;
-  shape: [number, number, number, number];
-}
-interface NativeFrame {
-  data: Float32Array | Uint8Array;
-  shape: number[];
-  tensorAddress?: bigint;
-}
-interface NativeJob<T> {
-  promise: Promise<T>;
-  cancel(): void;
-}
-interface NativeInterpolator {
-  readonly device: string | null;
-  readonly info: InterpolatorInfo | null;
-  run(a: NativeInput[], b: NativeInput[], times: number[], recursions: number, threads: number, flags: number): NativeJob<NativeFrame[]>;
-  dispose(): void;
-}
-type InterpolatorBinding = Binding & {
-  loadInterpolator(path: string, device: string, threads: number, half: boolean): Promise<NativeInterpolator>;
-};
-
-// run() flags, as native/interpolator.cc reads them
-const COPY_OUTPUTS = 1;
-const WITH_ADDRESSES = 2;
-const BYTES = 4; // frames as 8-bit interleaved RGB [n, h, w, 3]
-
 const DEVICE = /^(auto|cpu|cuda(:\d{1,4})?)$/;
+const LOAD_OPTIONS = ['device', 'threads', 'half'] as const;
+const INTERPOLATE_OPTIONS = ['time', 'recursions', 'signal'] as const;
 const MAX_RECURSIONS = 10;
 
 type Form = 'tensor' | 'rgb' | 'sharp';
@@ -85,60 +49,45 @@ interface Prepared {
 }
 
 function formOf(value: unknown): Form {
-  if (isPlainObject(value) && 'info' in value) return 'sharp';
-  if (isPlainObject(value) && 'width' in value) return 'rgb';
-  return 'tensor';
+  if (isPlainObject(value) && 'shape' in value) return 'tensor';
+  return isPlainObject(value) && 'info' in value ? 'sharp' : 'rgb';
 }
 
-function prepareOne(value: unknown, name: string): { form: Form; input: NativeInput } {
-  const form = formOf(value);
-  if (form === 'tensor') {
-    const t = checkTensor4(value, name);
-    return { form, input: { data: t.data, shape: t.shape } };
-  }
-  let image: RgbImage;
-  if (form === 'sharp') {
-    const { data, info } = value as { data: unknown; info: unknown };
-    if (!isPlainObject(info)) throw typeError("sharp's info {width, height, channels}", `${name}.info`, info);
-    image = checkRgbImage({ data, width: info.width, height: info.height, channels: info.channels }, `${name}.info`);
-  } else {
-    image = checkRgbImage(value, name);
-  }
-  return { form, input: { data: image.data, shape: [1, image.channels, image.height, image.width] } };
-}
-
+/** A frame, or an array of 8-bit frames of one size and form (a batch), read once for the binding. */
 function prepare(value: unknown, name: string): Prepared {
   if (Array.isArray(value)) {
-    if (value.length === 0) throw new RangeError(`Expected at least one image in ${name}`);
-    const items = value.map((v, i) => prepareOne(v, `${name}[${i}]`));
-    items.forEach(({ form, input }, i) => {
-      if (form === 'tensor') throw typeError('an RgbImage or sharp {data, info}', `${name}[${i}]`, value[i]);
-      const [, , h, w] = input.shape;
-      const [, , h0, w0] = items[0].input.shape;
-      if (h !== h0 || w !== w0) throw new RangeError(`${name}[${i}] is ${w}x${h} but ${name}[0] is ${w0}x${h0}`);
-      if (form !== items[0].form) throw new TypeError(`${name}[${i}] is not in the form of ${name}[0]`);
+    if (value.length === 0) throw outOfRange(`Expected at least one image in ${name}`);
+    const form = formOf(value[0]);
+    const inputs = value.map((v, i) => {
+      if (formOf(v) === 'tensor') throw typeError('an RgbImage or sharp {data, info} (batch Tensor4s along n)', `${name}[${i}]`, v);
+      if (formOf(v) !== form) throw withCode(new TypeError(`${name}[${i}] is not in the form of ${name}[0]`), 'ERR_INVALID_ARG_TYPE');
+      return readImage(v, `${name}[${i}]`);
     });
-    const [, , height, width] = items[0].input.shape;
-    return { form: items[0].form, list: true, inputs: items.map((x) => x.input), height, width, count: items.length };
+    const [, , height, width] = inputs[0].shape;
+    inputs.forEach(({ shape: [, , h, w] }, i) => {
+      if (h !== height || w !== width) throw outOfRange(`${name}[${i}] is ${w}x${h} but ${name}[0] is ${width}x${height}`);
+    });
+    return { form, list: true, inputs, height, width, count: inputs.length };
   }
-  const { form, input } = prepareOne(value, name);
+  const input = readImage(value, name);
   const [n, , height, width] = input.shape;
-  return { form, list: false, inputs: [input], height, width, count: n };
+  return { form: formOf(value), list: false, inputs: [input], height, width, count: n };
 }
+
+/** What interpolate() takes for a and b: one frame in any input form, or an array of 8-bit frames. */
+export type Frames = ImageInput | (RgbImage | RawImage)[];
+
+/** A frame as interpolate() returns it for an input of type T. */
+export type Interpolated<T> = T extends Tensor4 ? Tensor4
+  : T extends RawImage ? { data: Buffer; info: { width: number; height: number; channels: 3 } }
+  : T extends RgbImage ? { data: Uint8Array; width: number; height: number; channels: 3 }
+  : T extends readonly (infer U)[] ? Interpolated<U>[]
+  : never;
 
 function checkTime(value: unknown, name: string): number {
   if (typeof value !== 'number') throw typeError('a number between 0 and 1', name, value);
   if (!(value >= 0 && value <= 1)) throw rangeError('a number between 0 and 1', name, value);
   return value;
-}
-
-function copyOutputsForced(): boolean {
-  return process.env.FILM_FEATURES_COPY_OUTPUTS === '1';
-}
-
-// Test hook: outputs carry the native tensor's address (non-enumerable), to prove zero copy.
-function withAddresses(): boolean {
-  return process.env.FILM_FEATURES_TEST_ADDRESSES === '1';
 }
 
 /** A whole FILM interpolator loaded from TorchScript: makes in-between frames of two images. */
@@ -165,100 +114,83 @@ export class Interpolator {
   static load(modelPath: string, options?: LoadOptions): Promise<Interpolator> {
     return withCallerStack(async () => {
       if (typeof modelPath !== 'string') throw typeError('a string', 'modelPath', modelPath);
-      if (modelPath.length === 0) throw new RangeError('Expected a non-empty path for modelPath');
-      const opts = checkOptions(options, 'options');
+      if (modelPath.length === 0) throw outOfRange('Expected a non-empty path for modelPath');
+      if (modelPath.includes('\0')) {
+        throw withCode(new TypeError(expected('a path without null bytes', 'modelPath', modelPath)), 'ERR_INVALID_ARG_VALUE');
+      }
+      const opts = readOptions(options, 'options', LOAD_OPTIONS);
       const device = opts.device ?? 'auto';
       if (typeof device !== 'string') throw typeError("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', device);
-      if (!DEVICE.test(device)) throw new RangeError(expected("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', device));
+      if (!DEVICE.test(device)) throw outOfRange(expected("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', device));
       const threads = checkInteger(opts.threads ?? 0, 'options.threads', 0, 1024) || os.availableParallelism();
       const half = checkBoolean(opts.half ?? false, 'options.half');
-      const binding = native() as InterpolatorBinding;
-      const handle = await binding.loadInterpolator(path.resolve(modelPath), device, threads, half);
+      const handle = await native().loadInterpolator(path.resolve(modelPath), device, threads, half);
       return new Interpolator(handle, threads);
     });
   }
 
   /**
-   * The frame at options.time (default 0.5) between a and b, in the form a was given (Tensor4,
-   * RgbImage with 3 channels, or sharp's {data, info}); arrays of images, or a Tensor4 with n > 1,
-   * are batches of pairs. With a list of times, or with recursions, an array of frames in time order.
-   * Frames are padded to a multiple of 64 for the model and cropped back; values are clamped to
-   * [0, 1] (8-bit forms: rounded v * 255). Alpha is dropped.
+   * The frame at options.time (default 0.5) between a and b, in the form a was given: Tensor4,
+   * RgbImage or sharp's {data, info} (8-bit forms come back with 3 channels, alpha dropped). An
+   * array of 8-bit images, or a Tensor4 with n > 1, is a batch of pairs. With a list of times or
+   * with recursions: an array of such frames, in time order. Frames are padded to a multiple of 64
+   * for the model and cropped back; values are clamped to [0, 1] (8-bit forms: round(v * 255)).
+   * Outputs are zero-copy views of the result tensors.
    */
-  interpolate<T extends Frame | Frame[]>(a: T, b: Frame | Frame[], options?: InterpolateOptions & { time?: number; recursions?: undefined }): Promise<T>;
-  interpolate<T extends Frame | Frame[]>(a: T, b: Frame | Frame[], options: InterpolateOptions): Promise<T[]>;
-  interpolate(a: Frame | Frame[], b: Frame | Frame[], options?: InterpolateOptions): Promise<unknown> {
+  interpolate<T extends Frames>(a: T, b: Frames, options?: { time?: number; signal?: AbortSignal }): Promise<Interpolated<T>>;
+  interpolate<T extends Frames>(a: T, b: Frames, options: { time: number[]; signal?: AbortSignal } |
+    { recursions: number; signal?: AbortSignal }): Promise<Interpolated<T>[]>;
+  interpolate(a: Frames, b: Frames, options?: InterpolateOptions): Promise<unknown> {
     return withCallerStack(async () => {
-      this.#live();
+      const handle = this.#live();
+      const opts = readOptions(options, 'options', INTERPOLATE_OPTIONS);
       const first = prepare(a, 'a');
       const second = prepare(b, 'b');
       if (first.height !== second.height || first.width !== second.width) {
-        throw new RangeError(`a is ${first.width}x${first.height} but b is ${second.width}x${second.height}: ` +
+        throw outOfRange(`a is ${first.width}x${first.height} but b is ${second.width}x${second.height}: ` +
           'both frames must have the same size');
       }
-      if (first.count !== second.count) throw new RangeError(`a has ${first.count} frames but b has ${second.count}`);
-      const opts = checkOptions(options, 'options');
+      if (first.count !== second.count) throw outOfRange(`a has ${first.count} frames but b has ${second.count}`);
       if (opts.time !== undefined && opts.recursions !== undefined) {
-        throw new TypeError('options.time and options.recursions cannot be combined');
+        throw withCode(new TypeError('options.time and options.recursions cannot be combined'), 'ERR_INVALID_ARG_VALUE');
       }
       let times: number[] = [];
       let recursions = 0;
-      let single = true;
       if (opts.recursions !== undefined) {
         recursions = checkInteger(opts.recursions, 'options.recursions', 1, MAX_RECURSIONS);
-        single = false;
       } else if (Array.isArray(opts.time)) {
-        if (opts.time.length === 0) throw new RangeError('Expected at least one time in options.time');
-        times = opts.time.map((t, i) => checkTime(t, `options.time[${i}]`));
-        single = false;
+        if (opts.time.length === 0) throw outOfRange('Expected at least one time in options.time');
+        times = Array.from(opts.time as unknown[], (t, i) => checkTime(t, `options.time[${i}]`));
       } else {
         times = [checkTime(opts.time ?? 0.5, 'options.time')];
       }
-      const signal = opts.signal as AbortSignal | undefined;
-      if (signal !== undefined && !(signal instanceof AbortSignal)) throw typeError('an AbortSignal', 'options.signal', signal);
-      signal?.throwIfAborted();
-
-      const bytes = first.form !== 'tensor';
-      const flags = (copyOutputsForced() ? COPY_OUTPUTS : 0) | (withAddresses() ? WITH_ADDRESSES : 0) | (bytes ? BYTES : 0);
-      const frames = await this.#run(first.inputs, second.inputs, times, recursions, flags, signal);
-      const shaped = frames.map((frame) => shape(frame, first));
-      return single ? shaped[0] : shaped;
+      const signal = checkSignal(opts.signal, 'options.signal');
+      const threads = this.device === 'cpu' ? this.#threads : 1;
+      const flags = runFlags() | (first.form === 'tensor' ? 0 : RUN_BYTES);
+      const frames = await settle(handle.run(first.inputs, second.inputs, times, recursions, threads, flags), signal);
+      const shaped = frames.map((frame) => inForm(frame, first));
+      return recursions > 0 || Array.isArray(opts.time) ? shaped : shaped[0];
     });
   }
 
-  /** Releases the model. Idempotent; runs already started finish; later calls reject. */
+  /**
+   * Releases the model: at once when no run is in flight, else as soon as the running ones finish.
+   * Idempotent; queued and later calls reject with ERR_FILM_DISPOSED.
+   */
   dispose(): void {
     this.#native?.dispose();
     this.#native = null;
   }
 
   #live(): NativeInterpolator {
-    if (!this.#native) throw new Error('This Interpolator has been disposed');
+    if (!this.#native) throw disposedError('Interpolator');
     return this.#native;
-  }
-
-  async #run(a: NativeInput[], b: NativeInput[], times: number[], recursions: number, flags: number,
-    signal: AbortSignal | undefined): Promise<NativeFrame[]> {
-    const threads = this.device === 'cpu' ? this.#threads : 1;
-    const job = this.#live().run(a, b, times, recursions, threads, flags);
-    if (!signal) return job.promise;
-    const abort = () => job.cancel();
-    signal.addEventListener('abort', abort, { once: true });
-    try {
-      return await job.promise;
-    } finally {
-      signal.removeEventListener('abort', abort);
-    }
   }
 }
 
-/** A native frame ([n, 3, h, w] floats or [n, h, w, 3] bytes) in the caller's form. */
-function shape(frame: NativeFrame, like: Prepared): unknown {
-  if (like.form === 'tensor') {
-    const out = { data: frame.data as Float32Array, shape: frame.shape as Tensor4['shape'] };
-    if (frame.tensorAddress !== undefined) Object.defineProperty(out, 'tensorAddress', { value: frame.tensorAddress });
-    return out;
-  }
+/** A native frame ([n, 3, h, w] floats, or [n, h, w, 3] bytes) in the caller's form; views, no copies. */
+function inForm(frame: { data: Float32Array | Uint8Array; shape: number[] }, like: Prepared): unknown {
+  if (like.form === 'tensor') return { data: frame.data, shape: frame.shape };
   const [n, height, width] = frame.shape;
   const data = frame.data as Uint8Array;
   const size = height * width * 3;

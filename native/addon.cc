@@ -6,6 +6,7 @@
 #include "errors.h"
 #include "executor.h"
 #include "extractor.h"
+#include "interpolator.h"
 #include "model.h"
 #include "promise_task.h"
 #include "tensor_io.h"
@@ -53,10 +54,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InstallCachingCpuAllocator();
   auto* data = new AddonData();
   data->extractor_constructor = Napi::Persistent(Extractor::Define(env));
+  data->interpolator_constructor = Napi::Persistent(Interpolator::Define(env));
   env.SetInstanceData(data);
   data->link = EnvLink::Create(env);
 
   exports.Set("load", Napi::Function::New(env, Extractor::Load, "load"));
+  exports.Set("loadInterpolator", Napi::Function::New(env, Interpolator::Load, "loadInterpolator"));
   exports.Set("cudaCompiledIn", Napi::Boolean::New(env, CudaCompiledIn()));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCountJs, "cudaDeviceCount"));
   exports.Set("releaseCachedMemory", Napi::Function::New(env, ReleaseCachedMemoryJs, "releaseCachedMemory"));

@@ -68,19 +68,7 @@ class RunTask : public Task {
   }
 
   Napi::Value Result(Napi::Env env) override {
-    if (!(flags_ & kBytes)) return ToOutputs(env, frames_, flags_ & kCopyOutputs, flags_ & kWithAddresses);
-    Napi::Array out = Napi::Array::New(env, frames_.size());
-    for (size_t i = 0; i < frames_.size(); ++i) {
-      const at::Tensor& t = frames_[i];
-      Napi::Array shape = Napi::Array::New(env, t.dim());
-      for (int64_t d = 0; d < t.dim(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, t.size(d)));
-      Napi::Object frame = Napi::Object::New(env);
-      frame.Set("data", ToUint8Array(env, t, flags_ & kCopyOutputs));
-      frame.Set("shape", shape);
-      out.Set(static_cast<uint32_t>(i), frame);
-    }
-    frames_.clear();
-    return out;
+    return ToOutputs(env, frames_, flags_ & kCopyOutputs, flags_ & kWithAddresses);
   }
 
  private:

@@ -7,7 +7,9 @@
 #include <sstream>
 
 #include "errors.h"
+#include "model_file.h"
 #include "same_padding.h"
+#include "threads.h"
 
 namespace film {
 namespace {
@@ -65,9 +67,14 @@ std::shared_ptr<InterpolatorModel> InterpolatorModel::Load(const LoadOptions& op
   const c10::Device device = ResolveDevice(options.device, options.half);
   c10::InferenceMode inference;
 
+  // Checked and read by us (NUL bytes, FIFOs, missing files), then parsed from memory.
+  std::string bytes = ReadModelFile(options.path);
   torch::jit::Module root;
   try {
-    root = torch::jit::load(options.path, c10::Device(c10::kCPU));
+    BytesStreamBuf buffer(bytes);
+    std::istream stream(&buffer);
+    root = torch::jit::load(stream, c10::Device(c10::kCPU));
+    std::string().swap(bytes);
   } catch (...) {
     ErrorKind kind;
     const std::string why = FirstLine(DescribeCurrentException(&kind));
@@ -162,7 +169,8 @@ std::vector<at::Tensor> InterpolatorModel::Run(const at::Tensor& x0, const at::T
   for (double t : times) FILM_RANGE_ERROR_IF(!(t >= 0 && t <= 1), "times must be within [0, 1]");
   c10::InferenceMode inference;
   if (device_.is_cpu()) {
-    at::set_num_threads(threads > 0 ? threads : threads_);
+    // This thread's own OpenMP setting: concurrent runs on other threads keep theirs.
+    SetCallerThreads(threads > 0 ? threads : threads_);
     return Frames(x0, x1, times, recursions, bytes);
   }
   // Accelerator: a stream of this run's own, so concurrent runs overlap; wait on it only.

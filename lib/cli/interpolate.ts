@@ -8,8 +8,8 @@ import sharp = require('sharp');
 
 import { decodeImage } from '../batch/frames';
 import { ffmpegCommand, videoFrames } from '../batch/video';
-import { Interpolator, type SharpRaw } from '../interpolator';
-import type { Device } from '../types';
+import { Interpolator } from '../interpolator';
+import type { Device, RawImage } from '../types';
 import type { Register } from './main';
 import { device, fail, integer, reason } from './options';
 import { encodeVideo, probeFrameRate } from './video-out';
@@ -76,7 +76,7 @@ async function interpolateCommand(a: string, b: string, flags: InterpolateFlags)
     console.error('error: --times and --recursions cannot be combined');
     return 2;
   }
-  let frames: [SharpRaw, SharpRaw];
+  let frames: [RawImage, RawImage];
   try {
     const [ra, rb] = await Promise.all([decodeImage(a, null, 0), decodeImage(b, null, 0)]);
     frames = [{ data: ra.rgb.data, info: ra.rgb }, { data: rb.rgb.data, info: rb.rgb }];
@@ -170,9 +170,9 @@ async function slowmoCommand(input: string, flags: SlowmoFlags): Promise<number>
   let written = 0;
   try {
     await encodeVideo(flags.out, { fps, crf: flags.crf, signal: controller.signal }, async (write) => {
-      let previous: SharpRaw | undefined;
+      let previous: RawImage | undefined;
       for await (const frame of videoFrames(input, { maxSide: flags.maxSide, signal: controller.signal })) {
-        const current: SharpRaw = { data: frame.data, info: frame };
+        const current: RawImage = { data: frame.data, info: frame };
         if (previous) {
           if (previous.info.width !== current.info.width || previous.info.height !== current.info.height) {
             throw new Error(`frame size changed from ${previous.info.width}x${previous.info.height} to ` +
