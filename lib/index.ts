@@ -1,3 +1,5 @@
+import { native } from './native';
+
 export { FeatureExtractor, defaultModelPath } from './feature-extractor';
 export { buildPyramid, padToMultiple, cropLevel } from './pyramid';
 export { imageToTensor } from './image';
@@ -5,3 +7,6 @@ export { Interpolator } from './interpolator';
 export type { InterpolateOptions, InterpolatorInfo, Frames, Interpolated } from './interpolator';
 export type { Tensor4, RgbImage, RawImage, ImageInput, Device, LoadOptions, ExtractOptions, ModelInfo, CropBox, Counters } from './types';
 export type { FilmErrorCode } from './errors';
+
+// Load the addon now: where no binary loads, require('film-features') throws the fix right away.
+native();

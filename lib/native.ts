@@ -20,6 +20,7 @@ export interface NativeInfo {
   subLevels: number;
   dtype: 'float32' | 'float16';
   optimized: boolean;
+  weights: string;
 }
 
 /** A queued run: its result, and a way to drop it (queued: at once; running: its result). */
@@ -97,11 +98,12 @@ export function native(): Binding {
     binding = (explicit ? require(path.resolve(explicit)) : require('node-gyp-build')(packageRoot)) as Binding;
   } catch (cause) {
     const message = (cause as Error).message ?? String(cause);
-    const hint = /lib(torch|c10)[^ ]*\.so/.test(message)
-      ? 'libtorch is missing at run time. Install it (Debian/Ubuntu: apt-get install libtorch-dev) ' +
-        'or rebuild against yours with LIBTORCH=/path/to/libtorch npm rebuild film-features.'
-      : 'The native addon did not load. Rebuild it with npm rebuild film-features.';
-    throw new Error(`film-features: ${hint}\n  cause: ${message}`, { cause });
+    const why = /lib(torch|c10)[^ ]*\.so/.test(message)
+      ? 'the native addon cannot find libtorch at run time'
+      : 'no native addon loads on this machine';
+    throw new Error(`film-features: ${why}. Run \`npx film-features setup\` to build it here ` +
+      '(add --install-deps to apt-get install libtorch-dev, --libtorch PATH for an unpacked libtorch, ' +
+      '--bundle to make it self-contained).' + `\n  cause: ${message}`, { cause });
   }
   return binding;
 }

@@ -57,6 +57,11 @@ export interface ModelInfo {
   dtype: 'float32' | 'float16';
   /** Frozen and optimized for inference at load (CPU). */
   optimized: boolean;
+  /**
+   * Where the weights came from, as models/export.py records it in the file: 'random, seed 0' for
+   * the shipped (untrained) model, 'from film_net_fp32.pt' for copied ones; 'unknown' otherwise.
+   */
+  weights: string;
 }
 
 /** Where a padded frame's original pixels sit, in level-0 coordinates. */

@@ -9,8 +9,13 @@ Run with Debian's torch:  /usr/bin/python3 models/export.py --out models/film_ex
 Tensor names follow FILM's checkpoints (extract_sublevels.convs.{j}.{k}.0.weight/bias), so real
 weights map one to one. Convolutions use integer padding: torch 1.13's optimize_for_inference and
 ONNX export both reject padding='same'.
+
+A TorchScript file carries film_features.json (torch.jit.save's extra files) saying where its
+weights came from, e.g. {"weights": "random, seed 0", ...}; the addon reports it as info.weights.
 """
 import argparse
+import json
+import os
 import re
 from typing import Dict, List, Tuple
 
@@ -132,17 +137,20 @@ def main() -> None:
         weights, args.channels, args.sub_levels = read_weights(args.source)
         model = FeatureExtractor(args.channels, args.sub_levels).eval()
         model.load_state_dict(weights, strict=True)
-        origin = f'weights of {args.source}'
+        origin = f'from {os.path.basename(args.source)}'
     else:
         torch.manual_seed(args.seed)
         model = FeatureExtractor(args.channels, args.sub_levels).eval()
-        origin = f'seed={args.seed}'
+        origin = f'random, seed {args.seed}'
     if args.onnx:
         export_onnx(model, args.out)
     else:
-        torch.jit.script(model).save(args.out)
+        metadata = {'weights': origin, 'channels': args.channels, 'subLevels': args.sub_levels,
+                    'torch': torch.__version__, 'exporter': 'film-features models/export.py'}
+        torch.jit.save(torch.jit.script(model), args.out,
+                       _extra_files={'film_features.json': json.dumps(metadata, ensure_ascii=False)})
     n = sum(t.numel() for t in model.parameters())
-    print(f'wrote {args.out}: C={args.channels} S={args.sub_levels}, {origin}, {n} parameters')
+    print(f'wrote {args.out}: C={args.channels} S={args.sub_levels}, weights {origin}, {n} parameters')
 
 
 if __name__ == '__main__':

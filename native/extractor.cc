@@ -188,6 +188,7 @@ Napi::Value Extractor::Info(const Napi::CallbackInfo& info) {
   out.Set("subLevels", Napi::Number::New(env, static_cast<double>(m.sub_levels)));
   out.Set("dtype", m.dtype);
   out.Set("optimized", m.optimized);
+  out.Set("weights", m.weights);
   return out;
 }
 

@@ -15,6 +15,7 @@
 
 #include "errors.h"
 #include "model_file.h"
+#include "model_metadata.h"
 #include "same_padding.h"
 #include "threads.h"
 
@@ -143,10 +144,11 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   // Checked and read by us (NUL bytes, FIFOs, missing files), then parsed from memory.
   std::string bytes = ReadModelFile(options.path);
   torch::jit::Module root;
+  torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}};
   try {
     BytesStreamBuf buffer(bytes);
     std::istream stream(&buffer);
-    root = torch::jit::load(stream, c10::Device(c10::kCPU));
+    root = torch::jit::load(stream, c10::Device(c10::kCPU), extra);
     std::string().swap(bytes);
   } catch (...) {
     ErrorKind kind;
@@ -155,6 +157,7 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   }
 
   ModelInfo info;
+  info.weights = JsonStringField(extra[kMetadataFile], "weights", "unknown");
   torch::jit::Module extractor = root;
   if (root.hasattr("extract") && root.attr("extract").isModule()) {
     extractor = root.attr("extract").toModule();

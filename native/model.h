@@ -23,6 +23,7 @@ struct ModelInfo {
   int64_t sub_levels = 0;
   std::string dtype;  // the weights' dtype in the file: "float32" or "float16"
   bool optimized = false;  // frozen + optimize_for_inference succeeded
+  std::string weights;     // where the weights came from (export.py's metadata), or "unknown"
 };
 
 class Model {

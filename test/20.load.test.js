@@ -11,7 +11,7 @@ describe('FeatureExtractor.load', () => {
     const fx = await FeatureExtractor.load();
     try {
       assert.equal(fx.device, FeatureExtractor.devices().includes('cuda:0') ? 'cuda:0' : 'cpu');
-      assert.deepEqual({ ...fx.info }, { source: 'extractor', channels: 64, subLevels: 4, dtype: 'float32', optimized: fx.device === 'cpu' });
+      assert.deepEqual({ ...fx.info }, { source: 'extractor', channels: 64, subLevels: 4, dtype: 'float32', optimized: fx.device === 'cpu', weights: 'random, seed 0' });
     } finally {
       fx.dispose();
     }
@@ -22,6 +22,7 @@ describe('FeatureExtractor.load', () => {
     const fx = await FeatureExtractor.load(models.small, { device: 'cpu', threads: 1 });
     assert.equal(fx.info.channels, 16);
     assert.equal(fx.info.subLevels, 3);
+    assert.equal(fx.info.weights, 'random, seed 1');
     fx.dispose();
   });
 

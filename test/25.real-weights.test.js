@@ -27,7 +27,7 @@ describe('real FILM files', function () {
     it(`${kind}: loads, says what it is, is optimized, and matches the reference`, async () => {
       const fx = await FeatureExtractor.load(models[kind], { device: 'cpu' });
       try {
-        assert.deepEqual({ ...fx.info }, { ...expected, channels: 16, subLevels: 3, optimized: true });
+        assert.deepEqual({ ...fx.info }, { ...expected, channels: 16, subLevels: 3, optimized: true, weights: 'unknown' });
         const c = reference().find((x) => x.name.startsWith(`${kind}-`));
         // fp16 weights run in float32 on CPU, so even the fp16 file matches its float64 reference closely
         const err = maxRelativeError(await fx.extract(c.pyramid[0], { levels: c.levels }), c.features);
@@ -41,6 +41,7 @@ describe('real FILM files', function () {
   it('an interpolator gives the same features as its extractor exported standalone (export.py --from)', async () => {
     const whole = await FeatureExtractor.load(models.interpolator, { device: 'cpu' });
     const standalone = await FeatureExtractor.load(models.fromInterpolator, { device: 'cpu' });
+    assert.equal(standalone.info.weights, 'from film_interpolator.pt'); // export.py's metadata
     const image = randomTensor([1, 3, 70, 90], 21);
     const a = await whole.extract(image, { levels: 7 });
     const b = await standalone.extract(image, { levels: 7 });

@@ -5,7 +5,7 @@
 const assert = require('node:assert/strict');
 
 const { Interpolator, FeatureExtractor, defaultModelPath } = require('..');
-const { native } = require('../dist/native');
+const { native, RUN_BYTES, RUN_COPY_OUTPUTS, RUN_WITH_ADDRESSES } = require('../dist/native');
 const { models, needPython, interpolateReference, relativeError, randomTensor } = require('./fixtures');
 
 const TOLERANCE = 1e-5;
@@ -75,7 +75,8 @@ describe('Interpolator', function () {
     }
 
     it('rejects a missing file and bad options', async () => {
-      await assert.rejects(Interpolator.load('/nonexistent/film.pt'), /nonexistent\/film\.pt/);
+      await assert.rejects(Interpolator.load('/nonexistent/film.pt'), { code: 'ERR_FILM_MODEL_FILE', message: /nonexistent\/film\.pt/ });
+      await assert.rejects(Interpolator.load(models.tinyFilm, { device: 'cpu', levels: 3 }), /Unknown option options\.levels/);
       await assert.rejects(Interpolator.load(), TypeError);
       await assert.rejects(Interpolator.load(models.tinyFilm, { device: 'tpu' }), RangeError);
       await assert.rejects(Interpolator.load(models.tinyFilm, { threads: -1 }), RangeError);
@@ -171,19 +172,28 @@ describe('Interpolator', function () {
   });
 
   describe('outputs', () => {
-    it("are zero-copy: each frame's array is the output tensor's memory", async () => {
-      const film = await load(models.tinyFilm);
-      process.env.FILM_FEATURES_TEST_ADDRESSES = '1';
+    it("are zero-copy: each frame's array is the output tensor's memory, float or 8-bit", async () => {
+      const handle = await native().loadInterpolator(models.tinyFilm, 'cpu', 2, false);
       try {
-        const frames = await film.interpolate(randomTensor([1, 3, 33, 40], 1), randomTensor([1, 3, 33, 40], 2), { time: [0.2, 0.8] });
-        for (const f of frames) assert.equal(native().dataAddress(f.data), f.tensorAddress);
-        process.env.FILM_FEATURES_COPY_OUTPUTS = '1';
-        const copied = await film.interpolate(randomTensor([1, 3, 33, 40], 1), randomTensor([1, 3, 33, 40], 2));
-        assert.notEqual(native().dataAddress(copied.data), copied.tensorAddress);
-        assert.deepEqual(copied.data, frames.length && (await film.interpolate(randomTensor([1, 3, 33, 40], 1), randomTensor([1, 3, 33, 40], 2))).data);
+        const x = randomTensor([1, 3, 33, 40], 1);
+        const y = randomTensor([1, 3, 33, 40], 2);
+        const frames = await handle.run([x], [y], [0.2, 0.8], 0, 0, RUN_WITH_ADDRESSES).promise;
+        for (const f of frames) {
+          assert.ok(f.data instanceof Float32Array);
+          assert.equal(native().dataAddress(f.data), f.tensorAddress);
+        }
+        const copied = await handle.run([x], [y], [0.2, 0.8], 0, 0, RUN_COPY_OUTPUTS | RUN_WITH_ADDRESSES).promise;
+        copied.forEach((f, i) => {
+          assert.notEqual(native().dataAddress(f.data), f.tensorAddress);
+          assert.deepEqual(f.data, frames[i].data);
+        });
+        const img = { data: new Uint8Array(33 * 40 * 3).fill(100), shape: [1, 3, 33, 40] };
+        const [bytes] = await handle.run([img], [img], [0.5], 0, 0, RUN_BYTES | RUN_WITH_ADDRESSES).promise;
+        assert.ok(bytes.data instanceof Uint8Array);
+        assert.deepEqual(bytes.shape, [1, 33, 40, 3]);
+        assert.equal(native().dataAddress(bytes.data), bytes.tensorAddress);
       } finally {
-        delete process.env.FILM_FEATURES_TEST_ADDRESSES;
-        delete process.env.FILM_FEATURES_COPY_OUTPUTS;
+        handle.dispose();
       }
     });
 
@@ -207,7 +217,7 @@ describe('Interpolator', function () {
       // queued runs find the model gone (a disposed error); started ones finish
       if (frame instanceof Error) assert.match(frame.message, /disposed/);
       else assert.deepEqual(frame.shape, [1, 3, 64, 64]);
-      await assert.rejects(film.interpolate(a, b), /This Interpolator has been disposed/);
+      await assert.rejects(film.interpolate(a, b), { code: 'ERR_FILM_DISPOSED', message: 'This Interpolator has been disposed' });
     });
 
     it('aborts with an AbortSignal', async () => {
@@ -259,6 +269,8 @@ describe('Interpolator', function () {
       await assert.rejects(film.interpolate(a, { data: new Float32Array(5), shape: [1, 3, 30, 40] }), RangeError);
       await assert.rejects(film.interpolate([], []), RangeError);
       await assert.rejects(film.interpolate(a, b, 'fast'), TypeError);
+      await assert.rejects(film.interpolate(a, b, { times: [0.5] }), /Unknown option options\.times/);
+      await assert.rejects(film.interpolate([a], [b]), TypeError); // batch Tensor4s along n, not in arrays
     });
 
     it('a feature extractor is not an interpolator, and the other way round', async () => {

@@ -157,6 +157,7 @@ describe('film-features CLI', function () {
       assert.match(r.stdout, new RegExp(`level ${i}: \\[1, ${CHANNELS[i]}, ${40 >> i}, ${48 >> i}\\]`));
     }
     assert.match(r.stdout, /extract \d+ ms/);
+    assert.match(r.stdout, /^model film_extractor\.pt \(shipped\) \(C=64, S=4, weights: random, seed 0\) on cpu/m);
     assert.ok(!fs.existsSync(path.join(dir, 'small', 'preview.png')));
     assert.ok(fs.existsSync(path.join(dir, 'small', 'level3.npy')));
   });

@@ -1,5 +1,6 @@
 'use strict';
-// When libtorch is missing at run time, loading the addon fails with an Error that says what to do.
+// Where no addon loads (libtorch missing at run time, no binary at all), require('film-features')
+// throws an Error that names the one command that fixes it.
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -7,7 +8,7 @@ const os = require('node:os');
 const path = require('node:path');
 
 describe('loader', () => {
-  it('turns a missing libtorch into an Error that says how to install it or set LIBTORCH', function () {
+  it('turns a missing libtorch into an Error, at require, that names `npx film-features setup`', function () {
     if (spawnSync('cc', ['--version']).status !== 0) {
       console.log('    (skipped: no C compiler to make an addon that needs a missing libtorch)');
       this.skip();
@@ -21,19 +22,51 @@ describe('loader', () => {
       cc(['-shared', '-fPIC', '-o', 'libtorch_gone.so', 'stub.c']);
       cc(['-shared', '-fPIC', '-o', 'film_features.node', 'addon.c', '-L.', '-ltorch_gone']);
       fs.rmSync(path.join(dir, 'libtorch_gone.so'));
-      const script = `try { require(${JSON.stringify(path.resolve(__dirname, '..'))}).FeatureExtractor.devices() }
+      const script = `try { require(${JSON.stringify(path.resolve(__dirname, '..'))}); console.log('{}') }
         catch (e) { console.log(JSON.stringify({ name: e.name, message: e.message })) }`;
       const r = spawnSync(process.execPath, ['-e', script], {
         env: { ...process.env, FILM_FEATURES_ADDON: path.join(dir, 'film_features.node') }, encoding: 'utf8',
       });
       const err = JSON.parse(r.stdout);
       assert.equal(err.name, 'Error');
-      assert.match(err.message, /libtorch is missing at run time/);
-      assert.match(err.message, /apt-get install libtorch-dev/);
-      assert.match(err.message, /LIBTORCH=/);
-      assert.match(err.message, /libtorch_gone\.so/);
+      assert.match(err.message, /cannot find libtorch at run time/);
+      assert.match(err.message, /Run `npx film-features setup`/);
+      assert.match(err.message, /--install-deps/);
+      assert.match(err.message, /cause: .*libtorch_gone\.so/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  describe('a package with no binary (no prebuilds/, no build/)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'film-nobinary-'));
+    const root = path.resolve(__dirname, '..');
+    before(() => {
+      for (const f of ['dist', 'bin', 'scripts', 'package.json']) fs.cpSync(path.join(root, f), path.join(dir, f), { recursive: true });
+      fs.symlinkSync(path.join(root, 'node_modules'), path.join(dir, 'node_modules'));
+    });
+    after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const env = { ...process.env };
+    delete env.FILM_FEATURES_ADDON;
+
+    it('require throws an Error naming `npx film-features setup`', () => {
+      const r = spawnSync(process.execPath, ['-e', `try { require(${JSON.stringify(dir)}) } catch (e) { console.log(e.message) }`],
+        { encoding: 'utf8', env });
+      assert.match(r.stdout, /^film-features: no native addon loads on this machine\. Run `npx film-features setup`/);
+      assert.match(r.stdout, /cause: No native build was found/);
+    });
+
+    it('the CLI says the same without a stack trace, and `setup --help` still works', () => {
+      const bin = path.join(dir, 'bin', 'film-features.js');
+      const extract = spawnSync(process.execPath, [bin, 'extract', 'x.png'], { encoding: 'utf8', env });
+      assert.equal(extract.status, 1);
+      assert.match(extract.stderr, /Run `npx film-features setup`/);
+      assert.doesNotMatch(extract.stderr, /\n\s+at /);
+      const help = spawnSync(process.execPath, [bin, 'setup', '--help'], { encoding: 'utf8', env });
+      assert.equal(help.status, 0, help.stderr);
+      assert.match(help.stdout, /--install-deps/);
+      assert.match(help.stdout, /--libtorch <path>/);
+      assert.match(help.stdout, /--bundle/);
+    });
   });
 });

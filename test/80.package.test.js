@@ -1,6 +1,7 @@
 'use strict';
-// The package as users get it: npm pack, install the tarball into a blank project, then require it,
-// extract, and type-check a TypeScript consumer there.
+// The package as users get it: npm pack (its prepack makes the prebuild), install the tarball into
+// a blank project with install scripts blocked, then require it, extract, and type-check a TypeScript
+// consumer there; without its prebuild, `npx film-features setup` builds one.
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
@@ -8,6 +9,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { FeatureExtractor } = require('..');
 const { root, randomTensor } = require('./fixtures');
+const { runpath } = require('../scripts/elf');
 
 function run(cmd, args, cwd, env = {}) {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', env: { ...process.env, ...env } });
@@ -16,7 +18,7 @@ function run(cmd, args, cwd, env = {}) {
 }
 
 describe('package', function () {
-  this.timeout(300000);
+  this.timeout(600000);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'film-pack-'));
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -28,35 +30,13 @@ describe('package', function () {
     }
   });
 
-  it('packs, installs into a blank project, loads, extracts and type-checks', async () => {
-    // Ship this build as the prebuild, as `npm run prebuild` would (a fresh file, never rewritten
-    // in place: a process may have the old one mapped).
-    const prebuilds = path.join(root, 'prebuilds', 'linux-x64');
-    const prebuild = path.join(prebuilds, 'film-features.glibc.node');
-    const binary = require('node-gyp-build').resolve(root);
-    if (binary !== prebuild) {
-      fs.mkdirSync(prebuilds, { recursive: true });
-      const staged = path.join(prebuilds, `.staging-${process.pid}`);
-      fs.copyFileSync(binary, staged);
-      fs.renameSync(staged, prebuild);
-    }
+  const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
+  const image = randomTensor([1, 3, 32, 40], 81);
+  const app = path.join(dir, 'app');
+  let ours;
 
-    const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
-    const packed = JSON.parse(run(npm, ['pack', '--json', '--pack-destination', dir], root, { npm_config_ignore_scripts: 'true' }));
-    const files = packed[0].files.map((f) => f.path);
-    for (const f of ['dist/index.js', 'dist/index.d.ts', 'models/film_extractor.pt', 'prebuilds/linux-x64/film-features.glibc.node', 'bin/film-features.js', 'CMakeLists.txt']) {
-      assert.ok(files.includes(f), `the tarball holds ${f}`);
-    }
-    assert.ok(!files.some((f) => f.startsWith('test/') || f.startsWith('build/')), 'no tests or build tree in the tarball');
-
-    const app = path.join(dir, 'app');
-    fs.mkdirSync(app);
-    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
-    run(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', path.join(dir, packed[0].filename)], app);
-    assert.ok(!fs.existsSync(path.join(app, 'node_modules', 'film-features', 'build')), 'used the prebuild, compiled nothing');
-
-    const image = randomTensor([1, 3, 32, 40], 81);
-    fs.writeFileSync(path.join(dir, 'image.f32'), image.data);
+  // Extracts in `app`'s copy of the package; returns per level { shape, head }.
+  function extractInApp() {
     const script = `
       const fs = require('node:fs');
       const { FeatureExtractor } = require('film-features');
@@ -66,15 +46,77 @@ describe('package', function () {
         const out = await fx.extract({ data: new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4), shape: [1, 3, 32, 40] }, { levels: 3 });
         process.stdout.write(JSON.stringify(out.map((l) => ({ shape: l.shape, head: Array.from(l.data.subarray(0, 32)) }))));
       })();`;
-    const theirs = JSON.parse(run(process.execPath, ['-e', script], app));
-    const fx = await FeatureExtractor.load(undefined, { device: 'cpu' });
-    const ours = await fx.extract(image, { levels: 3 });
-    fx.dispose();
+    const env = { ...process.env };
+    delete env.FILM_FEATURES_ADDON;
+    const r = spawnSync(process.execPath, ['-e', script], { cwd: app, encoding: 'utf8', env });
+    return r.status === 0 ? JSON.parse(r.stdout) : { error: r.stderr };
+  }
+
+  function assertSameFeatures(theirs) {
+    assert.ok(!theirs.error, theirs.error);
     theirs.forEach((level, i) => {
       assert.deepEqual(level.shape, ours[i].shape);
       assert.deepEqual(level.head, Array.from(ours[i].data.subarray(0, 32)));
     });
+  }
 
+  it('npm pack builds the prebuild (prepack) and ships it with RUNPATH $ORIGIN only', async () => {
+    fs.writeFileSync(path.join(dir, 'image.f32'), image.data);
+    const fx = await FeatureExtractor.load(undefined, { device: 'cpu' });
+    ours = await fx.extract(image, { levels: 3 });
+    fx.dispose();
+
+    // Scripts on: prepack runs prebuildify, which relinks the up-to-date build/ instead of compiling.
+    const t = Date.now();
+    const packed = JSON.parse(/^\[\s*\{[^]*$/m.exec(run(npm, ['pack', '--json', '--pack-destination', dir], root))[0]);
+    console.log(`    npm pack: ${((Date.now() - t) / 1000).toFixed(0)} s, tarball ${(packed[0].size / 2 ** 20).toFixed(1)} MiB ` +
+      `(${(packed[0].unpackedSize / 2 ** 20).toFixed(1)} MiB unpacked, ${packed[0].entryCount} files)`);
+    const files = packed[0].files.map((f) => f.path);
+    for (const f of ['dist/index.js', 'dist/index.d.ts', 'models/film_extractor.pt', 'prebuilds/linux-x64/film-features.glibc.node',
+      'bin/film-features.js', 'CMakeLists.txt', 'LICENSE', 'README.md', 'scripts/install.js', 'scripts/bundle.js', 'dist/cli/setup.js']) {
+      assert.ok(files.includes(f), `the tarball holds ${f}`);
+    }
+    assert.ok(!files.some((f) => f.startsWith('test/') || f.startsWith('build/') || f.startsWith('bench/')), 'no tests, benches or build tree');
+    const maps = files.filter((f) => f.endsWith('.js.map'));
+    assert.ok(maps.length > 0);
+    for (const f of maps) {
+      const map = JSON.parse(fs.readFileSync(path.join(root, f), 'utf8'));
+      assert.equal(map.sourcesContent?.length, map.sources.length, `${f} carries its sources (lib/ does not ship)`);
+    }
+    const prebuild = path.join(root, 'prebuilds', 'linux-x64', 'film-features.glibc.node');
+    assert.deepEqual(runpath(prebuild), ['$ORIGIN']);
+
+    fs.mkdirSync(app);
+    fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
+    fs.renameSync(path.join(dir, packed[0].filename), path.join(dir, 'film-features.tgz'));
+  });
+
+  it('installs with install scripts blocked (as npm 12 does), then loads the prebuild and extracts', () => {
+    const t = Date.now();
+    run(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', path.join(dir, 'film-features.tgz')], app);
+    console.log(`    npm install with the prebuild, scripts blocked: ${((Date.now() - t) / 1000).toFixed(1)} s`);
+    assert.ok(!fs.existsSync(path.join(app, 'node_modules', 'film-features', 'build')), 'compiled nothing');
+    assertSameFeatures(extractInApp());
+  });
+
+  it('without prebuilds/, require names `npx film-features setup`; running it makes require work', () => {
+    const installed = path.join(app, 'node_modules', 'film-features');
+    fs.rmSync(path.join(installed, 'prebuilds'), { recursive: true });
+    const failed = extractInApp();
+    assert.match(failed.error, /Run `npx film-features setup`/);
+
+    const t = Date.now();
+    const env = { ...process.env };
+    delete env.FILM_FEATURES_ADDON;
+    const r = spawnSync('npx', ['--no-install', 'film-features', 'setup'], { cwd: app, encoding: 'utf8', env });
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    console.log(`    npx film-features setup (compiles): ${((Date.now() - t) / 1000).toFixed(0)} s`);
+    assert.match(r.stdout, /^film-features is ready: .*build\/Release\/film_features\.node \(libtorch [\d.]+\) loads and extracts/m);
+    assert.match(r.stdout, /model weights: random, seed 0/);
+    assertSameFeatures(extractInApp());
+  });
+
+  it('type-checks a TypeScript consumer against the installed package', () => {
     fs.writeFileSync(path.join(app, 'consumer.ts'), `
       import { FeatureExtractor, buildPyramid, padToMultiple, type Tensor4, type RgbImage } from 'film-features';
       async function main(): Promise<number[][]> {
@@ -87,8 +129,9 @@ describe('package', function () {
         const c = await fx.extract(rgb);
         const device: string = fx.device;
         const channels: number = fx.info.channels + crop.top;
+        const weights: string = fx.info.weights;
         fx.dispose();
-        return [...a, ...b, ...c].map((t) => t.shape as number[]).concat([[channels, device.length]]);
+        return [...a, ...b, ...c].map((t) => t.shape as number[]).concat([[channels, device.length, weights.length]]);
       }
       main();
     `);

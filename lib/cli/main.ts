@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 
 import { registerExtract } from './extract';
 import { registerInterpolate } from './interpolate';
+import { setupCommand } from './setup';
 
 /** A command's file exports one of these; it adds its command to the program. */
 export type Register = (program: Command, setExitCode: (code: number) => void) => void;
@@ -21,6 +22,7 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride() // throw instead of exiting, so usage errors map to exit code 2 here
     .showHelpAfterError('(run with --help for usage)');
   for (const register of commands) register(program, (c) => (code = c));
+  program.addCommand(setupCommand((status) => { code = status; }));
   try {
     await program.parseAsync(argv);
   } catch (err) {

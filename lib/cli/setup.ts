@@ -1,0 +1,132 @@
+// `film-features setup`: builds the addon on this machine when no prebuilt binary loads (another
+// libtorch, install scripts blocked, another platform). The user runs it, so it works under npm 12's
+// script blocking. It never installs system packages unless asked (--install-deps).
+// This file must not import the rest of the package: it runs when the addon does not load.
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+
+import { Command, CommanderError } from 'commander';
+
+interface AddonBuild {
+  root: string;
+  has(cmd: string): boolean;
+  locateTorch(env: NodeJS.ProcessEnv): string | null;
+  missingBuildTools(env: NodeJS.ProcessEnv): string[];
+  aptUsable(): boolean;
+  aptInstall(packages: string[]): boolean;
+  build(options: { env: NodeJS.ProcessEnv }): boolean;
+}
+interface Bundler {
+  bundle(addon: string, options: { log: (message: string) => void }): { libraries: string[]; bytes: number };
+}
+// Plain JavaScript shared with the install step, which runs before TypeScript is compiled.
+const scripts = path.join(__dirname, '..', '..', 'scripts');
+const addonBuild = require(path.join(scripts, 'addon-build.js')) as AddonBuild;
+
+interface SetupOptions {
+  libtorch?: string;
+  installDeps?: boolean;
+  bundle?: boolean;
+}
+
+const say = (message: string): void => console.error(`film-features setup: ${message}`);
+
+// Run in a fresh process, so the binary just built is the one node-gyp-build picks and loads.
+const CHECK = `
+const root = process.argv[1];
+const { FeatureExtractor } = require(root);
+(async () => {
+  const fx = await FeatureExtractor.load(undefined, { device: 'cpu' });
+  const data = new Float32Array(3 * 64 * 64).map((_, i) => (i % 97) / 97);
+  const out = await fx.extract({ data, shape: [1, 3, 64, 64] }, { levels: 7 });
+  const finite = out.every((l) => l.data.every(Number.isFinite));
+  console.log(JSON.stringify({ binary: require('node-gyp-build').resolve(root), torch: require(root + '/dist/native').native().torchVersion,
+    shapes: out.map((l) => l.shape), finite, weights: fx.info.weights }));
+  fx.dispose();
+})().catch((e) => { console.error(e.message); process.exit(1); });`;
+
+async function setup(opts: SetupOptions): Promise<number> {
+  const env = { ...process.env };
+  delete env.FILM_FEATURES_ADDON; // check the build node-gyp-build finds, not an override
+  if (opts.libtorch) env.LIBTORCH = path.resolve(opts.libtorch);
+  let missing: string[];
+  try {
+    missing = addonBuild.missingBuildTools(env);
+  } catch (err) {
+    say((err as Error).message); // a --libtorch (or LIBTORCH) that holds no libtorch
+    return 1;
+  }
+  if (opts.bundle && !addonBuild.has('patchelf')) missing.push('patchelf');
+  if (missing.length > 0) {
+    if (!opts.installDeps) {
+      say(`missing: ${missing.join(', ')}. Install them (Debian/Ubuntu: sudo apt-get install ${missing.join(' ')}),`);
+      say('or run `npx film-features setup --install-deps` as root to let setup install them,');
+      say('or give an unpacked libtorch with --libtorch PATH.');
+      return 1;
+    }
+    if (!addonBuild.aptUsable()) {
+      say(`--install-deps needs apt-get and root; run it with sudo, or: sudo apt-get install ${missing.join(' ')}`);
+      return 1;
+    }
+    if (!addonBuild.aptInstall(missing)) {
+      say(`apt-get could not install ${missing.join(' ')}`);
+      return 1;
+    }
+  }
+  say(`libtorch: ${addonBuild.locateTorch(env)}`);
+  say(`building the addon in ${path.join(addonBuild.root, 'build')}`);
+  if (!addonBuild.build({ env })) {
+    say('the build failed (see above)');
+    return 1;
+  }
+  const addon = path.join(addonBuild.root, 'build', 'Release', 'film_features.node');
+  if (opts.bundle) {
+    const { bundle } = require(path.join(scripts, 'bundle.js')) as Bundler;
+    try {
+      const { libraries, bytes } = bundle(addon, { log: say });
+      say(`bundled ${libraries.length} libraries next to the addon: ${(bytes / 2 ** 20).toFixed(0)} MiB in ${path.dirname(addon)}`);
+    } catch (err) {
+      say((err as Error).message);
+      return 1;
+    }
+  }
+  say('checking that it loads and extracts...');
+  const r = spawnSync(process.execPath, ['-e', CHECK, addonBuild.root], { encoding: 'utf8', env });
+  if (r.status !== 0) {
+    say(`the build does not work: ${(r.stderr || r.stdout).trim()}`);
+    return 1;
+  }
+  const check = JSON.parse(r.stdout) as { binary: string; torch: string; shapes: number[][]; finite: boolean; weights: string };
+  if (check.binary !== addon || !check.finite || check.shapes.length !== 7) {
+    say(`the check failed: ${r.stdout.trim()}`);
+    return 1;
+  }
+  console.log(`film-features is ready: ${check.binary} (libtorch ${check.torch}) loads and extracts ` +
+    `7 levels from 64x64 (level 0 ${JSON.stringify(check.shapes[0])}); model weights: ${check.weights}`);
+  return 0;
+}
+
+/** The `setup` command; onExit receives its exit code. */
+export function setupCommand(onExit: (code: number) => void): Command {
+  return new Command('setup')
+    .exitOverride()
+    .description('Builds the native addon for this machine (when no prebuilt binary loads) and checks it')
+    .option('--libtorch <path>', 'an unpacked libtorch (default: LIBTORCH, Torch_DIR, a Python torch, then the system\'s)')
+    .option('--install-deps', 'apt-get install what the build lacks (cmake, g++, libtorch-dev, patchelf); needs root')
+    .option('--bundle', 'copy the libraries the addon needs next to it (RUNPATH $ORIGIN), for Electron or Docker')
+    .addHelpText('after', '\nExit status: 0 when the addon was built, loads and extracts; 1 otherwise.')
+    .action(async (opts: SetupOptions) => onExit(await setup(opts)));
+}
+
+/** `film-features setup ...` on its own, without loading the addon (bin/film-features.js). */
+export async function main(argv: string[]): Promise<number> {
+  let code = 0;
+  const program = new Command('film-features').exitOverride().addCommand(setupCommand((c) => { code = c; }));
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    throw err;
+  }
+  return code;
+}
