@@ -40,7 +40,13 @@ export async function probeFrameRate(file: string): Promise<{ fps: number; text:
   };
   const text = [stream.avg_frame_rate, stream.r_frame_rate].find((r) => value(r) > 0);
   if (!text) throw new Error(`${file}: ffprobe gives no frame rate`);
-  const frames = Number(stream.nb_frames);
+  let frames = Number(stream.nb_frames);
+  if (!(frames > 0)) {
+    // Matroska and others keep no count: count packets (demuxing only, no decoding).
+    const counted = JSON.parse(await run(ffprobeCommand(), ['-v', 'error', '-select_streams', 'v:0', '-count_packets',
+      '-show_entries', 'stream=nb_read_packets', '-of', 'json', file]).catch(() => '{}'));
+    frames = Number(counted.streams?.[0]?.nb_read_packets);
+  }
   return { fps: value(text), text, frames: frames > 0 ? frames : undefined };
 }
 
