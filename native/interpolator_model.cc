@@ -126,13 +126,15 @@ at::Tensor InterpolatorModel::Predict(const at::Tensor& x0, const at::Tensor& x1
   return frame.clamp(0, 1);
 }
 
-void InterpolatorModel::Recurse(const at::Tensor& x0, const at::Tensor& x1, int depth,
+void InterpolatorModel::Recurse(const at::Tensor& x0, const at::Tensor& x1, const at::Tensor& inside, int depth,
                                 std::vector<at::Tensor>* frames) const {
   if (depth == 0) return;
-  const at::Tensor mid = Predict(x0, x1, 0.5);
-  Recurse(x0, mid, depth - 1, frames);
+  // As FILM's own recursion does (each step a whole interpolator call that pads and crops): the
+  // middle frame's padding is zeros again before it is an input.
+  const at::Tensor mid = Predict(x0, x1, 0.5).mul_(inside);
+  Recurse(x0, mid, inside, depth - 1, frames);
   frames->push_back(mid);
-  Recurse(mid, x1, depth - 1, frames);
+  Recurse(mid, x1, inside, depth - 1, frames);
 }
 
 std::vector<at::Tensor> InterpolatorModel::Frames(const at::Tensor& x0, const at::Tensor& x1,
@@ -146,14 +148,16 @@ std::vector<at::Tensor> InterpolatorModel::Frames(const at::Tensor& x0, const at
   const at::Tensor a = prepare(x0), b = prepare(x1);
   std::vector<at::Tensor> frames;
   if (recursions > 0) {
-    Recurse(a, b, recursions, &frames);
+    // 1 over the frame, 0 over the padding
+    const at::Tensor inside = at::constant_pad_nd(at::ones({1, 1, h, w}, a.options()), {p.left, p.right, p.top, p.bottom}, 0);
+    Recurse(a, b, inside, recursions, &frames);
   } else {
     for (double t : times) frames.push_back(Predict(a, b, t));
   }
   for (at::Tensor& f : frames) {
     f = f.narrow(2, p.top, h).narrow(3, p.left, w);
     f = bytes ? f.to(at::kFloat).mul(255).round_().to(at::kByte).permute({0, 2, 3, 1}) : f.to(at::kFloat);
-    f = f.to(c10::kCPU, /*non_blocking=*/false).contiguous();
+    f = f.contiguous().to(c10::kCPU);
   }
   return frames;
 }

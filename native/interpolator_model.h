@@ -28,7 +28,7 @@ class InterpolatorModel {
 
   // Frames between x0 and x1 (float32 CPU [n, 3, h, w], the same shape), in time order: one per
   // time, or with recursions = k > 0 the 2^k - 1 frames at i / 2^k, each middle one made from its
-  // neighbours at t = 0.5. Clamped to [0, 1]. bytes: uint8 [n, h, w, 3] (round(v * 255)) instead of
+  // neighbours at t = 0.5 (cropped and padded again in between, as separate calls would). Clamped to [0, 1]. bytes: uint8 [n, h, w, 3] (round(v * 255)) instead of
   // float32 [n, 3, h, w]. On the CPU, contiguous. threads: this run's CPU threads. Thread-safe.
   std::vector<at::Tensor> Run(const at::Tensor& x0, const at::Tensor& x1, const std::vector<double>& times,
                               int recursions, bool bytes, int threads) const;
@@ -44,7 +44,8 @@ class InterpolatorModel {
 
   // One forward on padded device tensors: the frame at t, clamped.
   at::Tensor Predict(const at::Tensor& x0, const at::Tensor& x1, double t) const;
-  void Recurse(const at::Tensor& x0, const at::Tensor& x1, int depth, std::vector<at::Tensor>* frames) const;
+  void Recurse(const at::Tensor& x0, const at::Tensor& x1, const at::Tensor& inside, int depth,
+               std::vector<at::Tensor>* frames) const;
   std::vector<at::Tensor> Frames(const at::Tensor& x0, const at::Tensor& x1, const std::vector<double>& times,
                                  int recursions, bool bytes) const;
 

@@ -2,8 +2,8 @@
 """Reference for the interpolation tests: the same TorchScript file, run by Python's torch, with
 FILM's own recipe around it (zero padding to a multiple of 64 split evenly, top/left the smaller
 half; batch_dt of shape [N, 1, 1, 1]; predictions clamped to [0, 1]; crop back; in-betweens by
-recursion at t = 0.5, as FILM's recursive generator does). Writes inputs and frames as raw
-little-endian files plus interpolate.json, which the mocha tests read.
+recursion at t = 0.5, each step a whole pad-predict-crop call, as FILM's recursive generator does).
+Writes inputs and frames as raw little-endian files plus interpolate.json, which the mocha tests read.
 
 usage: reference_interpolate.py OUT_DIR CASES_JSON
 CASES_JSON: [{"name", "model", "batch", "height", "width", "seed", "bytes",
@@ -37,12 +37,14 @@ def predict(model, x0, x1, t):
     return model(x0, x1, dt).clamp(0, 1)
 
 
-def recursive(model, a, b, depth):
-    """The 2^depth - 1 frames strictly between a and b, in time order."""
+def recursive(model, a, b, box, depth):
+    """The 2^depth - 1 frames strictly between a and b (padded), in time order. As FILM's recursive
+    generator: every step is a whole call (pad, predict, crop), so a middle frame is cropped and
+    padded with zeros again before it is an input."""
     if depth == 0:
         return []
-    mid = predict(model, a, b, 0.5)
-    return recursive(model, a, mid, depth - 1) + [mid] + recursive(model, mid, b, depth - 1)
+    mid, _ = pad(crop(predict(model, a, b, 0.5), box))
+    return recursive(model, a, mid, box, depth - 1) + [mid] + recursive(model, mid, b, box, depth - 1)
 
 
 def write(out_dir, name, tensor, suffix='f32'):
@@ -76,7 +78,7 @@ def main():
         (x0, box), (x1, _) = pad(inputs[0]), pad(inputs[1])
         with torch.no_grad():
             if 'recursions' in case:
-                frames = recursive(model, x0, x1, case['recursions'])
+                frames = recursive(model, x0, x1, box, case['recursions'])
             else:
                 frames = [predict(model, x0, x1, t) for t in case['times']]
         frames = [crop(f, box) for f in frames]
