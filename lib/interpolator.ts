@@ -79,7 +79,7 @@ export type Frames = ImageInput | (RgbImage | RawImage)[];
 
 /** A frame as interpolate() returns it for an input of type T. */
 export type Interpolated<T> = T extends Tensor4 ? Tensor4
-  : T extends RawImage ? { data: Buffer; info: { width: number; height: number; channels: 3 } }
+  : T extends RawImage ? { data: Uint8Array; info: { width: number; height: number; channels: 3 } } // data: a Node Buffer
   : T extends RgbImage ? { data: Uint8Array; width: number; height: number; channels: 3 }
   : T extends readonly (infer U)[] ? Interpolated<U>[]
   : never;
