@@ -6,6 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { disposedError, withCallerStack, withCode } from './errors';
+import { installExitHook } from './exit';
 import { readImage } from './input';
 import { checkSignal, runFlags, settle } from './job';
 import { native, RUN_BYTES, type NativeInput, type NativeInterpolator } from './native';
@@ -124,6 +125,7 @@ export class Interpolator {
       if (!DEVICE.test(device)) throw outOfRange(expected("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', device));
       const threads = checkInteger(opts.threads ?? 0, 'options.threads', 0, 1024) || os.availableParallelism();
       const half = checkBoolean(opts.half ?? false, 'options.half');
+      installExitHook();
       const handle = await native().loadInterpolator(path.resolve(modelPath), device, threads, half);
       return new Interpolator(handle, threads);
     });

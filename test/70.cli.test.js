@@ -83,7 +83,7 @@ describe('film-features CLI', function () {
     fs.writeFileSync(path.join(folder, 'broken.png'), 'this is not a PNG');
     fs.writeFileSync(path.join(folder, 'notes.txt'), 'not an image; skipped by extension');
     out = path.join(tmp, 'out');
-    result = await run(['extract', sample, folder, '--levels', String(LEVELS), '--device', 'cpu', '--out', out]);
+    result = await run(['extract', sample, folder, '--levels', String(LEVELS), '--device', 'cpu', '--out', out, '--preview']);
     fx = await FeatureExtractor.load(undefined, { device: 'cpu' });
   });
 
@@ -94,11 +94,18 @@ describe('film-features CLI', function () {
 
   it('reports a bad file on stderr, writes the others, and exits 1 because one failed', () => {
     assert.equal(result.status, 1, result.stderr);
-    assert.match(result.stderr, /^film-features: .*broken\.png: .*unsupported image format$/m);
+    assert.match(result.stderr, /^film-features: \[2\/3\] .*broken\.png: .*unsupported image format$/m);
+    assert.match(result.stderr, /^film-features: skipped .*notes\.txt: \.txt is not an image format sharp reads here nor a video format$/m);
     assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
     assert.deepEqual(fs.readdirSync(out).sort(), ['sample', 'small']);
     assert.match(result.stdout, /^\[1\/3\] .*sample\.png: 512x384/m); // stderr is no TTY: a line per image
-    assert.match(result.stdout, /^3 images in [\d.]+ s \([\d.]+ images\/s\), 1 failed$/m);
+    // lines in input order, numbered, whatever order the frames finished in
+    const order = [...result.stdout.matchAll(/^\[(\d)\/3\]/gm)].map((m) => Number(m[1]));
+    assert.deepEqual(order, [1, 3]);
+    // images/s counts the 2 written, not the failure
+    const m = result.stdout.match(/^2 written in ([\d.]+) s \(([\d.]+) images\/s\), 1 failed; [\d.]+ MB in /m);
+    assert.ok(m, result.stdout);
+    assert.ok(Math.abs(Number(m[2]) - 2 / Number(m[1])) <= 0.02 + 0.05 * Number(m[2]), result.stdout);
   });
 
   for (const name of ['sample', 'small']) {
@@ -120,14 +127,15 @@ describe('film-features CLI', function () {
       assert.equal(path.resolve(root, meta.source), file);
       assert.deepEqual([meta.width, meta.height, meta.levels], [want.width, want.height, LEVELS]);
       assert.deepEqual(meta.crop, want.crop);
-      assert.deepEqual(meta.shapes, want.features.map((f) => f.shape));
+      assert.deepEqual(Object.values(meta.shapes), want.features.map((f) => f.shape));
+      assert.deepEqual([...meta.files].sort(), names);
     });
   }
 
   it('pads the small image evenly: 45x37 in 48x40, crop at (1, 1)', () => {
     const meta = JSON.parse(fs.readFileSync(path.join(out, 'small', 'meta.json'), 'utf8'));
     assert.deepEqual(meta.crop, { top: 1, left: 1, height: 37, width: 45 });
-    assert.deepEqual(meta.shapes[0], [1, 64, 40, 48]);
+    assert.deepEqual(meta.shapes.level0, [1, 64, 40, 48]);
   });
 
   it('writes .npy files numpy reads', function () {
@@ -148,9 +156,9 @@ describe('film-features CLI', function () {
     for (const c of channels) assert.ok(c.stdev > 10, `channel stdev ${c.stdev}`);
   });
 
-  it('runs one image: prints each level\'s shape and the time, exits 0; --no-preview skips the PNG', async () => {
+  it('runs one image: prints each level\'s shape and the time, exits 0; no preview unless asked', async () => {
     const dir = path.join(tmp, 'one');
-    const r = await run(['extract', small, '--levels', String(LEVELS), '--device', 'cpu', '--out', dir, '--no-preview']);
+    const r = await run(['extract', small, '--levels', String(LEVELS), '--device', 'cpu', '--out', dir]);
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stderr, '');
     for (let i = 0; i < LEVELS; i++) {

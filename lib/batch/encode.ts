@@ -38,7 +38,7 @@ function subnormalHalf(a: number): number {
  * NaN stays NaN. Works on the bits through an Int32Array view (a Uint32Array would make V8 box
  * values >= 2^31), count elements from src[from] to dst[to].
  */
-function toHalf(src: Int32Array, from: number, dst: Uint16Array, to: number, count: number): void {
+export function toHalf(src: Int32Array, from: number, dst: Uint16Array, to: number, count: number): void {
   for (let i = 0; i < count; i++) {
     const x = src[from + i];
     const a = x & 0x7fffffff;
@@ -83,4 +83,47 @@ export function encodeLevel(feature: Tensor4, crop: CropBox | null, level: numbe
     }
   }
   return { bytes: new Uint8Array(out.buffer), shape, dtype };
+}
+
+/**
+ * A level's output buffer filled band by band (see bands.ts): rows of the full level arrive in
+ * pieces and are cut to the crop box and converted as they come, so only the output is kept.
+ */
+export class LevelBuffer {
+  readonly shape: EncodedLevel['shape'];
+  readonly #box: CropBox;
+  readonly #half: Uint16Array | null;
+  readonly #single: Float32Array | null;
+
+  /** `full`: the level's padded shape; `crop` null keeps every row and column. */
+  constructor(full: readonly number[], crop: CropBox | null, readonly level: number, readonly dtype: Dtype) {
+    const [n, c, h, w] = full;
+    this.#box = crop ? levelBox(crop, level, h, w) : { top: 0, left: 0, height: h, width: w };
+    this.shape = [n, c, this.#box.height, this.#box.width];
+    const count = n * c * this.#box.height * this.#box.width;
+    this.#half = dtype === 'float16' ? new Uint16Array(count) : null;
+    this.#single = dtype === 'float32' ? new Float32Array(count) : null;
+  }
+
+  /** Takes rows [from, to) of `band` (level rows first .. first + band height) into the buffer. */
+  put(band: Tensor4, first: number, from: number, to: number): void {
+    const [n, c, bh, w] = band.shape;
+    const box = this.#box;
+    const lo = Math.max(from, box.top);
+    const hi = Math.min(to, box.top + box.height);
+    const bits = new Int32Array(band.data.buffer, band.data.byteOffset, band.data.length);
+    for (let p = 0; p < n * c; p++) {
+      for (let y = lo; y < hi; y++) {
+        const src = (p * bh + y - first) * w + box.left;
+        const dst = (p * box.height + y - box.top) * box.width;
+        if (this.#half) toHalf(bits, src, this.#half, dst, box.width);
+        else this.#single!.set(band.data.subarray(src, src + box.width), dst);
+      }
+    }
+  }
+
+  encoded(): EncodedLevel {
+    const data = this.#half ?? this.#single!;
+    return { bytes: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), shape: this.shape, dtype: this.dtype };
+  }
 }

@@ -9,5 +9,6 @@ export { checkWritable, frameName, sha256File, unitComplete, unitDir } from './o
 export { LARGE_FRAME_PIXELS, packageVersion, processInput, runBatch, runFrames } from './pipeline';
 export type { BatchContext, BatchEvent, BatchSummary, FrameMeta } from './pipeline';
 export { decodeImage, framesOf } from './frames';
-export { encodeLevel } from './encode';
+export { encodeLevel, LevelBuffer } from './encode';
+export { BAND_PIXELS, extractInBands, planRuns, reach } from './bands';
 export { FfmpegMissingError, videoFrames } from './video';

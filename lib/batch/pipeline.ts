@@ -9,16 +9,17 @@ import { defaultModelPath } from '../feature-extractor';
 import { imageToTensor } from '../image';
 import { padToMultiple } from '../pyramid';
 import type { CropBox, Tensor4 } from '../types';
-import { encodeLevel, levelBox } from './encode';
+import { extractInBands, type BandProgress } from './bands';
+import { encodeLevel, levelBox, type LevelBuffer } from './encode';
 import { framesOf, framesOfAll, type Size, type SourceEvent } from './frames';
 import type { InputItem } from './inputs';
-import { npyHeader, safetensorsHeader } from './npy';
+import { npyHeader, safetensorsHeader } from './formats';
 import { DEFAULT_FRAMES, type FrameOptions, type OutputOptions } from './options';
 import { sha256File, writeUnit, type OutputFile } from './output';
 import { previewPng } from './preview';
 import { Semaphore } from './semaphore';
 
-/** Frames above this many pixels are extracted and written alone. */
+/** Frames above this many pixels are extracted alone, in bands (bands.ts), and written alone. */
 export const LARGE_FRAME_PIXELS = 4_000_000;
 
 export const packageVersion: string = (require('../../package.json') as { version: string }).version;
@@ -33,6 +34,8 @@ export interface BatchContext {
   skipExisting?: boolean;
   /** Extracts in flight (default 1). */
   jobs?: number;
+  /** Frames with more pixels (padded) are extracted in bands, alone (default LARGE_FRAME_PIXELS). */
+  largeFramePixels?: number;
   /** Decode, extract and write each frame before decoding the next (for comparison). */
   sequential?: boolean;
   signal?: AbortSignal;
@@ -49,7 +52,7 @@ interface FrameRef {
 
 export type BatchEvent = FrameRef & (
   | { type: 'decoded'; width: number; height: number; original: Size | null; scaled: boolean }
-  | { type: 'extracting'; pixels: number }
+  | { type: 'extracting'; pixels: number; /** large frames go in bands (see bands.ts) */ band?: BandProgress }
   | { type: 'writing'; level: number; /** 1-based place of the level among those saved */ index: number; of: number }
   | { type: 'written'; dir: string; bytes: number; ms: { decode: number; extract: number; write: number }; meta: FrameMeta }
   | { type: 'skipped'; dir: string }
@@ -102,28 +105,47 @@ function metaJson(meta: FrameMeta): string {
   return `${JSON.stringify(meta, null, 2).replace(/\[[\d,\s]+\]|\{[^{}[\]]*\}/g, (x) => JSON.stringify(JSON.parse(x)))}\n`;
 }
 
-/** The files of one frame: levels as .npy or one .safetensors, meta.json, maybe preview.png. */
-async function outputFiles(features: (Tensor4 | null)[], padded: Tensor4, crop: CropBox, meta: Omit<FrameMeta, 'shapes' | 'files'>,
-  o: OutputOptions, onLevel: (level: number, k: number) => void): Promise<{ files: OutputFile[]; meta: FrameMeta }> {
+/** A frame's levels: each one's shape as written, and its bytes on demand (made once, when written). */
+interface Levels {
+  shapes: Record<string, number[]>;
+  bytes: (level: number) => Uint8Array;
+}
+
+function levelsFromFeatures(features: (Tensor4 | null)[], crop: CropBox, o: OutputOptions): Levels {
   const shapes: Record<string, number[]> = {};
   for (const level of o.saveLevels) {
     const [n, c, h, w] = features[level]!.shape;
     const box = o.crop ? levelBox(crop, level, h, w) : { height: h, width: w };
     shapes[`level${level}`] = [n, c, box.height, box.width];
   }
+  return {
+    shapes,
+    bytes: (level) => {
+      const { bytes } = encodeLevel(features[level]!, o.crop ? crop : null, level, o.dtype);
+      features[level] = null; // the float32 level can go once encoded
+      return bytes;
+    },
+  };
+}
+
+function levelsFromBuffers(buffers: Map<number, LevelBuffer>): Levels {
+  const shapes: Record<string, number[]> = {};
+  for (const [level, buffer] of buffers) shapes[`level${level}`] = buffer.shape;
+  return { shapes, bytes: (level) => buffers.get(level)!.encoded().bytes };
+}
+
+/** The files of one frame: levels as .npy or one .safetensors, meta.json, maybe preview.png. */
+async function outputFiles(levels: Levels, preview: Buffer | null, meta: Omit<FrameMeta, 'shapes' | 'files'>, o: OutputOptions,
+  onLevel: (level: number, k: number) => void): Promise<{ files: OutputFile[]; meta: FrameMeta }> {
+  const { shapes } = levels;
   const files: OutputFile[] = [];
-  if (o.preview) {
-    files.push({ name: 'preview.png', chunks: [await previewPng(padded, o.saveLevels.map((l) => features[l]!))] });
-  }
-  // Levels are encoded as they are written, and each float32 level is let go once encoded.
+  if (preview) files.push({ name: 'preview.png', chunks: [preview] });
   function* encoded(level: number, k: number): Generator<Uint8Array> {
     onLevel(level, k);
-    const bytes = encodeLevel(features[level]!, o.crop ? crop : null, level, o.dtype).bytes;
-    features[level] = null;
-    yield bytes;
+    yield levels.bytes(level);
   }
   const names = o.format === 'npy' ? o.saveLevels.map((l) => `level${l}.npy`) : ['features.safetensors'];
-  const full: FrameMeta = { ...meta, shapes, files: [...names, 'meta.json'] };
+  const full: FrameMeta = { ...meta, shapes, files: [...names, 'meta.json', ...(preview ? ['preview.png'] : [])] };
   if (o.format === 'npy') {
     o.saveLevels.forEach((level, k) => {
       files.push({ name: names[k], chunks: (function* () { yield npyHeader(shapes[`level${level}`], o.dtype); yield* encoded(level, k); })() });
@@ -145,6 +167,7 @@ async function outputFiles(features: (Tensor4 | null)[], padded: Tensor4, crop: 
 export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchContext): Promise<BatchSummary> {
   const { extractor: fx, output: o, signal } = ctx;
   const jobs = ctx.jobs ?? 1;
+  const large = ctx.largeFramePixels ?? LARGE_FRAME_PIXELS;
   const emit = ctx.onEvent ?? (() => {});
   const modelFile = path.resolve(ctx.modelFile ?? defaultModelPath);
   const sha256 = await sha256File(modelFile);
@@ -174,7 +197,18 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
       const { tensor, crop } = padToMultiple(imageToTensor(ev.rgb), multiple);
       const [, , ph, pw] = tensor.shape;
       emit({ ...ref, type: 'extracting', pixels: ph * pw });
-      const features: (Tensor4 | null)[] = await fx.extract(tensor, { levels: depth });
+      let levels: Levels;
+      let preview: Buffer | null = null;
+      if (ph * pw > large) {
+        const buffers = await extractInBands(fx, tensor, o.saveLevels, o.crop ? crop : null, o.dtype,
+          (band) => emit({ ...ref, type: 'extracting', pixels: ph * pw, band }), signal);
+        levels = levelsFromBuffers(buffers);
+      } else {
+        const features: (Tensor4 | null)[] = await fx.extract(tensor, { levels: depth, signal });
+        features.forEach((_, level) => { if (!o.saveLevels.includes(level)) features[level] = null; }); // let go at once
+        if (o.preview) preview = await previewPng(tensor, o.saveLevels.map((l) => features[l]!));
+        levels = levelsFromFeatures(features, crop, o);
+      }
       const extractMs = performance.now() - t0;
       extracting.release();
       extracted = true;
@@ -188,7 +222,7 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
           levels: o.levels, savedLevels: o.saveLevels, dtype: o.dtype, format: o.format,
           model: { file: modelFile, sha256 }, version: packageVersion, device: fx.device,
         };
-        const { files, meta: full } = await outputFiles(features, tensor, crop, meta, o,
+        const { files, meta: full } = await outputFiles(levels, preview, meta, o,
           (level, k) => emit({ ...ref, type: 'writing', level, index: k + 1, of: o.saveLevels.length }));
         const bytes = await writeUnit(ev.dir, files, signal);
         const ms = { decode: ev.decodeMs, extract: extractMs, write: performance.now() - t1 };
@@ -228,7 +262,7 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
       const { width, height } = ev.rgb;
       const scaled = ev.original !== null && (ev.original.width !== width || ev.original.height !== height);
       emit({ ...ref, type: 'decoded', width, height, original: ev.original, scaled });
-      const weight = width * height > LARGE_FRAME_PIXELS ? capacity : 1;
+      const weight = width * height > large ? capacity : 1;
       await holding.acquire(weight);
       await extracting.acquire();
       signal?.throwIfAborted();

@@ -81,7 +81,7 @@ async function extract(inputs: string[], flags: Flags): Promise<number> {
   }
   const { channels, subLevels } = fx.info;
   const model = flags.model ?? `${path.basename(defaultModelPath)} (shipped)`;
-  console.log(`model ${model} (C=${channels}, S=${subLevels}) on ${fx.device}, loaded in ${ms(t)}`);
+  console.log(`model ${model} (C=${channels}, S=${subLevels}, weights: ${fx.info.weights}) on ${fx.device}, loaded in ${ms(t)}`);
 
   const reporter = new Reporter(items, output, flags.maxSide);
   const controller = new AbortController();

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 
 import { registerExtract } from './extract';
+import { registerFleetCommands } from './fleet';
 import { registerInterpolate } from './interpolate';
 import { setupCommand } from './setup';
 
@@ -10,6 +11,8 @@ export type Register = (program: Command, setExitCode: (code: number) => void) =
 
 const commands: Register[] = [
   registerExtract,
+  (program, setExitCode) => program.addCommand(setupCommand(setExitCode)),
+  registerFleetCommands,
   registerInterpolate,
 ];
 
@@ -22,7 +25,6 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride() // throw instead of exiting, so usage errors map to exit code 2 here
     .showHelpAfterError('(run with --help for usage)');
   for (const register of commands) register(program, (c) => (code = c));
-  program.addCommand(setupCommand((status) => { code = status; }));
   try {
     await program.parseAsync(argv);
   } catch (err) {

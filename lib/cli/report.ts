@@ -18,7 +18,7 @@ export class Reporter {
   readonly #lines = new Map<number, { out?: string; err?: string }>();
   #next = 0;
   #status = '';
-  #current?: { label: string; started: number; pixels: number; what: string };
+  #current?: { label: string; started: number; pixels: number; what: string; band?: { band: number; of: number } };
   #timer?: NodeJS.Timeout;
   #mpPerSecond = 0; // measured on this run's frames, for the time-left estimate
   readonly #scaledSaid = new Set<InputItem>();
@@ -47,7 +47,8 @@ export class Reporter {
         break;
       }
       case 'extracting':
-        this.#progress(e, `extracting ${(e.pixels / 1e6).toFixed(1)} MP`, e.pixels);
+        this.#progress(e, `extracting ${(e.pixels / 1e6).toFixed(1)} MP${e.band ? `, band ${e.band.band}/${e.band.of}` : ''}`, e.pixels,
+          e.band !== undefined && e.band.band > 1, e.band);
         break;
       case 'writing':
         if (this.#current) this.#progress(e, `writing level ${e.level} (${e.index}/${e.of})`, this.#current.pixels, true);
@@ -75,10 +76,11 @@ export class Reporter {
   }
 
   /** Progress for one frame: a ticking status line on a terminal; lines for big frames otherwise. */
-  #progress(e: { item: InputItem; frame: number | null }, what: string, pixels: number, writing = false): void {
+  #progress(e: { item: InputItem; frame: number | null }, what: string, pixels: number, same = false, band?: { band: number; of: number }): void {
     const label = this.#label(e);
-    if (!writing || !this.#current || this.#current.label !== label) this.#current = { label, started: performance.now(), pixels, what };
+    if (!same || !this.#current || this.#current.label !== label) this.#current = { label, started: performance.now(), pixels, what };
     this.#current.what = what;
+    this.#current.band = band;
     if (this.#tty) {
       this.#tick();
       this.#timer ??= setInterval(() => this.#tick(), TICK_MS).unref();
@@ -92,7 +94,9 @@ export class Reporter {
     if (!c) return;
     const elapsed = performance.now() - c.started;
     let left = '';
-    if (this.#mpPerSecond > 0 && c.what.startsWith('extracting')) {
+    if (c.band && c.band.band > 1) { // bands take about the same time each
+      left = `, about ${secs((elapsed / (c.band.band - 1)) * (c.band.of - c.band.band + 1))} left`;
+    } else if (this.#mpPerSecond > 0 && c.what.startsWith('extracting')) {
       const total = (c.pixels / 1e6 / this.#mpPerSecond) * 1000;
       left = total > elapsed ? `, about ${secs(total - elapsed)} left` : '';
     }

@@ -1,5 +1,4 @@
-// NumPy .npy (format v1.0) and safetensors files from encoded levels, written from their own memory.
-import type { FileHandle } from 'node:fs/promises';
+// File headers: NumPy .npy (format v1.0) and safetensors; the data follows from its own memory.
 import * as os from 'node:os';
 
 import type { EncodedLevel } from './encode';
@@ -44,9 +43,4 @@ export function safetensorsHeader(levels: readonly { name: string; level: Encode
   out.writeBigUInt64LE(BigInt(padded), 0);
   json.copy(out, 8);
   return out;
-}
-
-/** Writes every byte of `chunks` in order (FileHandle.writeFile loops over short writes). */
-export async function writeChunks(handle: FileHandle, chunks: readonly Uint8Array[]): Promise<void> {
-  for (const chunk of chunks) await handle.writeFile(chunk);
 }

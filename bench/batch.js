@@ -1,0 +1,152 @@
+'use strict';
+// The batch pipeline on 640x448 frames: images/s and bytes per frame for today's defaults,
+// --dtype float16 --crop, --dtype float16 --save-levels 0,2,4,6, and the pipeline against a
+// strictly sequential decode -> extract -> write loop. Configurations take turns chunk by chunk.
+const fs = require('node:fs');
+const path = require('node:path');
+const sharp = require('sharp');
+
+const { FeatureExtractor } = require('..');
+const { runBatch, resolveOutputOptions, expandInputs } = require('../dist/batch');
+const { rng, median, table, machineLines, fmt } = require('./common');
+
+function arg(name, fallback) {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? process.argv[i + 1] : fallback;
+}
+const FRAMES = Number(arg('frames', 100));
+const CHUNK = Number(arg('chunk', 10));
+const WIDTH = 640;
+const HEIGHT = 448;
+const cache = path.join(__dirname, '.cache', 'batch');
+
+const configs = {
+  'defaults (float32, 7 levels, padded, npy)': { output: {}, sequential: false },
+  'sequential loop, defaults': { output: {}, sequential: true },
+  'defaults, --jobs 2': { output: {}, sequential: false, jobs: 2 },
+  '--dtype float16 --crop': { output: { dtype: 'float16', crop: true }, sequential: false },
+  '--dtype float16 --save-levels 0,2,4,6': { output: { dtype: 'float16', saveLevels: [0, 2, 4, 6] }, sequential: false },
+};
+
+/** Data bytes a frame should take: channels x level size x element size, summed over saved levels. */
+function expectedBytes(output, channels) {
+  let bytes = 0;
+  for (const l of output.saveLevels) bytes += channels[l] * (HEIGHT >> l) * (WIDTH >> l) * (output.dtype === 'float16' ? 2 : 4);
+  return bytes;
+}
+
+function dirBytes(dir) {
+  let total = 0;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    total += e.isDirectory() ? dirBytes(p) : fs.statSync(p).size;
+  }
+  return total;
+}
+
+async function makeFrames() {
+  const dir = path.join(cache, `frames-${WIDTH}x${HEIGHT}`);
+  fs.mkdirSync(dir, { recursive: true });
+  for (let i = 0; i < FRAMES; i++) {
+    const file = path.join(dir, `frame${String(i).padStart(4, '0')}.png`);
+    if (fs.existsSync(file)) continue;
+    const next = rng(i + 1);
+    const raw = Buffer.alloc(WIDTH * HEIGHT * 3);
+    for (let p = 0; p < raw.length; p++) raw[p] = (((p / 3) % WIDTH) * 0.3 + ((p / 3 / WIDTH) | 0) * 0.4 + next() * 60 + i) & 255;
+    await sharp(raw, { raw: { width: WIDTH, height: HEIGHT, channels: 3 } }).png({ compressionLevel: 1 }).toFile(file);
+  }
+  return (await expandInputs([dir])).items.slice(0, FRAMES);
+}
+
+/**
+ * --rss: peak RSS of the CLI on a 12-megapixel photo (4000x3000 JPEG) with --dtype float16
+ * --save-levels 0,2,4,6, against the bytes it writes plus the model file (target: <= ~2.5x).
+ */
+async function rss() {
+  const { spawnSync } = require('node:child_process');
+  const photo = path.join(cache, 'photo-4000x3000.jpg');
+  if (!fs.existsSync(photo)) {
+    fs.mkdirSync(cache, { recursive: true });
+    const [w, h] = [4000, 3000];
+    const next = rng(7);
+    const raw = Buffer.alloc(w * h * 3);
+    for (let p = 0; p < raw.length; p++) raw[p] = (((p / 3) % w) * 0.06 + ((p / 3 / w) | 0) * 0.08 + next() * 40) & 255;
+    await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 90 }).toFile(photo);
+  }
+  const out = path.join(cache, 'rss-out');
+  fs.rmSync(out, { recursive: true, force: true });
+  const args = ['extract', photo, '--out', out, '--dtype', 'float16', '--save-levels', '0,2,4,6', '--device', 'cpu'];
+  const r = spawnSync('/usr/bin/time', ['-f', 'RSS_KB=%M WALL_S=%e', process.execPath, path.join(__dirname, '..', 'bin', 'film-features.js'), ...args],
+    { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  if (r.status !== 0) throw new Error(`extract failed: ${r.error ?? r.stderr}`);
+  const [, kb, wall] = /RSS_KB=(\d+) WALL_S=([\d.]+)/.exec(r.stderr);
+  const written = dirBytes(out);
+  const model = fs.statSync(path.join(__dirname, '..', 'models', 'film_extractor.pt')).size;
+  const peak = Number(kb) * 1024;
+  fs.rmSync(out, { recursive: true, force: true });
+  console.log(machineLines([`film-features ${args.join(' ')} (photo 4000x3000, padded 4032x3008)`]).join('\n'));
+  console.log();
+  console.log(table(['bytes written MB', 'model MB', 'peak RSS MB', 'peak / written', '(peak - model) / written', 'wall s'],
+    [[fmt(written / 1e6, 0), fmt(model / 1e6, 0), fmt(peak / 1e6, 0), fmt(peak / written, 2), fmt((peak - model) / written, 2), wall]]));
+}
+
+async function main() {
+  if (process.argv.includes('--rss')) return rss();
+  const items = await makeFrames();
+  const fx = await FeatureExtractor.load(undefined, { device: 'cpu' });
+  const channels = [64, 192, 448, 960, 960, 960, 960];
+  const names = Object.keys(configs);
+  const stats = Object.fromEntries(names.map((n) => [n, { seconds: 0, written: 0, bytes: 0, extract: 0, write: 0, decode: 0, rates: [] }]));
+  const chunks = Math.ceil(items.length / CHUNK);
+  for (let c = 0; c < chunks; c++) {
+    const chunk = items.slice(c * CHUNK, (c + 1) * CHUNK);
+    for (let k = 0; k < names.length; k++) {
+      const name = names[(c + k) % names.length];
+      const cfg = configs[name];
+      const out = path.join(cache, 'out', String(k));
+      fs.rmSync(out, { recursive: true, force: true });
+      const output = resolveOutputOptions({ out, ...cfg.output });
+      const s = await runBatch(chunk, { extractor: fx, output, sequential: cfg.sequential, jobs: cfg.jobs ?? 1 });
+      if (s.failed.length) throw s.failed[0].error;
+      const st = stats[name];
+      st.seconds += s.seconds;
+      st.written += s.written;
+      st.bytes += dirBytes(out);
+      st.extract += s.ms.extract;
+      st.write += s.ms.write;
+      st.decode += s.ms.decode;
+      st.rates.push(s.framesPerSecond);
+      st.output = output;
+      fs.rmSync(out, { recursive: true, force: true });
+      process.stderr.write(`chunk ${c + 1}/${chunks} ${name}: ${fmt(s.framesPerSecond, 3)} images/s\n`);
+    }
+  }
+  fx.dispose();
+  const base = stats[names[0]];
+  const seq = stats['sequential loop, defaults'];
+  const rows = names.map((n) => {
+    const st = stats[n];
+    const perFrame = st.bytes / st.written;
+    const expected = expectedBytes(st.output, channels);
+    return [
+      n, fmt(st.written / st.seconds, 3), fmt(median(st.rates), 3), fmt(perFrame / 1e6, 2), fmt(expected / 1e6, 2),
+      `${fmt((100 * perFrame) / (base.bytes / base.written), 1)}%`, `${fmt((100 * expected) / expectedBytes(base.output, channels), 1)}%`,
+      fmt(st.decode / st.written, 0), fmt(st.extract / st.written, 0), fmt(st.write / st.written, 0), `${fmt((100 * st.write) / st.extract, 1)}%`,
+    ];
+  });
+  console.log(machineLines([`frames: ${items.length} of ${WIDTH}x${HEIGHT} PNG, chunks of ${CHUNK} taken in turn; jobs 1 unless said; CPU threads: every core`]).join('\n'));
+  console.log();
+  console.log(table(['configuration', 'images/s', 'median chunk images/s', 'MB/frame measured', 'MB/frame expected (data)', 'bytes vs defaults', 'expected vs defaults',
+    'decode ms', 'extract ms', 'write ms', 'write/extract'], rows));
+  console.log();
+  console.log(`pipelined / sequential images/s: ${fmt((base.written / base.seconds) / (seq.written / seq.seconds), 2)}x ` +
+    `(median chunk ratio ${fmt(median(base.rates) / median(seq.rates), 2)}x)`);
+  const j2 = stats['defaults, --jobs 2'];
+  console.log(`pipelined --jobs 2 / sequential images/s: ${fmt((j2.written / j2.seconds) / (seq.written / seq.seconds), 2)}x ` +
+    `(median chunk ratio ${fmt(median(j2.rates) / median(seq.rates), 2)}x)`);
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exitCode = 1;
+});

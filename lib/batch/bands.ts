@@ -1,0 +1,114 @@
+// Large frames are extracted in horizontal bands, so memory holds the output plus one band's
+// work instead of every float32 level and the network's activations for the whole frame.
+//
+// Exact, not approximate: each band is cut from the frame's own pyramid with a halo of rows above
+// and below, wider than the receptive field of the levels taken from it, and at offsets that keep
+// every 2x2 pooling grid aligned with the whole frame's. Rows inside the band then see the same
+// inputs as in a whole-frame run; the halo rows, which saw the band's zero padding, are dropped.
+//
+// Output level i is the concatenation of stage j of the sub-tree on pyramid level i-j (j < S), so
+// levels below S need pyramid level 0, and level i >= S needs only levels i-S+1 and up: those
+// come from a run on the smaller pyramid starting there (a quarter of the pixels per level up).
+import type { FeatureExtractor } from '../feature-extractor';
+import { buildPyramid } from '../pyramid';
+import type { CropBox, Tensor4 } from '../types';
+import { LevelBuffer } from './encode';
+import type { Dtype } from './options';
+
+/** Pixels of the base pyramid level per band (plus its halo): about 1-2 GB of work on the CPU. */
+export const BAND_PIXELS = 2_000_000;
+
+/**
+ * How far (in pixels of the run's base level) a cut edge reaches into output level r of a run:
+ * the two 3x3 convolutions of stage j reach 2 pixels at its scale 2^j, plus a pixel of the scale
+ * before for each 2x2 pooling: R_0 = 2, R_j = 2^(j+1) + R_(j-1) + 2^(j-1); level r takes stage j
+ * from pyramid level r - j, a scale 2^(r-j) coarser.
+ */
+export function reach(r: number, subLevels: number): number {
+  const stage = [2];
+  for (let j = 1; j < subLevels; j++) stage.push(2 ** (j + 1) + stage[j - 1] + 2 ** (j - 1));
+  let most = 0;
+  for (let j = 0; j <= Math.min(r, subLevels - 1); j++) most = Math.max(most, stage[j] * 2 ** (r - j));
+  return most;
+}
+
+function rows(t: Tensor4, from: number, to: number): Tensor4 {
+  const [n, c, h, w] = t.shape;
+  if (from === 0 && to === h) return t;
+  const out = new Float32Array(n * c * (to - from) * w);
+  for (let p = 0; p < n * c; p++) out.set(t.data.subarray((p * h + from) * w, (p * h + to) * w), p * (to - from) * w);
+  return { data: out, shape: [n, c, to - from, w] };
+}
+
+/** One run over pyramid levels base..top, giving saved levels `levels` (base <= each <= top). */
+interface Run {
+  base: number;
+  top: number;
+  levels: number[];
+}
+
+/** Saved levels grouped by the lowest pyramid level they need. */
+export function planRuns(saveLevels: readonly number[], subLevels: number): Run[] {
+  const runs = new Map<number, Run>();
+  for (const level of saveLevels) {
+    const base = Math.max(0, level - subLevels + 1);
+    const run = runs.get(base) ?? { base, top: level, levels: [] };
+    run.top = Math.max(run.top, level);
+    run.levels.push(level);
+    runs.set(base, run);
+  }
+  return [...runs.values()].sort((a, b) => a.base - b.base);
+}
+
+export interface BandProgress {
+  band: number;
+  of: number;
+}
+
+/**
+ * Extracts `saveLevels` of a padded frame (height and width multiples of 2^(levels-1)) in bands,
+ * each level cut to `crop` (if given) and converted to `dtype` as its rows arrive.
+ */
+export async function extractInBands(fx: FeatureExtractor, padded: Tensor4, saveLevels: readonly number[], crop: CropBox | null,
+  dtype: Dtype, onBand?: (p: BandProgress) => void, signal?: AbortSignal, bandPixels = BAND_PIXELS): Promise<Map<number, LevelBuffer>> {
+  const subLevels = fx.info.subLevels;
+  const depth = saveLevels[saveLevels.length - 1] + 1;
+  const pyramid = buildPyramid(padded, depth);
+  const runs = planRuns(saveLevels, subLevels);
+  const plans = runs.map((run) => {
+    const [, , h, w] = pyramid[run.base].shape;
+    const align = 2 ** (run.top - run.base); // keeps the pooling grids of levels base..top aligned
+    const halo = Math.ceil(reach(run.top - run.base, subLevels) / align) * align;
+    const band = Math.max(align, Math.round(bandPixels / w / align) * align);
+    const starts: number[] = [];
+    for (let y = 0; y < h; y += band) starts.push(y);
+    return { run, h, halo, band, starts };
+  });
+  // output level i has C * (2^(min(i, S-1) + 1) - 1) channels: stages 0..min(i, S-1) concatenated
+  const channels = (level: number) => fx.info.channels * (2 ** (Math.min(level, subLevels - 1) + 1) - 1);
+  const buffers = new Map<number, LevelBuffer>();
+  for (const level of saveLevels) {
+    const [n, , h, w] = pyramid[level].shape;
+    buffers.set(level, new LevelBuffer([n, channels(level), h, w], crop, level, dtype));
+  }
+  const total = plans.reduce((sum, p) => sum + p.starts.length, 0);
+  let done = 0;
+  for (const { run, h, halo, band, starts } of plans) {
+    for (const y0 of starts) {
+      signal?.throwIfAborted();
+      onBand?.({ band: done + 1, of: total });
+      const y1 = Math.min(h, y0 + band);
+      const from = Math.max(0, y0 - halo);
+      const to = Math.min(h, y1 + halo);
+      const sub = pyramid.slice(run.base, run.top + 1).map((t, m) => rows(t, from >> m, to >> m));
+      const out = await fx.extractPyramid(sub, { signal });
+      for (const level of run.levels) {
+        const r = level - run.base;
+        if (out[r].shape[1] !== buffers.get(level)!.shape[1]) throw new Error(`level ${level} has ${out[r].shape[1]} channels, expected ${channels(level)}`);
+        buffers.get(level)!.put(out[r], from >> r, y0 >> r, y1 >> r);
+      }
+      done++;
+    }
+  }
+  return buffers;
+}

@@ -1,0 +1,226 @@
+'use strict';
+// lib/batch as a library: options, input expansion, float16 against numpy, banded extraction
+// against whole-frame extraction, processInput's events, back-pressure and AbortSignal.
+const assert = require('node:assert/strict');
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+const { Readable } = require('node:stream');
+const sharp = require('sharp');
+
+const { FeatureExtractor, padToMultiple, cropLevel } = require('..');
+const batch = require('../dist/batch');
+const { python, needPython, randomTensor, relativeError } = require('./fixtures');
+
+const f32 = (bytes) => new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+
+describe('lib/batch API', function () {
+  let tmp;
+  let fx;
+
+  before(async () => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'film-features-batch-api-'));
+    fx = await FeatureExtractor.load(undefined, { device: 'cpu' });
+  });
+
+  after(() => {
+    fx?.dispose();
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  describe('resolveOutputOptions / resolveFrameOptions', () => {
+    it('fills in the defaults: float32, every level, padded, npy, no scaling, no preview', () => {
+      const o = batch.resolveOutputOptions({ out: 'x' });
+      assert.deepEqual(o, {
+        out: path.resolve('x'), levels: 7, saveLevels: [0, 1, 2, 3, 4, 5, 6], dtype: 'float32', crop: false, format: 'npy', maxSide: 0, preview: false,
+      });
+      assert.deepEqual(batch.resolveOutputOptions({ out: 'x', levels: 5, saveLevels: '3,0,3' }).saveLevels, [0, 3]);
+      assert.deepEqual(batch.resolveFrameOptions({ every: 3, frames: '2:' }), { every: 3, start: 2 });
+      assert.deepEqual(batch.resolveFrameOptions({ start: 1, end: 4 }), { every: 1, start: 1, end: 4 });
+    });
+
+    for (const [input, cls, pattern] of [
+      [{}, TypeError, /for out/],
+      [{ out: 'x', dtype: 'float64' }, RangeError, /'float32' or 'float16' for dtype/],
+      [{ out: 'x', dtype: 16 }, TypeError, /for dtype/],
+      [{ out: 'x', format: 'zip' }, RangeError, /for format/],
+      [{ out: 'x', levels: 11 }, RangeError, /for levels/],
+      [{ out: 'x', levels: 4, saveLevels: [4] }, RangeError, /levels below 4 .* for saveLevels/],
+      [{ out: 'x', saveLevels: [] }, TypeError, /for saveLevels/],
+      [{ out: 'x', saveLevels: [1.5] }, RangeError, /for saveLevels\[0\]/],
+      [{ out: 'x', crop: 'yes' }, TypeError, /for crop/],
+      [{ out: 'x', maxSide: 32 }, RangeError, /maxSide of at least 2\^\(levels-1\) = 64/],
+    ]) {
+      it(`rejects ${JSON.stringify(input)} with a ${cls.name} naming the option`, () => {
+        assert.throws(() => batch.resolveOutputOptions(input), (err) => err instanceof cls && pattern.test(err.message));
+      });
+    }
+
+    it('rejects bad frame ranges with a RangeError', () => {
+      assert.throws(() => batch.parseFrameRange('3'), RangeError);
+      assert.throws(() => batch.parseFrameRange('4:4'), RangeError);
+      assert.throws(() => batch.resolveFrameOptions({ every: 0 }), RangeError);
+    });
+  });
+
+  describe('expandInputs', () => {
+    it('takes the suffixes sharp reads here from sharp.format, and the video suffixes', () => {
+      const suffixes = batch.imageSuffixes();
+      for (const [name, format] of Object.entries(sharp.format)) {
+        if (!format.input.file) continue;
+        for (const suffix of format.input.fileSuffix ?? []) assert.equal(suffixes.get(suffix), name);
+      }
+      for (const s of ['.jpg', '.png', '.webp', '.tif', '.gif', '.avif']) assert.ok(suffixes.has(s), s);
+      assert.ok(batch.VIDEO_SUFFIXES.has('.mp4'));
+    });
+
+    it('reads lists from a file and from a stream, names outputs after sub-paths with -r, numbers repeats', async () => {
+      const dir = path.join(tmp, 'tree');
+      fs.mkdirSync(path.join(dir, 'b', 'c'), { recursive: true });
+      for (const f of ['x.png', 'b/x.jpg', 'b/c/y.MP4', 'b/c/z.bin', '.hidden.png']) fs.writeFileSync(path.join(dir, f), '');
+      const list = path.join(tmp, 'list.txt');
+      fs.writeFileSync(list, `# a comment\n${path.join(dir, 'x.png')}\n\n  ${path.join(dir, 'missing.png')}  \n`);
+      const { items, skipped } = await batch.expandInputs([dir], {
+        recursive: true, fromList: list,
+      });
+      assert.deepEqual(items.map((i) => [path.relative(dir, i.source), i.kind, i.name]), [
+        ['b/c/y.MP4', 'video', 'b/c/y'], ['b/x.jpg', 'image', 'b/x'], ['x.png', 'image', 'x'], ['x.png', 'image', 'x-2'],
+      ]);
+      assert.deepEqual(skipped.map((s) => [path.basename(s.path), s.missing]), [['z.bin', false], ['missing.png', true]]);
+      assert.match(skipped[0].reason, /\.bin is not an image format sharp reads here nor a video format/);
+      const fromStream = await batch.expandInputs([], { fromList: '-', stdin: Readable.from([`${path.join(dir, 'b', 'x.jpg')}\n`]) });
+      assert.deepEqual(fromStream.items.map((i) => i.name), ['x']);
+      const flat = await batch.expandInputs([dir]);
+      assert.deepEqual(flat.items.map((i) => i.name), ['x']);
+      assert.match(flat.skipped[0].reason, /1 sub-folder\(s\) not scanned \(use -r to recurse\)/);
+    });
+  });
+
+  it('converts float32 to float16 exactly as numpy does (round to nearest even, subnormals, overflow, NaN)', function () {
+    needPython(this);
+    const n = 200000;
+    const data = new Float32Array(n);
+    const r = randomTensor([2 * n], 3).data;
+    for (let i = 0; i < n; i++) data[i] = (r[2 * i] - 0.5) * Math.exp((r[2 * i + 1] - 0.5) * 44);
+    data.set([0, -0, 65504, 65519.99, 65520, -1e9, Infinity, -Infinity, NaN, 2 ** -24, 2 ** -25, 3 * 2 ** -26, 2 ** -14, 1 + 2 ** -11, 1 + 3 * 2 ** -11]);
+    const enc = batch.encodeLevel({ data, shape: [1, 1, 1, n] }, null, 0, 'float16');
+    const inFile = path.join(tmp, 'in.f32');
+    fs.writeFileSync(inFile, Buffer.from(data.buffer));
+    const out = spawnSync(python, ['-W', 'ignore', '-c', 'import sys, numpy as np; sys.stdout.buffer.write(np.fromfile(sys.argv[1], np.float32).astype(np.float16).tobytes())', inFile]);
+    assert.equal(out.status, 0, String(out.stderr));
+    const want = new Uint16Array(out.stdout.buffer.slice(out.stdout.byteOffset, out.stdout.byteOffset + out.stdout.length));
+    const got = new Uint16Array(enc.bytes.buffer, enc.bytes.byteOffset, n);
+    let bad = 0;
+    for (let i = 0; i < n; i++) if (got[i] !== want[i] && !((got[i] & 0x7c00) === 0x7c00 && (got[i] & 0x3ff) && (want[i] & 0x3ff))) bad++;
+    assert.equal(bad, 0);
+  });
+
+  describe('extractInBands', () => {
+    let tensor;
+    let crop;
+    let full;
+    before(async () => {
+      const image = randomTensor([1, 3, 150, 125], 21);
+      ({ tensor, crop } = padToMultiple(image, 64)); // 192 x 128
+      full = await fx.extract(tensor, { levels: 7 });
+    });
+
+    it('plans one run per lowest pyramid level needed; reach grows 2x a level', () => {
+      assert.deepEqual(batch.planRuns([0, 2, 4, 6], 4), [{ base: 0, top: 2, levels: [0, 2] }, { base: 1, top: 4, levels: [4] }, { base: 3, top: 6, levels: [6] }]);
+      assert.deepEqual([0, 1, 2, 3, 4].map((r) => batch.reach(r, 4)), [2, 7, 17, 37, 74]);
+    });
+
+    for (const [save, cropped] of [[[0, 1, 2, 3, 4, 5, 6], false], [[0, 2, 4, 6], true], [[1, 5], false]]) {
+      it(`gives the whole frame's levels ${save} exactly, band by band${cropped ? ', cropped' : ''}`, async () => {
+        let bands = 0;
+        const got = await batch.extractInBands(fx, tensor, save, cropped ? crop : null, 'float32', (p) => (bands = p.of), undefined, 128 * 32);
+        assert.ok(bands >= 4, `${bands} bands`);
+        for (const l of save) {
+          const want = cropped ? cropLevel(full[l], crop, l) : full[l];
+          const level = got.get(l).encoded();
+          assert.deepEqual(level.shape, want.shape);
+          assert.ok(relativeError(f32(level.bytes), want.data) <= 1e-6, `level ${l}`);
+        }
+      });
+    }
+
+    it('float16 bands equal the whole frame converted', async () => {
+      const got = await batch.extractInBands(fx, tensor, [0, 3], crop, 'float16', undefined, undefined, 128 * 32);
+      for (const l of [0, 3]) {
+        const want = batch.encodeLevel(full[l], crop, l, 'float16');
+        assert.deepEqual(Buffer.from(got.get(l).encoded().bytes), Buffer.from(want.bytes));
+      }
+    });
+  });
+
+  describe('processInput', () => {
+    let clip;
+    before(() => {
+      clip = path.join(tmp, 'clip.mp4');
+      const r = spawnSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=10', '-frames:v', '6', '-pix_fmt', 'yuv420p', clip]);
+      assert.equal(r.status, 0, String(r.error ?? r.stderr));
+    });
+    const item = () => ({ source: clip, kind: 'video', name: 'clip' });
+
+    it('reports decoded, extracting, writing and written per frame, in order, with decode at most 2 frames ahead', async () => {
+      const output = batch.resolveOutputOptions({ out: path.join(tmp, 'events'), levels: 3, saveLevels: [0, 2] });
+      const events = [];
+      let ahead = 0;
+      let most = 0;
+      const s = await batch.processInput(item(), {
+        extractor: fx, output, jobs: 1, onEvent: (e) => {
+          events.push(e);
+          if (e.type === 'decoded') most = Math.max(most, ++ahead);
+          if (e.type === 'written') ahead--;
+        },
+      });
+      assert.equal(s.written, 6);
+      assert.equal(s.failed.length, 0);
+      assert.ok(most <= 3, `${most} frames decoded and not yet written`); // jobs + 1 held, + 1 decoding
+      const first = events.filter((e) => e.seq === 0).map((e) => e.type);
+      assert.deepEqual(first, ['decoded', 'extracting', 'writing', 'writing', 'written']);
+      const written = events.filter((e) => e.type === 'written');
+      assert.deepEqual(written.map((e) => e.frame), [0, 1, 2, 3, 4, 5]);
+      assert.equal(written[0].dir, path.join(output.out, 'clip', '000000'));
+      assert.equal(written[0].meta.frame, 0);
+      assert.ok(s.framesPerSecond > 0 && s.bytes === written.reduce((a, e) => a + e.bytes, 0));
+    });
+
+    it('an AbortSignal stops the run: it rejects, ffmpeg is stopped, and only complete outputs are left', async () => {
+      const output = batch.resolveOutputOptions({ out: path.join(tmp, 'abort'), levels: 3 });
+      const controller = new AbortController();
+      await assert.rejects(batch.processInput(item(), {
+        extractor: fx, output, signal: controller.signal,
+        onEvent: (e) => { if (e.type === 'written' && e.frame === 1) controller.abort(new Error('stop here')); },
+      }), /stop here/);
+      const names = fs.readdirSync(path.join(output.out, 'clip'));
+      assert.ok(names.length >= 2 && names.length < 6, `${names}`);
+      for (const name of names) {
+        assert.match(name, /^\d{6}$/, 'no temporary folder left');
+        assert.ok(await batch.unitComplete(path.join(output.out, 'clip', name)));
+      }
+    });
+
+    it('writes a banded (large) frame byte for byte as the whole-frame path does', async () => {
+      const png = path.join(tmp, 'big.png');
+      const noise = randomTensor([130 * 70 * 3], 5).data;
+      await sharp(Buffer.from(noise.map((v) => Math.floor(v * 256))), { raw: { width: 130, height: 70, channels: 3 } }).png().toFile(png);
+      const it = { source: png, kind: 'image', name: 'big' };
+      const opts = { levels: 6, saveLevels: [0, 1, 4, 5], dtype: 'float16', crop: true, format: 'safetensors' };
+      const whole = batch.resolveOutputOptions({ out: path.join(tmp, 'whole'), ...opts });
+      const banded = batch.resolveOutputOptions({ out: path.join(tmp, 'banded'), ...opts });
+      const events = [];
+      await batch.processInput(it, { extractor: fx, output: whole });
+      const s = await batch.processInput(it, { extractor: fx, output: banded, largeFramePixels: 1000, onEvent: (e) => events.push(e) });
+      assert.equal(s.written, 1);
+      assert.ok(events.some((e) => e.type === 'extracting' && e.band && e.band.of > 1), 'went in bands');
+      const a = fs.readFileSync(path.join(whole.out, 'big', 'features.safetensors'));
+      const b = fs.readFileSync(path.join(banded.out, 'big', 'features.safetensors'));
+      const header = JSON.parse(a.subarray(8, 8 + Number(a.readBigUInt64LE(0))).toString());
+      assert.equal(header.__metadata__.source, png);
+      assert.deepEqual(header.level5.shape, [1, 960, 2, 4]);
+      assert.ok(a.equals(b), 'the same bytes, header and data');
+    });
+  });
+});
