@@ -17,8 +17,8 @@ export function withCode<E extends Error>(error: E, code: FilmErrorCode): E & { 
   return Object.assign(error, { code });
 }
 
-export function disposedError(): Error {
-  return withCode(new Error('This FeatureExtractor has been disposed'), 'ERR_FILM_DISPOSED');
+export function disposedError(what = 'FeatureExtractor'): Error {
+  return withCode(new Error(`This ${what} has been disposed`), 'ERR_FILM_DISPOSED');
 }
 
 /** Like Node's own: name 'AbortError', code 'ABORT_ERR', the signal's reason as cause. */

@@ -1,11 +1,12 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { abortError, disposedError, withCallerStack, withCode } from './errors';
+import { disposedError, withCallerStack, withCode } from './errors';
 import { installExitHook } from './exit';
+import { checkSignal, runFlags, settle } from './job';
 import { readImage } from './input';
 import { batchKey, checkBatchOptions, MicroBatcher } from './micro-batch';
-import { native, packageRoot, RUN_COPY_OUTPUTS, type NativeExtractor, type NativeInput } from './native';
+import { native, packageRoot, type NativeExtractor, type NativeInput } from './native';
 import { buildPyramid } from './pyramid';
 import type { Counters, Engine, ExtractOptions, ImageInput, LoadOptions, ModelInfo, Tensor4 } from './types';
 import { checkBoolean, checkInteger, checkTensor4, expected, maxLevels, outOfRange, readOptions, typeError } from './validate';
@@ -19,10 +20,6 @@ const ENGINES: readonly Engine[] = ['auto', 'onednn', 'torchscript'];
 const LOAD_OPTIONS = ['device', 'threads', 'half', 'engine', 'batchWindowMs', 'maxBatch'] as const;
 const EXTRACT_OPTIONS = ['levels', 'pyramidOnDevice', 'signal'] as const;
 
-function runFlags(): number {
-  return process.env.FILM_FEATURES_COPY_OUTPUTS === '1' ? RUN_COPY_OUTPUTS : 0;
-}
-
 /** options.engine, else FILM_FEATURES_ENGINE, else 'auto'. */
 function checkEngine(option: unknown): Engine {
   const [value, name] = option !== undefined ? [option, 'options.engine']
@@ -30,13 +27,6 @@ function checkEngine(option: unknown): Engine {
   if (typeof value !== 'string') throw typeError("'auto', 'onednn' or 'torchscript'", name, value);
   if (!ENGINES.includes(value as Engine)) throw outOfRange(expected("'auto', 'onednn' or 'torchscript'", name, value));
   return value as Engine;
-}
-
-function checkSignal(value: unknown, name: string): AbortSignal | undefined {
-  if (value === undefined) return undefined;
-  if (!(value instanceof AbortSignal)) throw typeError('an AbortSignal', name, value);
-  if (value.aborted) throw abortError(value.reason);
-  return value;
 }
 
 /** FILM's cascaded feature extractor, loaded from a TorchScript file. */
@@ -195,26 +185,7 @@ export class FeatureExtractor {
 
   async #run(handle: NativeExtractor, inputs: NativeInput[], levels: number, signal?: AbortSignal): Promise<Tensor4[]> {
     const threads = this.device === 'cpu' ? this.#threads : 1;
-    const job = handle.run(inputs, levels, threads, runFlags());
-    let outputs;
-    if (!signal) {
-      outputs = await job.promise;
-    } else {
-      let onAbort!: () => void;
-      const aborted = new Promise<never>((_, reject) => {
-        onAbort = () => {
-          job.cancel();
-          reject(abortError(signal.reason));
-        };
-      });
-      job.promise.catch(() => {}); // settles after an abort too; nobody waits for it then
-      signal.addEventListener('abort', onAbort, { once: true });
-      try {
-        outputs = await Promise.race([job.promise, aborted]);
-      } finally {
-        signal.removeEventListener('abort', onAbort);
-      }
-    }
+    const outputs = await settle(handle.run(inputs, levels, threads, runFlags()), signal);
     return outputs.map(({ data, shape }) => ({ data, shape: shape as Tensor4['shape'] }));
   }
 }

@@ -47,6 +47,22 @@ export interface NativeExtractor {
   dispose(): void;
 }
 
+/** run() flag of the interpolator: frames as 8-bit interleaved RGB [n, h, w, 3] */
+export const RUN_BYTES = 4;
+
+export interface NativeInterpolator {
+  /** null once disposed */
+  readonly device: string | null;
+  readonly info: { dtype: 'float32' | 'float16'; optimized: boolean } | null;
+  /**
+   * Copies the inputs (each list stacked into one batch), then runs on the addon's executor: one
+   * frame per time, or with recursions = k > 0 the 2^k - 1 frames at i / 2^k.
+   */
+  run(a: NativeInput[], b: NativeInput[], times: number[], recursions: number, threads?: number,
+    flags?: number): NativeJob<{ data: Float32Array | Uint8Array; shape: number[]; tensorAddress?: bigint }[]>;
+  dispose(): void;
+}
+
 export interface NativeCounters {
   cores: number;
   queued: number;
@@ -60,6 +76,7 @@ export interface NativeCounters {
 
 export interface Binding {
   load(path: string, device: string, threads: number, half: boolean, engine: string): Promise<NativeExtractor>;
+  loadInterpolator(path: string, device: string, threads: number, half: boolean): Promise<NativeInterpolator>;
   readonly cudaCompiledIn: boolean;
   /** Built with the fused oneDNN CPU engine (engine: 'onednn'). */
   readonly onednnCompiledIn: boolean;

@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "executor.h"
 #include "extractor.h"
+#include "interpolator.h"
 #include "model.h"
 #include "promise_task.h"
 #include "tensor_io.h"
@@ -72,10 +73,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitCudnnBenchmark();
   auto* data = new AddonData();
   data->extractor_constructor = Napi::Persistent(Extractor::Define(env));
+  data->interpolator_constructor = Napi::Persistent(Interpolator::Define(env));
   env.SetInstanceData(data);
   data->link = EnvLink::Create(env);
 
   exports.Set("load", Napi::Function::New(env, Extractor::Load, "load"));
+  exports.Set("loadInterpolator", Napi::Function::New(env, Interpolator::Load, "loadInterpolator"));
   exports.Set("cudaCompiledIn", Napi::Boolean::New(env, CudaCompiledIn()));
   exports.Set("onednnCompiledIn", Napi::Boolean::New(env, OnednnCompiledIn()));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCountJs, "cudaDeviceCount"));

@@ -11,6 +11,7 @@ class EnvLink;
 
 struct AddonData {
   Napi::FunctionReference extractor_constructor;
+  Napi::FunctionReference interpolator_constructor;
   std::shared_ptr<EnvLink> link;  // brings finished tasks back to this env
 
   static AddonData* From(Napi::Env env) { return env.GetInstanceData<AddonData>(); }

@@ -6,31 +6,13 @@
 #include <napi.h>
 
 #include <memory>
-#include <mutex>
 
 #include "model.h"
+#include "model_slot.h"
 
 namespace film {
 
-// The extractor's one owning reference to its model, shared with queued runs: a run takes the
-// model when it starts, and finds it gone if dispose() came first.
-class ModelSlot {
- public:
-  explicit ModelSlot(std::shared_ptr<Model> model) : model_(std::move(model)) {}
-  std::shared_ptr<Model> Get() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return model_;
-  }
-  void Reset() {
-    std::shared_ptr<Model> dropped;
-    std::lock_guard<std::mutex> lock(mutex_);
-    dropped.swap(model_);
-  }
-
- private:
-  std::mutex mutex_;
-  std::shared_ptr<Model> model_;
-};
+using ModelSlot = Slot<Model>;
 
 class Extractor : public Napi::ObjectWrap<Extractor> {
  public:

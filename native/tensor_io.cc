@@ -156,14 +156,15 @@ void ReleaseHolder(napi_env env, void* /*data*/, void* hint) {
 
 }  // namespace
 
-Napi::Float32Array ToFloat32Array(Napi::Env env, at::Tensor tensor, bool force_copy) {
-  const size_t length = static_cast<size_t>(tensor.numel());
-  const size_t bytes = length * sizeof(float);
+// An ArrayBuffer over the tensor's storage, released by a finalizer; a copy where the runtime
+// forbids external buffers (Electron) or when asked to.
+Napi::ArrayBuffer TensorArrayBuffer(Napi::Env env, const at::Tensor& tensor, bool force_copy) {
+  const size_t bytes = tensor.nbytes();
   napi_status status = napi_no_external_buffers_allowed;
   napi_value buffer = nullptr;
   if (!force_copy) {
     auto* holder = new Holder{tensor, static_cast<int64_t>(bytes)};
-    status = napi_create_external_arraybuffer(env, tensor.data_ptr<float>(), bytes, ReleaseHolder, holder, &buffer);
+    status = napi_create_external_arraybuffer(env, tensor.data_ptr(), bytes, ReleaseHolder, holder, &buffer);
     if (status == napi_ok) {
       // Lets V8 see the memory it keeps alive, so the GC runs before RSS balloons.
       Napi::MemoryManagement::AdjustExternalMemory(env, holder->bytes);
@@ -173,12 +174,20 @@ Napi::Float32Array ToFloat32Array(Napi::Env env, at::Tensor tensor, bool force_c
   }
   if (status == napi_no_external_buffers_allowed) {
     Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, bytes);
-    std::memcpy(copy.Data(), tensor.data_ptr<float>(), bytes);
+    std::memcpy(copy.Data(), tensor.data_ptr(), bytes);
     buffer = copy;
   } else if (status != napi_ok) {
-    NAPI_THROW_IF_FAILED(env, status, Napi::Float32Array());
+    NAPI_THROW_IF_FAILED(env, status, Napi::ArrayBuffer());
   }
-  return Napi::Float32Array::New(env, length, Napi::ArrayBuffer(env, buffer), 0);
+  return Napi::ArrayBuffer(env, buffer);
+}
+
+Napi::Float32Array ToFloat32Array(Napi::Env env, at::Tensor tensor, bool force_copy) {
+  return Napi::Float32Array::New(env, static_cast<size_t>(tensor.numel()), TensorArrayBuffer(env, tensor, force_copy), 0);
+}
+
+Napi::Uint8Array ToUint8Array(Napi::Env env, at::Tensor tensor, bool force_copy) {
+  return Napi::Uint8Array::New(env, static_cast<size_t>(tensor.numel()), TensorArrayBuffer(env, tensor, force_copy), 0);
 }
 
 Napi::Array ToOutputs(Napi::Env env, std::vector<at::Tensor>& tensors, bool force_copy, bool with_addresses) {
@@ -188,7 +197,8 @@ Napi::Array ToOutputs(Napi::Env env, std::vector<at::Tensor>& tensors, bool forc
     Napi::Array shape = Napi::Array::New(env, t.dim());
     for (int64_t d = 0; d < t.dim(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, t.size(d)));
     Napi::Object level = Napi::Object::New(env);
-    level.Set("data", ToFloat32Array(env, t, force_copy));
+    level.Set("data", t.scalar_type() == at::kByte ? Napi::Value(ToUint8Array(env, t, force_copy))
+                                                   : Napi::Value(ToFloat32Array(env, t, force_copy)));
     level.Set("shape", shape);
     if (with_addresses) level.Set("tensorAddress", Napi::BigInt::New(env, reinterpret_cast<uint64_t>(t.data_ptr())));
     out.Set(static_cast<uint32_t>(i), level);

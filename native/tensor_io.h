@@ -35,9 +35,11 @@ constexpr float kMaxValue = 2.0f;
 // A Float32Array whose ArrayBuffer is the tensor's own storage, released by a finalizer.
 // Copies instead where the runtime forbids external buffers (Electron) or when asked to.
 Napi::Float32Array ToFloat32Array(Napi::Env env, at::Tensor tensor, bool force_copy);
+// The same for uint8 tensors (8-bit pixels).
+Napi::Uint8Array ToUint8Array(Napi::Env env, at::Tensor tensor, bool force_copy);
 
-// {data, shape}[] for the tensors. with_addresses adds each tensor's data pointer as
-// tensorAddress (a test hook: equal to dataAddress(data) unless the output was copied).
+// {data, shape}[] for the tensors (float32: Float32Array; uint8: Uint8Array). with_addresses adds
+// each tensor's data pointer as tensorAddress (a test hook: equal to dataAddress(data) unless the output was copied).
 Napi::Array ToOutputs(Napi::Env env, std::vector<at::Tensor>& tensors, bool force_copy, bool with_addresses);
 
 // The address of a typed array's first element, for tests that prove zero copy.

@@ -47,6 +47,10 @@ const models = {
   savedAfterOptimize: fixture('saved_after_optimize.pt'),
   // models/export.py --from film_interpolator.pt: the interpolator's extractor, standalone
   fromInterpolator: fixture('from_interpolator.pt'),
+  // whole interpolators with FILM's structure, and a forward(x0, x1, batch_dt) returning a tuple
+  tinyFilm: fixture('film_net_tiny.pt'),
+  tinyFilmFp16: fixture('film_net_tiny_fp16.pt'),
+  tupleForward: fixture('tuple_forward.pt'),
 };
 
 function makeModels() {
@@ -90,6 +94,48 @@ function reference() {
     features: c.features.map(readTensor),
   }));
   return manifest;
+}
+
+// Interpolation references: the same TorchScript files run by Python (test/reference_interpolate.py).
+const interpolateCases = [
+  // odd sizes (padding and crop), t = 0 and 1 included
+  { name: 'tiny-67x131', model: models.tinyFilm, batch: 1, height: 67, width: 131, seed: 21, times: [0, 0.25, 0.5, 1] },
+  // two pairs in one batch, each frame from its own pair
+  { name: 'tiny-b2-40x70', model: models.tinyFilm, batch: 2, height: 40, width: 70, seed: 22, times: [0.7] },
+  // 8-bit pixels in and out, two pairs
+  { name: 'tiny-bytes-b2-37x50', model: models.tinyFilm, batch: 2, height: 37, width: 50, seed: 23, bytes: true, times: [0.5, 0.2] },
+  // 2^3 - 1 frames by recursion at t = 0.5
+  { name: 'tiny-rec3-61x64', model: models.tinyFilm, batch: 1, height: 61, width: 64, seed: 24, recursions: 3 },
+  { name: 'tinyFp16-64x96', model: models.tinyFilmFp16, batch: 1, height: 64, width: 96, seed: 25, times: [0.3] },
+  // the simpler fixture interpolator the extractor tests load
+  { name: 'interpolator-45x45', model: models.interpolator, batch: 1, height: 45, width: 45, seed: 26, times: [0.5] },
+];
+
+let interpolateManifest;
+function interpolateReference() {
+  if (interpolateManifest) return interpolateManifest;
+  const file = path.join(dir, 'interpolate.json');
+  const casesFile = path.join(dir, 'interpolate-cases.json');
+  const script = path.join(__dirname, 'reference_interpolate.py');
+  if (stale(file, [script, __filename, models.tinyFilm, models.interpolator])) {
+    fs.writeFileSync(casesFile, JSON.stringify(interpolateCases));
+    sh(python, [script, dir, casesFile]);
+  }
+  const read = (entry) => (entry.file.endsWith('.u8') ? readBytes(entry) : readTensor(entry));
+  interpolateManifest = JSON.parse(fs.readFileSync(file, 'utf8')).map((c) => ({
+    ...c,
+    in0: readTensor(c.in0),
+    in1: readTensor(c.in1),
+    bytes0: c.bytes0 && read(c.bytes0),
+    bytes1: c.bytes1 && read(c.bytes1),
+    frames: c.frames.map(readTensor),
+    frameBytes: c.frameBytes && c.frameBytes.map(read),
+  }));
+  return interpolateManifest;
+}
+
+function readBytes({ file, shape }) {
+  return { data: new Uint8Array(fs.readFileSync(file)), shape };
 }
 
 function readTensor({ file, shape }) {
@@ -138,4 +184,6 @@ exports.mochaHooks = {
   },
 };
 
-module.exports = Object.assign(exports, { root, dir, python, needPython, models, reference, relativeError, randomTensor, sh, cpuEngines });
+module.exports = Object.assign(exports, {
+  root, dir, python, needPython, models, reference, interpolateReference, relativeError, randomTensor, sh, cpuEngines,
+});

@@ -5,6 +5,12 @@
   (every sub-tree stage runs);
 - film_interpolator.pt / film_interpolator_fp16.pt: a scripted whole interpolator with FILM's
   layout (extract, predict_flow, fuse; forward(x0, x1, batch_dt)), small flow and fusion parts;
+- film_net_tiny.pt / film_net_tiny_fp16.pt: a fuller interpolator with FILM's structure: image
+  pyramids, the cascaded extractor, residual flow estimation coarse to fine with backward warping,
+  flows scaled by batch_dt and 1 - batch_dt as FILM does (`flow * batch_dt`, so batch_dt [N, 1, 1, 1]),
+  warped image+feature pyramids, and a U-Net-like fusion whose output is the time-weighted blend of
+  the two warped images plus a learned residual (so outputs mostly stay in [0, 1]);
+- tuple_forward.pt: forward(x0, x1, batch_dt) that returns a tuple, not a Tensor;
 - bad_signature.pt: FILM's weights behind forward(Tensor) -> Tensor;
 - no_extract.pt: a module with neither extract nor extract_sublevels;
 - saved_after_optimize.pt: an extractor saved after optimize_for_inference.
@@ -102,6 +108,117 @@ class Interpolator(nn.Module):
         return self.fuse(torch.cat([x0, x1, flow], dim=1))
 
 
+def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Backward warp: output[y, x] = image[y + flow_y, x + flow_x], bilinear, borders repeated."""
+    n, _, h, w = flow.shape
+    ys = torch.arange(h, dtype=flow.dtype, device=flow.device).view(1, h, 1).expand(n, h, w)
+    xs = torch.arange(w, dtype=flow.dtype, device=flow.device).view(1, 1, w).expand(n, h, w)
+    # grid_sample's coordinates with align_corners=False: pixel centres at (2i + 1) / size - 1
+    gx = (2 * (xs + flow[:, 0]) + 1) / w - 1
+    gy = (2 * (ys + flow[:, 1]) + 1) / h - 1
+    grid = torch.stack([gx, gy], dim=3)
+    return F.grid_sample(image, grid, mode='bilinear', padding_mode='border', align_corners=False)
+
+
+class TinyFlowEstimator(nn.Module):
+    """Residual flow per level, coarsest first; each finer level warps b by the upsampled flow."""
+
+    def __init__(self, widths: List[int]):
+        super().__init__()
+        self.predictors = nn.ModuleList([
+            nn.Sequential(same_conv(2 * c, 8), nn.Conv2d(8, 2, kernel_size=3, padding=1)) for c in widths])
+
+    def forward(self, a: List[torch.Tensor], b: List[torch.Tensor]) -> List[torch.Tensor]:
+        levels = len(a)
+        flow = torch.zeros_like(a[levels - 1][:, :2])
+        residuals: List[torch.Tensor] = []
+        for i in range(levels - 1, -1, -1):
+            if i < levels - 1:
+                flow = 2 * F.interpolate(flow, size=(a[i].shape[2], a[i].shape[3]), mode='bilinear',
+                                         align_corners=False)
+            for j, predictor in enumerate(self.predictors):
+                if j == i:
+                    residual = predictor(torch.cat([a[i], warp(b[i], flow)], dim=1))
+                    residuals.insert(0, residual)
+                    flow = flow + residual
+        return residuals
+
+
+def flow_pyramid(residuals: List[torch.Tensor]) -> List[torch.Tensor]:
+    flow = residuals[-1]
+    out: List[torch.Tensor] = [flow]
+    for i in range(len(residuals) - 2, -1, -1):
+        flow = residuals[i] + 2 * F.interpolate(flow, size=(residuals[i].shape[2], residuals[i].shape[3]),
+                                                mode='bilinear', align_corners=False)
+        out.insert(0, flow)
+    return out
+
+
+class TinyFusion(nn.Module):
+    """Decoder from the coarsest aligned level to the finest; predicts a residual on the blend."""
+
+    def __init__(self, widths: List[int]):
+        super().__init__()
+        self.convs = nn.ModuleList(
+            [same_conv(widths[i] + (8 if i < len(widths) - 1 else 0), 8) for i in range(len(widths))])
+        self.output_conv = nn.Conv2d(8, 3, kernel_size=1)
+
+    def forward(self, aligned: List[torch.Tensor]) -> torch.Tensor:
+        levels = len(aligned)
+        x = aligned[levels - 1]
+        for i in range(levels - 1, -1, -1):
+            for j, conv in enumerate(self.convs):
+                if j == i:
+                    if i < levels - 1:
+                        up = F.interpolate(x, size=(aligned[i].shape[2], aligned[i].shape[3]), mode='nearest')
+                        x = conv(torch.cat([aligned[i], up], dim=1))
+                    else:
+                        x = conv(aligned[i])
+        return self.output_conv(x)
+
+
+class TinyFilm(nn.Module):
+    def __init__(self, channels: int = 8, sub_levels: int = 3, pyramid_levels: int = 4, fusion_levels: int = 3):
+        super().__init__()
+        self.pyramid_levels = pyramid_levels
+        self.fusion_pyramid_levels = fusion_levels
+        self.extract = SeedExtractor(channels, sub_levels)
+        widths = [sum(channels << j for j in range(min(i, sub_levels - 1) + 1)) for i in range(pyramid_levels)]
+        self.predict_flow = TinyFlowEstimator(widths)
+        # per level: both warped images and features, both flows
+        self.fuse = TinyFusion([2 * (3 + widths[i]) + 4 for i in range(fusion_levels)])
+
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor, batch_dt: torch.Tensor) -> torch.Tensor:
+        p0, p1 = [x0], [x1]
+        for _ in range(1, self.pyramid_levels):
+            p0.append(F.avg_pool2d(p0[-1], kernel_size=2, stride=2))
+            p1.append(F.avg_pool2d(p1[-1], kernel_size=2, stride=2))
+        f0, f1 = self.extract(p0), self.extract(p1)
+        forward_flow = flow_pyramid(self.predict_flow(f0, f1))[:self.fusion_pyramid_levels]
+        backward_flow = flow_pyramid(self.predict_flow(f1, f0))[:self.fusion_pyramid_levels]
+        aligned: List[torch.Tensor] = []
+        for i in range(self.fusion_pyramid_levels):
+            # to time t: read image 0 along t times the backward flow, image 1 along (1 - t) times the forward
+            to0 = backward_flow[i] * batch_dt
+            to1 = forward_flow[i] * (1 - batch_dt)
+            w0 = warp(torch.cat([p0[i], f0[i]], dim=1), to0)
+            w1 = warp(torch.cat([p1[i], f1[i]], dim=1), to1)
+            aligned.append(torch.cat([w0, w1, to0, to1], dim=1))
+        w0_image = aligned[0][:, :3]
+        w1_image = aligned[0][:, 3 + f0[0].shape[1]:6 + f0[0].shape[1]]
+        blend = (1 - batch_dt) * w0_image + batch_dt * w1_image
+        return blend + 0.05 * torch.tanh(self.fuse(aligned))
+
+
+class TupleForward(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.extract = SeedExtractor(CHANNELS, SUB_LEVELS)
+
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor, batch_dt: torch.Tensor):
+        return x0 * batch_dt, x1
+
+
 class BadSignature(nn.Module):
     def __init__(self):
         super().__init__()
@@ -130,6 +247,14 @@ def main() -> None:
     interpolator = Interpolator(CHANNELS, SUB_LEVELS).eval()
     torch.jit.script(interpolator).save(os.path.join(out, 'film_interpolator.pt'))
     torch.jit.script(interpolator.half()).save(os.path.join(out, 'film_interpolator_fp16.pt'))
+
+    torch.manual_seed(4)
+    tiny = TinyFilm().eval()
+    for p in tiny.predict_flow.parameters():
+        p.data.mul_(4)  # flows of a few pixels, so that warping matters
+    torch.jit.script(tiny).save(os.path.join(out, 'film_net_tiny.pt'))
+    torch.jit.script(tiny.half()).save(os.path.join(out, 'film_net_tiny_fp16.pt'))
+    torch.jit.script(TupleForward().eval()).save(os.path.join(out, 'tuple_forward.pt'))
 
     torch.jit.script(BadSignature().eval()).save(os.path.join(out, 'bad_signature.pt'))
     torch.jit.script(NoExtract().eval()).save(os.path.join(out, 'no_extract.pt'))

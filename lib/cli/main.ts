@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 
 import { registerExtract } from './extract';
 import { registerFleetCommands } from './fleet';
+import { registerInterpolate } from './interpolate';
 import { setupCommand } from './setup';
 
 /** A command's file exports one of these; it adds its command to the program. */
@@ -12,6 +13,7 @@ const commands: Register[] = [
   registerExtract,
   (program, setExitCode) => program.addCommand(setupCommand(setExitCode)),
   registerFleetCommands,
+  registerInterpolate,
 ];
 
 /** Runs the CLI on process.argv-style arguments; resolves to the exit code. */

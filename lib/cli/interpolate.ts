@@ -1,0 +1,239 @@
+// film-features interpolate A B: in-between frames as PNGs; film-features slowmo IN: a video with
+// factor - 1 frames made between each pair of its frames. Both need a whole FILM file (--model).
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+
+import { InvalidArgumentError, type Command } from 'commander';
+import sharp = require('sharp');
+
+import { decodeImage } from '../batch/frames';
+import { ffmpegCommand, videoFrames } from '../batch/video';
+import { Interpolator } from '../interpolator';
+import type { Device, RawImage } from '../types';
+import type { Register } from './main';
+import { device, fail, integer, reason } from './options';
+import { encodeVideo, probeFrameRate } from './video-out';
+
+interface Common {
+  model: string;
+  device: Device;
+  threads: number;
+}
+
+const ms = (t: number): string => `${(performance.now() - t).toFixed(0)} ms`;
+
+function times(value: string): number[] {
+  const list = value.split(',').map((s) => s.trim());
+  const out = list.map(Number);
+  if (list.some((s) => s === '') || out.some((t) => !(t >= 0 && t <= 1))) {
+    throw new InvalidArgumentError('Expected numbers from 0 to 1, separated by commas (e.g. 0.25,0.5,0.75).');
+  }
+  return out;
+}
+
+function factor(value: string): number {
+  if (!['2', '4', '8'].includes(value.trim())) throw new InvalidArgumentError('Expected 2, 4 or 8.');
+  return Number(value);
+}
+
+async function load(flags: Common): Promise<Interpolator | null> {
+  const t = performance.now();
+  try {
+    await fs.access(flags.model);
+    const film = await Interpolator.load(flags.model, { device: flags.device, threads: flags.threads });
+    console.log(`model ${flags.model} (${film.info.dtype}) on ${film.device}, loaded in ${ms(t)}`);
+    return film;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    fail(code === 'ENOENT' ? `model file not found: ${flags.model}` : reason(err));
+    return null;
+  }
+}
+
+/** Writes data to file through a temporary name in the same folder, so no half-written file appears. */
+async function writeAtomic(file: string, data: Buffer): Promise<void> {
+  const partial = path.join(path.dirname(file), `.${path.basename(file)}.partial-${process.pid}`);
+  try {
+    await fs.writeFile(partial, data);
+    await fs.rename(partial, file);
+  } catch (err) {
+    await fs.rm(partial, { force: true });
+    throw err;
+  }
+}
+
+/** The file name of the frame at time t: t0.25.png, with as many digits as t needs. */
+export const frameFile = (t: number): string => `t${Number(t.toFixed(6))}.png`;
+
+interface InterpolateFlags extends Common {
+  times?: number[];
+  recursions?: number;
+  out: string;
+}
+
+async function interpolateCommand(a: string, b: string, flags: InterpolateFlags): Promise<number> {
+  if (flags.times && flags.recursions) {
+    console.error('error: --times and --recursions cannot be combined');
+    return 2;
+  }
+  let frames: [RawImage, RawImage];
+  try {
+    const [ra, rb] = await Promise.all([decodeImage(a, null, 0), decodeImage(b, null, 0)]);
+    frames = [{ data: ra.rgb.data, info: ra.rgb }, { data: rb.rgb.data, info: rb.rgb }];
+  } catch (err) {
+    fail(reason(err));
+    return 1;
+  }
+  const [fa, fb] = frames;
+  if (fa.info.width !== fb.info.width || fa.info.height !== fb.info.height) {
+    fail(`${a} is ${fa.info.width}x${fa.info.height} but ${b} is ${fb.info.width}x${fb.info.height}: both must have the same size`);
+    return 1;
+  }
+  const film = await load(flags);
+  if (!film) return 1;
+  try {
+    const k = flags.recursions;
+    const ts = k ? Array.from({ length: 2 ** k - 1 }, (_, i) => (i + 1) / 2 ** k) : (flags.times ?? [0.5]);
+    const t = performance.now();
+    const out = k ? await film.interpolate(fa, fb, { recursions: k }) : await film.interpolate(fa, fb, { time: ts });
+    console.log(`${out.length} frame(s) of ${fa.info.width}x${fa.info.height} in ${ms(t)}`);
+    await fs.mkdir(flags.out, { recursive: true });
+    for (let i = 0; i < out.length; i++) {
+      const file = path.join(flags.out, frameFile(ts[i]));
+      await writeAtomic(file, await sharp(out[i].data, { raw: out[i].info as sharp.CreateRaw }).png().toBuffer());
+      console.log(`wrote ${file}`);
+    }
+    return 0;
+  } catch (err) {
+    fail(reason(err));
+    return 1;
+  } finally {
+    film.dispose();
+  }
+}
+
+interface SlowmoFlags extends Common {
+  factor: number;
+  out: string;
+  fps?: number;
+  maxSide: number;
+  crf: number;
+}
+
+/** Prints progress: a rewritten line on a terminal, a line per tenth otherwise. */
+class Progress {
+  readonly #tty = Boolean(process.stderr.isTTY);
+  readonly #started = performance.now();
+  #said = -1;
+
+  constructor(readonly total: number | undefined) {}
+
+  update(pairs: number, written: number): void {
+    const secs = (performance.now() - this.#started) / 1000;
+    const of = this.total ? `/${this.total - 1}` : '';
+    const line = `pair ${pairs}${of}, ${written} frames written, ${secs.toFixed(0)} s` +
+      (this.total && pairs > 0 ? `, about ${((secs / pairs) * (this.total - 1 - pairs)).toFixed(0)} s left` : '');
+    if (this.#tty) {
+      process.stderr.write(`\r${line}\x1b[K`);
+    } else {
+      const tenth = this.total ? Math.floor((10 * pairs) / Math.max(1, this.total - 1)) : Math.floor(pairs / 10);
+      if (tenth !== this.#said) {
+        this.#said = tenth;
+        process.stderr.write(`${line}\n`);
+      }
+    }
+  }
+
+  done(): void {
+    if (this.#tty) process.stderr.write('\n');
+  }
+}
+
+async function slowmoCommand(input: string, flags: SlowmoFlags): Promise<number> {
+  let rate: { fps: number; text: string; frames?: number };
+  try {
+    rate = await probeFrameRate(input);
+  } catch (err) {
+    fail(reason(err));
+    return 1;
+  }
+  const film = await load(flags);
+  if (!film) return 1;
+  const fps = flags.fps ? String(flags.fps) : rate.text; // default: the source's rate, so the motion is slowed
+  const recursions = Math.log2(flags.factor);
+  const controller = new AbortController();
+  const stop = () => controller.abort(new Error('interrupted'));
+  process.once('SIGINT', stop);
+  const progress = new Progress(rate.frames);
+  const t = performance.now();
+  let pairs = 0;
+  let written = 0;
+  try {
+    await encodeVideo(flags.out, { fps, crf: flags.crf, signal: controller.signal }, async (write) => {
+      let previous: RawImage | undefined;
+      for await (const frame of videoFrames(input, { maxSide: flags.maxSide, signal: controller.signal })) {
+        const current: RawImage = { data: frame.data, info: frame };
+        if (previous) {
+          if (previous.info.width !== current.info.width || previous.info.height !== current.info.height) {
+            throw new Error(`frame size changed from ${previous.info.width}x${previous.info.height} to ` +
+              `${current.info.width}x${current.info.height} after ${pairs + 1} frames; slowmo needs one size`);
+          }
+          const between = await film.interpolate(previous, current, { recursions, signal: controller.signal });
+          await write(previous);
+          for (const f of between) await write(f);
+          written += between.length + 1;
+          pairs++;
+          progress.update(pairs, written);
+        }
+        previous = current;
+      }
+      if (!previous) throw new Error(`${input} has no video frames`);
+      await write(previous);
+      written++;
+    });
+    progress.done();
+    console.log(`wrote ${flags.out}: ${written} frames at ${fps} fps (${pairs + 1} source frames, factor ${flags.factor}) in ${ms(t)}`);
+    return 0;
+  } catch (err) {
+    progress.done();
+    fail(`${reason(err)}; ${flags.out} was not written`);
+    return controller.signal.aborted ? 130 : 1;
+  } finally {
+    process.removeListener('SIGINT', stop);
+    film.dispose();
+  }
+}
+
+function common(cmd: Command): Command {
+  return cmd
+    .requiredOption('--model <path>', 'a whole FILM TorchScript file (film_net_fp32.pt or film_net_fp16.pt); ' +
+      'the model shipped with film-features is an extractor only and cannot interpolate')
+    .option('--device <device>', "'auto', 'cpu', 'cuda' or 'cuda:N'", device, 'auto' as Device)
+    .option('--threads <n>', 'CPU threads; 0 = every core', integer(0, 1024), 0);
+}
+
+export const registerInterpolate: Register = (program, setExitCode) => {
+  common(program.command('interpolate')
+    .description('Writes in-between frames of two images of one size as PNGs: <out>/t<time>.png')
+    .argument('<a>', 'the first image (time 0)')
+    .argument('<b>', 'the second image (time 1)'))
+    .option('--times <list>', 'times between 0 and 1, e.g. 0.25,0.5,0.75 (default 0.5)', times)
+    .option('--recursions <k>', 'instead of --times: 2^k - 1 frames at i/2^k by recursion at t = 0.5', integer(1, 10))
+    .option('--out <dir>', 'output folder', 'film-frames')
+    .addHelpText('after', '\nExit status: 0 when every frame was written; 1 when an image or the model could not be read; 2 for bad usage.')
+    .action(async (a: string, b: string, flags: InterpolateFlags) => setExitCode(await interpolateCommand(a, b, flags)));
+
+  common(program.command('slowmo')
+    .description('Makes a video factor times slower (or, with --fps, smoother): factor - 1 frames are made ' +
+      'between each pair of frames, by recursion at t = 0.5; decoded and encoded (H.264) with ffmpeg; no audio')
+    .argument('<input>', 'a video file'))
+    .requiredOption('--out <file>', 'the video to write (.mp4, .mkv, ...); written under a temporary name, then renamed')
+    .option('--factor <n>', '2, 4 or 8', factor, 2)
+    .option('--fps <n>', "output frame rate (default: the input's, which slows the motion down by factor)", integer(1, 1000))
+    .option('--max-side <n>', 'scale frames whose longer side is larger down to this first (0: never)', integer(0, 1 << 20), 0)
+    .option('--crf <n>', 'H.264 quality, 0 (lossless) to 51', integer(0, 51), 18)
+    .addHelpText('after', `\nffmpeg: ${ffmpegCommand()} (FILM_FEATURES_FFMPEG overrides). Memory stays bounded: two source frames ` +
+      'and their in-betweens are held at a time.\nExit status: 0 when the video was written; 1 on failure (nothing is left ' +
+      'at --out); 2 for bad usage; 130 when interrupted.')
+    .action(async (input: string, flags: SlowmoFlags) => setExitCode(await slowmoCommand(input, flags)));
+};

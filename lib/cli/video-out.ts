@@ -1,0 +1,137 @@
+// Writing video with Debian's ffmpeg: raw RGB frames piped in, H.264 out, under a temporary name
+// that is renamed to the target only once ffmpeg has finished cleanly. And ffprobe's frame rate.
+import { spawn } from 'node:child_process';
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+
+import { ffmpegCommand } from '../batch/video';
+
+/** The ffprobe that is run: FILM_FEATURES_FFPROBE, or `ffprobe` on PATH. */
+const ffprobeCommand = (): string => process.env.FILM_FEATURES_FFPROBE || 'ffprobe';
+
+function run(command: string, args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-4000)));
+    child.on('error', (e: NodeJS.ErrnoException) =>
+      reject(e.code === 'ENOENT' ? new Error(`'${command}' was not found: install it with apt-get install ffmpeg`) : e));
+    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(err.trim().split('\n').slice(-2).join(' / ') || `${command} exited with ${code}`))));
+  });
+}
+
+/** The first video stream's frame rate (as ffmpeg writes it, e.g. "30000/1001") and frame count when known. */
+export async function probeFrameRate(file: string): Promise<{ fps: number; text: string; frames?: number }> {
+  await fs.access(file);
+  let json: { streams?: { avg_frame_rate?: string; r_frame_rate?: string; nb_frames?: string }[] };
+  try {
+    json = JSON.parse(await run(ffprobeCommand(), ['-v', 'error', '-select_streams', 'v:0', '-show_entries',
+      'stream=avg_frame_rate,r_frame_rate,nb_frames', '-of', 'json', file]));
+  } catch (err) {
+    throw new Error(`cannot read ${file} as a video: ${(err as Error).message}`);
+  }
+  const stream = json.streams?.[0];
+  if (!stream) throw new Error(`${file} has no video stream`);
+  const value = (text?: string): number => {
+    const [n, d] = (text ?? '').split('/').map(Number);
+    return d ? n / d : n;
+  };
+  const text = [stream.avg_frame_rate, stream.r_frame_rate].find((r) => value(r) > 0);
+  if (!text) throw new Error(`${file}: ffprobe gives no frame rate`);
+  let frames = Number(stream.nb_frames);
+  if (!(frames > 0)) {
+    // Matroska and others keep no count: count packets (demuxing only, no decoding).
+    const counted = JSON.parse(await run(ffprobeCommand(), ['-v', 'error', '-select_streams', 'v:0', '-count_packets',
+      '-show_entries', 'stream=nb_read_packets', '-of', 'json', file]).catch(() => '{}'));
+    frames = Number(counted.streams?.[0]?.nb_read_packets);
+  }
+  return { fps: value(text), text, frames: frames > 0 ? frames : undefined };
+}
+
+export interface RawFrame {
+  data: Uint8Array;
+  info: { width: number; height: number; channels: number };
+}
+
+export interface EncodeOptions {
+  /** Frame rate, as a number or a fraction ("30000/1001"). */
+  fps: string;
+  /** H.264 constant rate factor. */
+  crf: number;
+  signal?: AbortSignal;
+}
+
+/**
+ * Runs produce, which calls write(frame) for every frame in order (RGB, all of one size; write
+ * waits while ffmpeg catches up, so memory stays bounded). The file appears at out only when
+ * produce and ffmpeg both succeed; on any failure nothing is left behind.
+ */
+export async function encodeVideo(out: string, options: EncodeOptions,
+  produce: (write: (frame: RawFrame) => Promise<void>) => Promise<void>): Promise<void> {
+  const ext = path.extname(out) || '.mp4';
+  const partial = path.join(path.dirname(out), `.${path.basename(out, path.extname(out))}.partial-${process.pid}${ext}`);
+  await fs.mkdir(path.dirname(path.resolve(out)), { recursive: true });
+  const command = ffmpegCommand();
+  let child: ReturnType<typeof spawn> | undefined;
+  let exited: Promise<number | null> | undefined;
+  let stderr = '';
+  let size = '';
+  let failure: Error | undefined;
+
+  const start = (width: number, height: number) => {
+    size = `${width}x${height}`;
+    child = spawn(command, ['-hide_banner', '-v', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', size,
+      '-framerate', options.fps, '-i', 'pipe:0',
+      // yuv420p needs even sizes: one black row or column where the frame's is odd
+      '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2', '-c:v', 'libx264', '-crf', String(options.crf), '-pix_fmt', 'yuv420p',
+      '-movflags', '+faststart', '-y', partial], { stdio: ['pipe', 'ignore', 'pipe'] });
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
+    child.stdin!.on('error', () => {}); // EPIPE when ffmpeg fails; its exit code tells why
+    exited = new Promise((resolve) => {
+      child!.on('error', (e: NodeJS.ErrnoException) => {
+        failure = e.code === 'ENOENT' ? new Error(`'${command}' was not found: install it with apt-get install ffmpeg`) : e;
+        resolve(null);
+      });
+      child!.on('close', (code) => resolve(code));
+    });
+  };
+  const ffmpegError = (code: number | null) =>
+    failure ?? new Error(`ffmpeg could not encode ${out} (exit ${code})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-2).join(' / ')}` : ''}`);
+
+  const write = async (frame: RawFrame): Promise<void> => {
+    const { width, height, channels } = frame.info;
+    if (channels !== 3) throw new Error(`frames must be RGB, not ${channels} channels`);
+    if (!child) start(width, height);
+    else if (`${width}x${height}` !== size) throw new Error(`frame is ${width}x${height}, the video is ${size}`);
+    if (child!.exitCode !== null || failure) throw ffmpegError(child!.exitCode);
+    const stdin = child!.stdin!;
+    if (!stdin.write(frame.data)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          stdin.off('drain', done);
+          child!.off('close', done);
+          resolve();
+        };
+        stdin.on('drain', done);
+        child!.on('close', done);
+      });
+    }
+  };
+
+  try {
+    await produce(write);
+    if (!child) throw new Error('no frames to write');
+    options.signal?.throwIfAborted();
+    child.stdin!.end();
+    const code = await exited!;
+    if (code !== 0) throw ffmpegError(code);
+    await fs.rename(partial, out);
+  } catch (err) {
+    if (child && child.exitCode === null) child.kill('SIGKILL');
+    await exited;
+    await fs.rm(partial, { force: true });
+    throw err;
+  }
+}

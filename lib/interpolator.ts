@@ -1,0 +1,206 @@
+// FILM frame interpolation: a whole FILM TorchScript file (forward(x0, x1, batch_dt) -> Tensor) run
+// natively. The devices, threads, tasks, input reading, zero-copy outputs and errors are the
+// extractor's (native/interpolator.cc reuses them); this file gives the API its shape and checks
+// arguments.
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { disposedError, withCallerStack, withCode } from './errors';
+import { installExitHook } from './exit';
+import { readImage } from './input';
+import { checkSignal, runFlags, settle } from './job';
+import { native, RUN_BYTES, type NativeInput, type NativeInterpolator } from './native';
+import type { ImageInput, LoadOptions, RawImage, RgbImage, Tensor4 } from './types';
+import { checkBoolean, checkInteger, expected, isPlainObject, outOfRange, rangeError, readOptions, typeError } from './validate';
+
+export interface InterpolateOptions {
+  /** Where between a (0) and b (1): one time, or a list of times (then one frame per time). Default 0.5. */
+  time?: number | number[];
+  /**
+   * k >= 1: the 2^k - 1 frames at i / 2^k, made by recursion at t = 0.5 (a and b give the middle
+   * frame, which with a and b gives the quarter frames, ...), as FILM's authors do with models
+   * trained on mid-frames only. Cannot be combined with time.
+   */
+  recursions?: number;
+  /** Aborts the call: a queued run rejects at once with an AbortError; a running one is discarded. */
+  signal?: AbortSignal;
+}
+
+/** What the file holds. */
+export interface InterpolatorInfo {
+  /** The weights' dtype in the file; float16 files run in float32 on the CPU. */
+  dtype: 'float32' | 'float16';
+  /** Frozen and optimized for inference at load, and checked to give the plain module's frames. */
+  optimized: boolean;
+}
+
+const DEVICE = /^(auto|cpu|cuda(:\d{1,4})?)$/;
+const LOAD_OPTIONS = ['device', 'threads', 'half'] as const;
+const INTERPOLATE_OPTIONS = ['time', 'recursions', 'signal'] as const;
+const MAX_RECURSIONS = 10;
+
+type Form = 'tensor' | 'rgb' | 'sharp';
+interface Prepared {
+  form: Form;
+  list: boolean; // given as an array of images
+  inputs: NativeInput[];
+  height: number;
+  width: number;
+  count: number; // pairs
+}
+
+function formOf(value: unknown): Form {
+  if (isPlainObject(value) && 'shape' in value) return 'tensor';
+  return isPlainObject(value) && 'info' in value ? 'sharp' : 'rgb';
+}
+
+/** A frame, or an array of 8-bit frames of one size and form (a batch), read once for the binding. */
+function prepare(value: unknown, name: string): Prepared {
+  if (Array.isArray(value)) {
+    if (value.length === 0) throw outOfRange(`Expected at least one image in ${name}`);
+    const form = formOf(value[0]);
+    const inputs = value.map((v, i) => {
+      if (formOf(v) === 'tensor') throw typeError('an RgbImage or sharp {data, info} (batch Tensor4s along n)', `${name}[${i}]`, v);
+      if (formOf(v) !== form) throw withCode(new TypeError(`${name}[${i}] is not in the form of ${name}[0]`), 'ERR_INVALID_ARG_TYPE');
+      return readImage(v, `${name}[${i}]`);
+    });
+    const [, , height, width] = inputs[0].shape;
+    inputs.forEach(({ shape: [, , h, w] }, i) => {
+      if (h !== height || w !== width) throw outOfRange(`${name}[${i}] is ${w}x${h} but ${name}[0] is ${width}x${height}`);
+    });
+    return { form, list: true, inputs, height, width, count: inputs.length };
+  }
+  const input = readImage(value, name);
+  const [n, , height, width] = input.shape;
+  return { form: formOf(value), list: false, inputs: [input], height, width, count: n };
+}
+
+/** What interpolate() takes for a and b: one frame in any input form, or an array of 8-bit frames. */
+export type Frames = ImageInput | (RgbImage | RawImage)[];
+
+/** A frame as interpolate() returns it for an input of type T. */
+export type Interpolated<T> = T extends Tensor4 ? Tensor4
+  : T extends RawImage ? { data: Uint8Array; info: { width: number; height: number; channels: 3 } } // data: a Node Buffer
+  : T extends RgbImage ? { data: Uint8Array; width: number; height: number; channels: 3 }
+  : T extends readonly (infer U)[] ? Interpolated<U>[]
+  : never;
+
+function checkTime(value: unknown, name: string): number {
+  if (typeof value !== 'number') throw typeError('a number between 0 and 1', name, value);
+  if (!(value >= 0 && value <= 1)) throw rangeError('a number between 0 and 1', name, value);
+  return value;
+}
+
+/** A whole FILM interpolator loaded from TorchScript: makes in-between frames of two images. */
+export class Interpolator {
+  #native: NativeInterpolator | null;
+  readonly #threads: number;
+  /** The device runs go to: 'cpu' or 'cuda:N'. */
+  readonly device: string;
+  /** What the file holds. */
+  readonly info: Readonly<InterpolatorInfo>;
+
+  private constructor(handle: NativeInterpolator, threads: number) {
+    this.#native = handle;
+    this.#threads = threads;
+    this.device = handle.device!;
+    this.info = Object.freeze({ ...handle.info! });
+  }
+
+  /**
+   * Loads a whole FILM interpolator (film_net_fp32.pt, film_net_fp16.pt, or any TorchScript module
+   * whose forward is (x0: Tensor, x1: Tensor, batch_dt: Tensor) -> Tensor) and checks that forward.
+   * The model shipped with the package is an extractor only and cannot interpolate.
+   */
+  static load(modelPath: string, options?: LoadOptions): Promise<Interpolator> {
+    return withCallerStack(async () => {
+      if (typeof modelPath !== 'string') throw typeError('a string', 'modelPath', modelPath);
+      if (modelPath.length === 0) throw outOfRange('Expected a non-empty path for modelPath');
+      if (modelPath.includes('\0')) {
+        throw withCode(new TypeError(expected('a path without null bytes', 'modelPath', modelPath)), 'ERR_INVALID_ARG_VALUE');
+      }
+      const opts = readOptions(options, 'options', LOAD_OPTIONS);
+      const device = opts.device ?? 'auto';
+      if (typeof device !== 'string') throw typeError("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', device);
+      if (!DEVICE.test(device)) throw outOfRange(expected("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', device));
+      const threads = checkInteger(opts.threads ?? 0, 'options.threads', 0, 1024) || os.availableParallelism();
+      const half = checkBoolean(opts.half ?? false, 'options.half');
+      installExitHook();
+      const handle = await native().loadInterpolator(path.resolve(modelPath), device, threads, half);
+      return new Interpolator(handle, threads);
+    });
+  }
+
+  /**
+   * The frame at options.time (default 0.5) between a and b, in the form a was given: Tensor4,
+   * RgbImage or sharp's {data, info} (8-bit forms come back with 3 channels, alpha dropped). An
+   * array of 8-bit images, or a Tensor4 with n > 1, is a batch of pairs. With a list of times or
+   * with recursions: an array of such frames, in time order. Frames are padded to a multiple of 64
+   * for the model and cropped back; values are clamped to [0, 1] (8-bit forms: round(v * 255)).
+   * Outputs are zero-copy views of the result tensors.
+   */
+  interpolate<T extends Frames>(a: T, b: Frames, options?: { time?: number; signal?: AbortSignal }): Promise<Interpolated<T>>;
+  interpolate<T extends Frames>(a: T, b: Frames, options: { time: number[]; signal?: AbortSignal } |
+    { recursions: number; signal?: AbortSignal }): Promise<Interpolated<T>[]>;
+  interpolate(a: Frames, b: Frames, options?: InterpolateOptions): Promise<unknown> {
+    return withCallerStack(async () => {
+      const handle = this.#live();
+      const opts = readOptions(options, 'options', INTERPOLATE_OPTIONS);
+      const first = prepare(a, 'a');
+      const second = prepare(b, 'b');
+      if (first.height !== second.height || first.width !== second.width) {
+        throw outOfRange(`a is ${first.width}x${first.height} but b is ${second.width}x${second.height}: ` +
+          'both frames must have the same size');
+      }
+      if (first.count !== second.count) throw outOfRange(`a has ${first.count} frames but b has ${second.count}`);
+      if (opts.time !== undefined && opts.recursions !== undefined) {
+        throw withCode(new TypeError('options.time and options.recursions cannot be combined'), 'ERR_INVALID_ARG_VALUE');
+      }
+      let times: number[] = [];
+      let recursions = 0;
+      if (opts.recursions !== undefined) {
+        recursions = checkInteger(opts.recursions, 'options.recursions', 1, MAX_RECURSIONS);
+      } else if (Array.isArray(opts.time)) {
+        if (opts.time.length === 0) throw outOfRange('Expected at least one time in options.time');
+        times = Array.from(opts.time as unknown[], (t, i) => checkTime(t, `options.time[${i}]`));
+      } else {
+        times = [checkTime(opts.time ?? 0.5, 'options.time')];
+      }
+      const signal = checkSignal(opts.signal, 'options.signal');
+      const threads = this.device === 'cpu' ? this.#threads : 1;
+      const flags = runFlags() | (first.form === 'tensor' ? 0 : RUN_BYTES);
+      const frames = await settle(handle.run(first.inputs, second.inputs, times, recursions, threads, flags), signal);
+      const shaped = frames.map((frame) => inForm(frame, first));
+      return recursions > 0 || Array.isArray(opts.time) ? shaped : shaped[0];
+    });
+  }
+
+  /**
+   * Releases the model: at once when no run is in flight, else as soon as the running ones finish.
+   * Idempotent; queued and later calls reject with ERR_FILM_DISPOSED.
+   */
+  dispose(): void {
+    this.#native?.dispose();
+    this.#native = null;
+  }
+
+  #live(): NativeInterpolator {
+    if (!this.#native) throw disposedError('Interpolator');
+    return this.#native;
+  }
+}
+
+/** A native frame ([n, 3, h, w] floats, or [n, h, w, 3] bytes) in the caller's form; views, no copies. */
+function inForm(frame: { data: Float32Array | Uint8Array; shape: number[] }, like: Prepared): unknown {
+  if (like.form === 'tensor') return { data: frame.data, shape: frame.shape };
+  const [n, height, width] = frame.shape;
+  const data = frame.data as Uint8Array;
+  const size = height * width * 3;
+  const images = Array.from({ length: n }, (_, i) => {
+    if (like.form === 'sharp') {
+      return { data: Buffer.from(data.buffer, data.byteOffset + i * size, size), info: { width, height, channels: 3 } };
+    }
+    return { data: data.subarray(i * size, (i + 1) * size), width, height, channels: 3 };
+  });
+  return like.list ? images : images[0];
+}

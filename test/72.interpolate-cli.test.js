@@ -1,0 +1,205 @@
+'use strict';
+// film-features interpolate and slowmo, run as child processes, against the API and real ffmpeg.
+const assert = require('node:assert/strict');
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+// sharp is left out of the GPU machine's kit (../shared/gpu/pack-kit.sh): skip there, saying so.
+let sharp;
+try {
+  sharp = require('sharp');
+} catch {
+  sharp = null;
+}
+const { Interpolator } = require('..');
+const { root, models, python } = require('./fixtures');
+
+const cli = path.join(root, 'bin', 'film-features.js');
+
+function run(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], { cwd: root });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+function ffprobe(file) {
+  const r = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-count_frames', '-show_entries',
+    'stream=width,height,r_frame_rate,nb_read_frames,codec_name', '-of', 'json', file], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout).streams[0];
+}
+
+/** Decodes every frame of a video to RGB bytes with ffmpeg. */
+function decode(file, width, height) {
+  const r = spawnSync('ffmpeg', ['-v', 'error', '-i', file, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'],
+    { maxBuffer: 1 << 28 });
+  assert.equal(r.status, 0, String(r.stderr));
+  const size = width * height * 3;
+  return Array.from({ length: r.stdout.length / size }, (_, i) => r.stdout.subarray(i * size, (i + 1) * size));
+}
+
+const meanAbs = (a, b) => a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.length;
+
+describe('CLI: interpolate and slowmo', function () {
+  let tmp;
+  before(function () {
+    if (!python) {
+      console.log('    (skipped: the fixture interpolator needs Python with torch; apt-get install python3-torch)');
+      this.skip();
+    }
+    if (!sharp) {
+      console.log('    (skipped: sharp is not installed here)');
+      this.skip();
+    }
+    // ffmpeg is a test dependency (npm install puts it in place on Debian): missing, these fail.
+    assert.equal(spawnSync('ffmpeg', ['-version']).status, 0, 'ffmpeg is needed: apt-get install ffmpeg');
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'film-interp-cli-'));
+  });
+  after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));
+
+  describe('interpolate', () => {
+    let a;
+    let b;
+    before(async () => {
+      // two photos of one scene, the second shifted right by 3 pixels
+      const w = 53;
+      const h = 41;
+      const pixels = Buffer.alloc(w * h * 3);
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w + 3; x++) {
+          for (let c = 0; c < 3; c++) pixels[(y * w + Math.min(x, w - 1)) * 3 + c] = (x * 7 + y * 3 + c * 50) % 256;
+        }
+      }
+      const shifted = Buffer.alloc(w * h * 3);
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) pixels.copy(shifted, (y * w + x) * 3, (y * w + Math.max(0, x - 3)) * 3, (y * w + Math.max(0, x - 3)) * 3 + 3);
+      }
+      a = path.join(tmp, 'a.png');
+      b = path.join(tmp, 'b.png');
+      await sharp(pixels, { raw: { width: w, height: h, channels: 3 } }).png().toFile(a);
+      await sharp(shifted, { raw: { width: w, height: h, channels: 3 } }).png().toFile(b);
+    });
+
+    it('writes one PNG per time, equal to the API on the same pixels', async () => {
+      const out = path.join(tmp, 'frames');
+      const r = await run(['interpolate', a, b, '--model', models.tinyFilm, '--device', 'cpu', '--times', '0.25,0.5,0.75', '--out', out]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(fs.readdirSync(out).sort(), ['t0.25.png', 't0.5.png', 't0.75.png']);
+      const film = await Interpolator.load(models.tinyFilm, { device: 'cpu' });
+      try {
+        const [ra, rb] = await Promise.all([a, b].map((f) => sharp(f).raw().toBuffer({ resolveWithObject: true })));
+        const frames = await film.interpolate(ra, rb, { time: [0.25, 0.5, 0.75] });
+        for (const [i, name] of ['t0.25.png', 't0.5.png', 't0.75.png'].entries()) {
+          const png = await sharp(path.join(out, name)).raw().toBuffer({ resolveWithObject: true });
+          assert.deepEqual(png.info.width, 53);
+          assert.deepEqual(png.info.height, 41);
+          assert.ok(png.data.equals(frames[i].data), `${name} differs from interpolate()`);
+        }
+      } finally {
+        film.dispose();
+      }
+    });
+
+    it('--recursions k writes 2^k - 1 frames at i / 2^k', async () => {
+      const out = path.join(tmp, 'rec');
+      const r = await run(['interpolate', a, b, '--model', models.tinyFilm, '--device', 'cpu', '--recursions', '2', '--out', out]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.deepEqual(fs.readdirSync(out).sort(), ['t0.25.png', 't0.5.png', 't0.75.png']);
+    });
+
+    it('fails clearly: sizes differ, a time out of range, no --model, an extractor as the model', async () => {
+      const small = path.join(tmp, 'small.png');
+      await sharp({ create: { width: 20, height: 20, channels: 3, background: '#808080' } }).png().toFile(small);
+      let r = await run(['interpolate', a, small, '--model', models.tinyFilm, '--out', path.join(tmp, 'x')]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /is 53x41 but .* is 20x20/);
+      r = await run(['interpolate', a, b, '--model', models.tinyFilm, '--times', '0.5,1.5']);
+      assert.equal(r.status, 2);
+      assert.match(r.stderr, /numbers from 0 to 1/);
+      r = await run(['interpolate', a, b]);
+      assert.equal(r.status, 2);
+      assert.match(r.stderr, /--model/);
+      r = await run(['interpolate', a, b, '--model', models.same, '--out', path.join(tmp, 'y')]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /not a whole FILM interpolator/);
+      assert.equal(fs.existsSync(path.join(tmp, 'y')), false);
+    });
+  });
+
+  describe('slowmo', () => {
+    let video;
+    const W = 64;
+    const H = 48;
+    before(() => {
+      // 3 frames of a moving test pattern, lossless, so decoding gives back exactly what ffmpeg drew
+      video = path.join(tmp, 'in.mkv');
+      const r = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', `testsrc2=size=${W}x${H}:rate=10`, '-frames:v', '3',
+        '-c:v', 'ffv1', '-pix_fmt', 'bgr0', '-y', video]);
+      assert.equal(r.status, 0, String(r.stderr));
+    });
+
+    for (const factor of [2, 4]) {
+      it(`--factor ${factor}: (n - 1) * ${factor} + 1 frames at the input's rate; source frames kept, in-betweens from the API`, async () => {
+        const out = path.join(tmp, `slow${factor}.mp4`);
+        const r = await run(['slowmo', video, '--factor', String(factor), '--model', models.tinyFilm, '--device', 'cpu',
+          '--crf', '0', '--out', out]);
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stderr, /pair 2\/2/); // progress
+        const s = ffprobe(out);
+        assert.deepEqual([s.codec_name, s.width, s.height, s.r_frame_rate, Number(s.nb_read_frames)], ['h264', W, H, '10/1', 2 * factor + 1]);
+        assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.includes('partial')), []);
+        // The expected video: the source frames with the API's in-betweens, through the same lossless
+        // (crf 0) H.264 encode, whose only loss is RGB -> YUV 4:2:0, the same for both.
+        const source = decode(video, W, H);
+        const film = await Interpolator.load(models.tinyFilm, { device: 'cpu' });
+        const expected = [];
+        try {
+          const info = { width: W, height: H, channels: 3 };
+          for (let i = 0; i + 1 < source.length; i++) {
+            const between = await film.interpolate({ data: source[i], info }, { data: source[i + 1], info }, { recursions: Math.log2(factor) });
+            expected.push(source[i], ...between.map((f) => f.data));
+          }
+          expected.push(source[source.length - 1]);
+        } finally {
+          film.dispose();
+        }
+        const reference = path.join(tmp, `expected${factor}.mp4`);
+        const enc = spawnSync('ffmpeg', ['-v', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${W}x${H}`, '-framerate', '10',
+          '-i', 'pipe:0', '-c:v', 'libx264', '-crf', '0', '-pix_fmt', 'yuv420p', '-y', reference], { input: Buffer.concat(expected) });
+        assert.equal(enc.status, 0, String(enc.stderr));
+        const want = decode(reference, W, H);
+        const got = decode(out, W, H);
+        assert.equal(got.length, want.length);
+        got.forEach((frame, i) => assert.ok(frame.equals(want[i]), `frame ${i} differs from the API's (mean |diff| ${meanAbs(frame, want[i])})`));
+      });
+    }
+
+    it('writes nothing on failure: a file that is not a video, an extractor as the model', async () => {
+      const out = path.join(tmp, 'never.mp4');
+      const notVideo = path.join(tmp, 'not-a-video.mp4');
+      fs.writeFileSync(notVideo, 'hello');
+      let r = await run(['slowmo', notVideo, '--model', models.tinyFilm, '--out', out]);
+      assert.equal(r.status, 1);
+      assert.match(r.stderr, /cannot read .*not-a-video\.mp4 as a video/);
+      r = await run(['slowmo', video, '--model', models.same, '--out', out]);
+      assert.equal(r.status, 1);
+      assert.equal(fs.existsSync(out), false);
+      assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.includes('partial')), []);
+    });
+
+    it('bad usage exits 2: --factor 3, no --out', async () => {
+      let r = await run(['slowmo', video, '--model', models.tinyFilm, '--factor', '3', '--out', path.join(tmp, 'x.mp4')]);
+      assert.equal(r.status, 2);
+      assert.match(r.stderr, /2, 4 or 8/);
+      r = await run(['slowmo', video, '--model', models.tinyFilm]);
+      assert.equal(r.status, 2);
+    });
+  });
+});

@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+"""Reference for the interpolation tests: the same TorchScript file, run by Python's torch, with
+FILM's own recipe around it (zero padding to a multiple of 64 split evenly, top/left the smaller
+half; batch_dt of shape [N, 1, 1, 1]; predictions clamped to [0, 1]; crop back; in-betweens by
+recursion at t = 0.5, each step a whole pad-predict-crop call, as FILM's recursive generator does).
+Writes inputs and frames as raw little-endian files plus interpolate.json, which the mocha tests read.
+
+usage: reference_interpolate.py OUT_DIR CASES_JSON
+CASES_JSON: [{"name", "model", "batch", "height", "width", "seed", "bytes",
+              "times": [t, ...] or "recursions": k}, ...]
+"""
+import json
+import os
+import sys
+
+import torch
+
+ALIGN = 64
+
+
+def pad(x):
+    n, c, h, w = x.shape
+    ph, pw = -h % ALIGN, -w % ALIGN
+    top, left = ph // 2, pw // 2
+    out = torch.zeros(n, c, h + ph, w + pw, dtype=x.dtype)
+    out[:, :, top:top + h, left:left + w] = x
+    return out, (top, left, h, w)
+
+
+def crop(x, box):
+    top, left, h, w = box
+    return x[:, :, top:top + h, left:left + w].contiguous()
+
+
+def predict(model, x0, x1, t):
+    dt = torch.full((x0.shape[0], 1, 1, 1), float(t), dtype=x0.dtype)
+    return model(x0, x1, dt).clamp(0, 1)
+
+
+def recursive(model, a, b, box, depth):
+    """The 2^depth - 1 frames strictly between a and b (padded), in time order. As FILM's recursive
+    generator: every step is a whole call (pad, predict, crop), so a middle frame is cropped and
+    padded with zeros again before it is an input."""
+    if depth == 0:
+        return []
+    mid, _ = pad(crop(predict(model, a, b, 0.5), box))
+    return recursive(model, a, mid, box, depth - 1) + [mid] + recursive(model, mid, b, box, depth - 1)
+
+
+def write(out_dir, name, tensor, suffix='f32'):
+    path = os.path.join(out_dir, f'{name}.{suffix}')
+    tensor.contiguous().numpy().tofile(path)
+    return {'file': path, 'shape': list(tensor.shape)}
+
+
+def main():
+    out_dir, cases_file = sys.argv[1], sys.argv[2]
+    os.makedirs(out_dir, exist_ok=True)
+    with open(cases_file) as f:
+        cases = json.load(f)
+    manifest = []
+    for case in cases:
+        # fp16 files run in float32 on the CPU, as film-features runs them
+        model = torch.jit.load(case['model'], map_location='cpu').float().eval()
+        g = torch.Generator().manual_seed(case['seed'])
+        n, h, w, name = case['batch'], case['height'], case['width'], case['name']
+        entry = dict(case)
+        inputs = []
+        for k in range(2):
+            if case.get('bytes'):
+                pixels = torch.randint(0, 256, (n, h, w, 3), generator=g, dtype=torch.uint8)
+                entry[f'bytes{k}'] = write(out_dir, f'{name}.in{k}', pixels, 'u8')
+                x = (pixels.permute(0, 3, 1, 2).double() / 255).float()
+            else:
+                x = torch.rand(n, 3, h, w, generator=g)
+            entry[f'in{k}'] = write(out_dir, f'{name}.in{k}', x)
+            inputs.append(x)
+        (x0, box), (x1, _) = pad(inputs[0]), pad(inputs[1])
+        with torch.no_grad():
+            if 'recursions' in case:
+                frames = recursive(model, x0, x1, box, case['recursions'])
+            else:
+                frames = [predict(model, x0, x1, t) for t in case['times']]
+        frames = [crop(f, box) for f in frames]
+        entry['frames'] = [write(out_dir, f'{name}.frame{i}', f) for i, f in enumerate(frames)]
+        if case.get('bytes'):
+            entry['frameBytes'] = [
+                write(out_dir, f'{name}.frame{i}', (f * 255).round().to(torch.uint8).permute(0, 2, 3, 1), 'u8')
+                for i, f in enumerate(frames)]
+        manifest.append(entry)
+    with open(os.path.join(out_dir, 'interpolate.json'), 'w') as f:
+        json.dump(manifest, f, indent=1)
+
+
+if __name__ == '__main__':
+    main()
