@@ -5,6 +5,8 @@
 // and below, wider than the receptive field of the levels taken from it, and at offsets that keep
 // every 2x2 pooling grid aligned with the whole frame's. Rows inside the band then see the same
 // inputs as in a whole-frame run; the halo rows, which saw the band's zero padding, are dropped.
+// (Values agree to float rounding, ~1e-7: convolution kernels may sum in another order for
+// another height.)
 //
 // Output level i is the concatenation of stage j of the sub-tree on pyramid level i-j (j < S), so
 // levels below S need pyramid level 0, and level i >= S needs only levels i-S+1 and up: those
@@ -16,7 +18,7 @@ import { LevelBuffer } from './encode';
 import type { Dtype } from './options';
 
 /** Pixels of the base pyramid level per band (plus its halo). */
-export const BAND_PIXELS = 1_500_000;
+export const BAND_PIXELS = 750_000;
 
 /**
  * How far (in pixels of the run's base level) a cut edge reaches into output level r of a run:

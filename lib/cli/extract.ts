@@ -7,7 +7,8 @@ import type { Command } from 'commander';
 import {
   checkWritable, expandInputs, runBatch, unitDir, type BatchEvent, type InputItem, type OutputOptions,
 } from '../batch';
-import { FeatureExtractor, defaultModelPath } from '../feature-extractor';
+// From the package entry: it loads the addon, so where none loads the CLI says how to fix it first.
+import { FeatureExtractor, defaultModelPath } from '../index';
 import type { Device } from '../types';
 import type { Register } from './main';
 import {
