@@ -96,9 +96,8 @@ export async function extractInBands(fx: FeatureExtractor, padded: Tensor4, save
   const total = plans.reduce((sum, p) => sum + p.starts.length, 0);
   let done = 0;
   for (const { run, h, halo, band, starts } of plans) {
-    for (const y0 of starts) {
-      signal?.throwIfAborted();
-      onBand?.({ band: done + 1, of: total });
+    // One band: its pyramid rows with the halo in, out the rows that belong to it.
+    const extractBand = async (y0: number) => {
       const y1 = Math.min(h, y0 + band);
       const from = Math.max(0, y0 - halo);
       const to = Math.min(h, y1 + halo);
@@ -109,10 +108,17 @@ export async function extractInBands(fx: FeatureExtractor, padded: Tensor4, save
         if (out[r].shape[1] !== buffers.get(level)!.shape[1]) throw new Error(`level ${level} has ${out[r].shape[1]} channels, expected ${channels(level)}`);
         buffers.get(level)!.put(out[r], from >> r, y0 >> r, y1 >> r);
       }
-      done++;
+    };
+    for (const y0 of starts) {
+      signal?.throwIfAborted();
+      onBand?.({ band: ++done, of: total });
+      await extractBand(y0);
       // Bands of different heights (the last one, other runs) need blocks of other sizes: without
       // this the CPU block cache would keep every size it has seen.
       FeatureExtractor.releaseCachedMemory();
+      // The band's float32 levels are the extractor's memory, freed when collected: collect now if
+      // node runs with --expose-gc, rather than when V8 next gets round to it.
+      (globalThis as { gc?: () => void }).gc?.();
     }
   }
   return buffers;
