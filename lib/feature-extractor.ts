@@ -2,6 +2,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { abortError, disposedError, withCallerStack, withCode } from './errors';
+import { installExitHook } from './exit';
 import { readImage } from './input';
 import { native, packageRoot, RUN_COPY_OUTPUTS, type NativeExtractor, type NativeInput } from './native';
 import { buildPyramid } from './pyramid';
@@ -63,6 +64,7 @@ export class FeatureExtractor {
       if (!DEVICE.test(device)) throw outOfRange(expected("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', device));
       const threads = checkInteger(opts.threads ?? 0, 'options.threads', 0, 1024) || os.availableParallelism();
       const half = checkBoolean(opts.half ?? false, 'options.half');
+      installExitHook();
       const handle = await native().load(path.resolve(file), device, threads, half);
       return new FeatureExtractor(handle, threads);
     });

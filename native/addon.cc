@@ -49,6 +49,23 @@ Napi::Value CountersJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
+Napi::Value CpuCacheJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const CpuCacheState state = GetCpuCacheState();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("limit", static_cast<double>(state.limit));
+  out.Set("cached", static_cast<double>(state.cached));
+  return out;
+}
+
+// process.exit() on the main thread: called from process.on('exit'), before exit() starts tearing
+// down libtorch's and oneDNN's statics (some register their destructors lazily, after any atexit
+// handler of ours), so runs in flight finish first and queued ones are dropped.
+Napi::Value ShutdownJs(const Napi::CallbackInfo& info) {
+  Executor::Get().ShutdownAtExit();
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InstallCachingCpuAllocator();
   auto* data = new AddonData();
@@ -61,6 +78,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCountJs, "cudaDeviceCount"));
   exports.Set("releaseCachedMemory", Napi::Function::New(env, ReleaseCachedMemoryJs, "releaseCachedMemory"));
   exports.Set("dataAddress", Napi::Function::New(env, DataAddressJs, "dataAddress"));
+  exports.Set("cpuCache", Napi::Function::New(env, CpuCacheJs, "cpuCache"));
+  exports.Set("shutdownForExit", Napi::Function::New(env, ShutdownJs, "shutdownForExit"));
   exports.Set("counters", Napi::Function::New(env, CountersJs, "counters"));
   exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
   return exports;

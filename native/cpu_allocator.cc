@@ -4,9 +4,13 @@
 #include <c10/core/CPUAllocator.h>
 #include <torch/version.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <algorithm>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <new>
@@ -65,6 +69,12 @@ class CachingCpuAllocator final : public c10::Allocator {
     return released;
   }
 
+  size_t cap() const { return cap_; }
+  size_t cached() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return cached_;
+  }
+
   static CachingCpuAllocator* instance;
 
  private:
@@ -103,10 +113,26 @@ class CachingCpuAllocator final : public c10::Allocator {
 
 CachingCpuAllocator* CachingCpuAllocator::instance = nullptr;
 
+// The container's memory limit: cgroup v2's memory.max, else v1's memory.limit_in_bytes; 0 if none.
+// (A v1 "no limit" is a huge number; the min() below makes it harmless.)
+size_t CgroupLimit() {
+  for (const char* file : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    std::ifstream in(file);
+    std::string text;
+    if (!(in >> text) || text == "max") continue;
+    char* end = nullptr;
+    const unsigned long long limit = std::strtoull(text.c_str(), &end, 10);
+    if (end != text.c_str() && limit > 0) return static_cast<size_t>(limit);
+  }
+  return 0;
+}
+
+// A quarter of what the process may use (RAM, or the cgroup's limit when lower), at most 8 GiB.
 size_t DefaultCap() {
   if (const char* mb = std::getenv("FILM_FEATURES_CPU_CACHE_MB")) return std::strtoull(mb, nullptr, 10) << 20;
-  const size_t ram = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  return std::min(ram / 4, size_t{8} << 30);
+  size_t memory = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  if (const size_t limit = CgroupLimit()) memory = std::min(memory, limit);
+  return std::min(memory / 4, size_t{8} << 30);
 }
 
 }  // namespace
@@ -131,6 +157,28 @@ size_t ReleaseCpuCache() {
 #else
   return 0;
 #endif
+}
+
+}  // namespace film
+
+namespace film {
+
+void ReturnFreedMemory() {
+  ReleaseCpuCache();
+#if defined(__GLIBC__)
+  // glibc keeps freed heap pages mapped (its mmap threshold grows to 32 MiB after the first large
+  // free, so weights end up on the heap); this returns them.
+  malloc_trim(0);
+#endif
+}
+
+CpuCacheState GetCpuCacheState() {
+#ifdef FILM_CPU_CACHE
+  if (CachingCpuAllocator::instance) {
+    return {CachingCpuAllocator::instance->cap(), CachingCpuAllocator::instance->cached()};
+  }
+#endif
+  return {0, 0};
 }
 
 }  // namespace film

@@ -10,7 +10,17 @@ namespace film {
 // Installs the allocator once per process (FILM_FEATURES_CPU_CACHE_MB caps the cache; 0 turns it off).
 void InstallCachingCpuAllocator();
 
+struct CpuCacheState {
+  size_t limit;   // 0: no cache
+  size_t cached;  // bytes held for reuse now
+};
+CpuCacheState GetCpuCacheState();
+
 // Frees the cached blocks not in use; returns how many bytes were released.
 size_t ReleaseCpuCache();
+
+// After a large free (a model's weights): empties the cache and hands the C heap's free pages back
+// to the system, so RSS falls at once.
+void ReturnFreedMemory();
 
 }  // namespace film

@@ -6,6 +6,21 @@
 #include "threads.h"
 
 namespace film {
+namespace {
+std::atomic<bool> exiting{false};
+}  // namespace
+
+bool Executor::Exiting() { return exiting.load(); }
+
+void Executor::ShutdownAtExit() {
+  exiting = true;
+  std::unique_lock<std::mutex> lock(mutex_);
+  exiting_ = true;
+  counters_.completed += queue_.size();
+  queue_.clear();  // never Dropped(): no env will take them now
+  counters_.queued = 0;
+  wake_.wait(lock, [&] { return counters_.running == 0; });
+}
 
 Executor& Executor::Get() {
   // FILM_FEATURES_CORES overrides the affinity mask's count (containers whose CPU quota is lower).
@@ -15,7 +30,9 @@ Executor& Executor::Get() {
       const int n = std::atoi(env);
       if (n > 0) cores = n;
     }
-    return new Executor(cores);
+    auto* created = new Executor(cores);
+    std::atexit([] { Executor::Get().ShutdownAtExit(); });
+    return created;
   }();
   return *executor;
 }
@@ -24,6 +41,7 @@ Executor::Executor(int capacity) : capacity_(capacity), free_(capacity) { counte
 
 void Executor::Submit(std::shared_ptr<Job> job) {
   std::lock_guard<std::mutex> lock(mutex_);
+  if (exiting_) return;
   if (!started_) {
     // One thread per core is enough: every running job holds at least one core. Detached: the
     // executor lives as long as the process.
@@ -59,7 +77,7 @@ void Executor::WorkerLoop() {
     int threads = 0;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return !queue_.empty() && free_ > 0; });
+      wake_.wait(lock, [&] { return !exiting_ && !queue_.empty() && free_ > 0; });
       // FIFO; while others wait, the free cores are shared out among them (a lone job gets all
       // it wants, a burst a core or two each, which gives more images/s on small frames).
       const int share = std::max(1, free_ / static_cast<int>(queue_.size()));

@@ -48,6 +48,12 @@ class Executor {
   bool Cancel(const std::shared_ptr<Job>& job);
   ExecutorCounters Counters();
   int capacity() const { return capacity_; }
+  // Process exit: drops queued jobs and waits for the running ones, which would otherwise run on
+  // inside libraries being torn down. Called from the main thread's process 'exit' event, and
+  // from an atexit handler as a fallback. Idempotent.
+  void ShutdownAtExit();
+  // True once the process is exiting: finished jobs are no longer handed to any env.
+  static bool Exiting();
 
  private:
   explicit Executor(int capacity);
@@ -59,6 +65,7 @@ class Executor {
   std::deque<std::shared_ptr<Job>> queue_;
   int free_;
   bool started_ = false;
+  bool exiting_ = false;
   ExecutorCounters counters_;
 };
 

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "addon_data.h"
+#include "cpu_allocator.h"
 #include "errors.h"
 #include "promise_task.h"
 #include "tensor_io.h"
@@ -101,7 +102,14 @@ Extractor::Extractor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Extracto
   if (!model) throw Napi::TypeError::New(env, "NativeExtractor is made by load(), not constructed");
   device_ = model->device_name();
   info_ = model->info();
-  slot_ = std::make_shared<ModelSlot>(std::move(model));
+  // When the last holder lets go (dispose(), or the last run in flight after it), the model is
+  // destroyed and its memory handed back to the system at once.
+  auto* owner = new std::shared_ptr<Model>(std::move(model));
+  std::shared_ptr<Model> tracked(owner->get(), [owner](Model*) {
+    delete owner;
+    ReturnFreedMemory();
+  });
+  slot_ = std::make_shared<ModelSlot>(std::move(tracked));
 }
 
 Napi::Value Extractor::Load(const Napi::CallbackInfo& info) {

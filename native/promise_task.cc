@@ -57,6 +57,7 @@ void EnvLink::Release(napi_env env) {
 }
 
 bool EnvLink::Post(std::shared_ptr<Task> task) {
+  if (Executor::Exiting()) return false;  // Node's loops are going away with the process
   auto* carried = new std::shared_ptr<Task>(std::move(task));
   {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -17,7 +17,14 @@ const path = require('node:path');
 const { runpath } = require('./elf');
 
 const root = path.resolve(__dirname, '..');
-const addon = path.join(root, 'build', 'Release', 'film_features.node');
+const release = path.join(root, 'build', 'Release');
+const addon = path.join(release, 'film_features.node');
+
+// prebuildify ships every .so it finds next to the addon: drop what `setup --bundle` copied there
+// (hundreds of MiB of libtorch and its dependencies) so that they stay out of the tarball.
+const bundled = fs.existsSync(release) ? fs.readdirSync(release).filter((f) => /\.so(\.|$)/.test(f)) : [];
+if (bundled.length > 0) console.error(`film-features: removing ${bundled.length} bundled libraries from build/Release: a prebuild links the system's`);
+for (const f of bundled) fs.rmSync(path.join(release, f));
 
 // The build's chatter goes to stderr: `npm pack --json` prints its report on stdout.
 const r = spawnSync(process.execPath, [path.join(__dirname, 'install.js'), '--force'], { stdio: ['inherit', 2, 2] });

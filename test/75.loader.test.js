@@ -58,7 +58,9 @@ describe('loader', () => {
 
     it('the CLI says the same without a stack trace, and `setup --help` still works', () => {
       const bin = path.join(dir, 'bin', 'film-features.js');
-      const extract = spawnSync(process.execPath, [bin, 'extract', 'x.png'], { encoding: 'utf8', env });
+      // a real image: the CLI checks its inputs before it loads the addon
+      const image = path.join(root, 'models', 'sample.png');
+      const extract = spawnSync(process.execPath, [bin, 'extract', image, '--out', path.join(dir, 'out')], { encoding: 'utf8', env });
       assert.equal(extract.status, 1);
       assert.match(extract.stderr, /Run `npx film-features setup`/);
       assert.doesNotMatch(extract.stderr, /\n\s+at /);

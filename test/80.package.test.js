@@ -116,6 +116,28 @@ describe('package', function () {
     assertSameFeatures(extractInApp());
   });
 
+  it('setup --bundle copies the libraries next to the addon (RUNPATH $ORIGIN), and it still extracts the same', function () {
+    if (spawnSync('patchelf', ['--version']).status !== 0) {
+      console.log('    (skipped: no patchelf; apt-get install patchelf)');
+      this.skip();
+    }
+    const release = path.join(app, 'node_modules', 'film-features', 'build', 'Release');
+    const env = { ...process.env };
+    delete env.FILM_FEATURES_ADDON;
+    const r = spawnSync('npx', ['--no-install', 'film-features', 'setup', '--bundle'], { cwd: app, encoding: 'utf8', env });
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    const size = /bundled (\d+) libraries next to the addon: (\d+) MiB/.exec(r.stderr);
+    assert.ok(size, r.stderr);
+    console.log(`    bundle: ${size[1]} libraries, ${size[2]} MiB`);
+    for (const lib of ['libtorch_cpu.so.1.13', 'libc10.so.1.13', 'libdnnl.so.2']) {
+      assert.ok(fs.existsSync(path.join(release, lib)), `${lib} bundled`);
+      assert.deepEqual(runpath(path.join(release, lib)), ['$ORIGIN']);
+    }
+    assert.deepEqual(runpath(path.join(release, 'film_features.node')), ['$ORIGIN']);
+    assert.ok(!fs.existsSync(path.join(release, 'libc.so.6')) && !fs.existsSync(path.join(release, 'libstdc++.so.6')));
+    assertSameFeatures(extractInApp());
+  });
+
   it('type-checks a TypeScript consumer against the installed package', () => {
     fs.writeFileSync(path.join(app, 'consumer.ts'), `
       import { FeatureExtractor, buildPyramid, padToMultiple, type Tensor4, type RgbImage } from 'film-features';

@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 
 import { registerExtract } from './extract';
+import { registerFleetCommands } from './fleet';
 import { setupCommand } from './setup';
 
 /** A command's file exports one of these; it adds its command to the program. */
@@ -10,6 +11,7 @@ export type Register = (program: Command, setExitCode: (code: number) => void) =
 const commands: Register[] = [
   registerExtract,
   (program, setExitCode) => program.addCommand(setupCommand(setExitCode)),
+  registerFleetCommands,
 ];
 
 /** Runs the CLI on process.argv-style arguments; resolves to the exit code. */

@@ -73,7 +73,12 @@ async function setup(opts: SetupOptions): Promise<number> {
       return 1;
     }
   }
-  say(`libtorch: ${addonBuild.locateTorch(env)}`);
+  const torch = addonBuild.locateTorch(env);
+  if (!torch) {
+    say('libtorch is still not found; give it with --libtorch PATH');
+    return 1;
+  }
+  say(`libtorch: ${torch}`);
   say(`building the addon in ${path.join(addonBuild.root, 'build')}`);
   if (!addonBuild.build({ env })) {
     say('the build failed (see above)');

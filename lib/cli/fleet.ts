@@ -1,0 +1,191 @@
+// The fleet commands: enqueue (jobs into a BullMQ queue on Redis), worker (runs them), status.
+import { promises as fs } from 'node:fs';
+
+import { Command, InvalidArgumentError } from 'commander';
+
+import { expandInputs, type OutputOptions } from '../batch';
+import { FeatureExtractor } from '../feature-extractor';
+import { DEFAULT_QUEUE, parseQueueName, parseRedisUrl, redactUrl } from '../fleet/connection';
+import { enqueueJobs } from '../fleet/enqueue';
+import type { FleetJobData } from '../fleet/job';
+import { formatStatus, queueStatus } from '../fleet/status';
+import { FleetWorker } from '../fleet/worker';
+import type { Device } from '../types';
+import type { Register } from './main';
+import {
+  addFrameOptions, addInputOptions, addOutputOptions, device, fail, frameOptionsFrom, integer, outputOptionsFrom, reason,
+  type CliOutputFlags,
+} from './options';
+
+/** A commander parser from a checking function: its RangeError's message becomes the usage error. */
+function checked<T>(parse: (value: string) => T) {
+  return (value: string): T => {
+    try {
+      return parse(value);
+    } catch (err) {
+      throw new InvalidArgumentError(reason(err));
+    }
+  };
+}
+
+function seconds(min: number, max: number) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`Expected a number of seconds from ${min} to ${max}.`);
+    }
+    return n;
+  };
+}
+
+function addRedisOptions(cmd: Command): Command {
+  return cmd
+    .requiredOption('--redis <url>', 'the Redis holding the queue: redis://[user:password@]HOST:PORT[/DB] (rediss:// for TLS)',
+      checked((v) => parseRedisUrl(v)))
+    .option('--queue <name>', 'queue name', checked((v) => parseQueueName(v)), DEFAULT_QUEUE);
+}
+
+interface RedisFlags {
+  redis: string;
+  queue: string;
+}
+
+interface EnqueueFlags extends RedisFlags, CliOutputFlags {
+  recursive: boolean;
+  fromList?: string;
+  every: number;
+  frames?: { start: number; end?: number };
+  attempts: number;
+  backoff: number;
+}
+
+async function enqueue(inputs: string[], flags: EnqueueFlags): Promise<number> {
+  let output: OutputOptions;
+  try {
+    output = outputOptionsFrom(flags); // out made absolute here: workers on other machines see the same path
+  } catch (err) {
+    console.error(`error: ${reason(err)}`);
+    return 2;
+  }
+  if (inputs.length === 0 && flags.fromList === undefined) {
+    console.error('error: no inputs: name files or folders, or give --from-list');
+    return 2;
+  }
+  const frames = frameOptionsFrom(flags);
+  const { items, skipped } = await expandInputs(inputs, { recursive: flags.recursive, fromList: flags.fromList });
+  for (const s of skipped) fail(`${s.missing ? '' : 'skipped '}${s.path}: ${s.reason}`);
+  const missing = skipped.filter((s) => s.missing).length;
+  if (items.length === 0) return 1;
+  const jobs: FleetJobData[] = items.map((item) => ({ item, output, frames }));
+  try {
+    const added = await enqueueJobs(flags.redis, flags.queue, jobs, { attempts: flags.attempts, backoffMs: Math.round(flags.backoff * 1000) });
+    console.log(`added ${added} job${added === 1 ? '' : 's'} to queue ${flags.queue} at ${redactUrl(flags.redis)}; outputs go to ${output.out}`);
+  } catch (err) {
+    fail(`cannot add jobs to queue ${flags.queue} at ${redactUrl(flags.redis)}: ${reason(err)}`);
+    return 1;
+  }
+  return missing > 0 ? 1 : 0;
+}
+
+interface WorkerFlags extends RedisFlags {
+  concurrency: number;
+  lockSeconds: number;
+  model?: string;
+  device: Device;
+  threads: number;
+}
+
+async function worker(flags: WorkerFlags): Promise<number> {
+  const log = (line: string): void => console.log(`${new Date().toISOString()} ${line}`);
+  const where = `queue ${flags.queue} at ${redactUrl(flags.redis)}`;
+  try {
+    await queueStatus(flags.redis, flags.queue, 0); // an unreachable Redis ends the worker here, not in endless retries
+  } catch (err) {
+    fail(`cannot reach ${where}: ${reason(err)}`);
+    return 1;
+  }
+  let fx: FeatureExtractor;
+  try {
+    if (flags.model !== undefined) await fs.access(flags.model);
+    fx = await FeatureExtractor.load(flags.model, { device: flags.device, threads: flags.threads });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    fail(code === 'ENOENT' ? `model file not found: ${flags.model}` : reason(err));
+    return 1;
+  }
+  const w = new FleetWorker(fx, {
+    redisUrl: flags.redis, queueName: flags.queue, modelFile: flags.model, concurrency: flags.concurrency, lockSeconds: flags.lockSeconds, log,
+  });
+  // First signal: finish the jobs in flight, take no new ones, exit 0. A second one cancels them:
+  // each fails this attempt, leaves only complete outputs, and is retried by the fleet.
+  let signals = 0;
+  let onSignal!: (signal: NodeJS.Signals) => void;
+  const stopped = new Promise<NodeJS.Signals>((resolve) => {
+    onSignal = (signal) => {
+      if (++signals === 1) resolve(signal);
+      else w.cancelAll(`${signal} received twice`);
+    };
+  });
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    await w.start();
+    log(`worker ${w.name} on ${where}: ${flags.concurrency} job(s) at a time on ${fx.device}, lock ${flags.lockSeconds} s`);
+    const signal = await stopped;
+    log(`${signal}: finishing the jobs in flight, taking no new ones`);
+    await w.close();
+    log('worker stopped');
+    return 0;
+  } finally {
+    process.removeListener('SIGTERM', onSignal);
+    process.removeListener('SIGINT', onSignal);
+    fx.dispose();
+  }
+}
+
+interface StatusFlags extends RedisFlags {
+  json?: boolean;
+  failed: number;
+}
+
+async function status(flags: StatusFlags): Promise<number> {
+  try {
+    const s = await queueStatus(flags.redis, flags.queue, flags.failed);
+    console.log(flags.json ? JSON.stringify(s, null, 2) : formatStatus(s));
+    return 0;
+  } catch (err) {
+    fail(`cannot read queue ${flags.queue} at ${redactUrl(flags.redis)}: ${reason(err)}`);
+    return 1;
+  }
+}
+
+export const registerFleetCommands: Register = (program, setExitCode) => {
+  let enq = addRedisOptions(program.command('enqueue'))
+    .description('Adds one job per image or video to a BullMQ queue on Redis, for workers on any machine')
+    .argument('[inputs...]', 'image or video files, or folders of them; stored as absolute paths, so workers must see ' +
+      'the same paths (a shared mount)');
+  enq = addInputOptions(addFrameOptions(addOutputOptions(enq)));
+  enq.option('--attempts <n>', 'tries per job; each retry waits twice as long as the one before', integer(1, 100), 3)
+    .option('--backoff <seconds>', 'wait before the first retry', seconds(0, 86400), 5)
+    .addHelpText('after', '\n--out must be on storage every worker can write. Exit status: 0 when every input was added;\n' +
+      '1 when an input was missing (the others are added) or Redis could not be reached; 2 for bad usage.')
+    .action(async (inputs: string[], flags: EnqueueFlags) => setExitCode(await enqueue(inputs, flags)));
+
+  addRedisOptions(program.command('worker'))
+    .description('Runs the queue\'s jobs until SIGTERM or SIGINT, then finishes the jobs in flight and exits 0')
+    .option('--concurrency <n>', 'jobs at once in this process (they share the model and the cores)', integer(1, 64), 1)
+    .option('--lock-seconds <s>', 'a job whose worker stops renewing its lock for this long is run again by another worker',
+      seconds(0.1, 3600), 30)
+    .option('--model <path>', 'TorchScript extractor (default: the model shipped in models/)')
+    .option('--device <device>', "'auto', 'cpu', 'cuda' or 'cuda:N'", device, 'auto' as Device)
+    .option('--threads <n>', 'CPU threads; 0 = every core', integer(0, 1024), 0)
+    .addHelpText('after', '\nA second SIGTERM or SIGINT cancels the jobs in flight; they are retried. Outputs appear complete\n' +
+      'or not at all, and frames already written are not written again.')
+    .action(async (flags: WorkerFlags) => setExitCode(await worker(flags)));
+
+  addRedisOptions(program.command('status'))
+    .description('Prints the queue\'s counts, the jobs running and the latest failures with their reasons')
+    .option('--json', 'one JSON object: numeric waiting, active, completed, failed, delayed; activeJobs; failures')
+    .option('--failed <n>', 'latest failures to list', integer(0, 10000), 20)
+    .action(async (flags: StatusFlags) => setExitCode(await status(flags)));
+};

@@ -1,0 +1,24 @@
+// Adds jobs to the queue, many per round trip.
+import { Queue } from 'bullmq';
+
+import { clientConnection } from './connection';
+import { JOB_NAME, jobOptions, type FleetJobData, type RetryOptions } from './job';
+
+const CHUNK = 500; // jobs per addBulk call: one MULTI each, so a large batch does not hold Redis up
+
+/** Adds one job per entry; resolves to the number added. */
+export async function enqueueJobs(redisUrl: string, queueName: string, jobs: FleetJobData[], retry: RetryOptions): Promise<number> {
+  const queue = new Queue<FleetJobData>(queueName, { connection: clientConnection(redisUrl) });
+  queue.on('error', () => {}); // the awaited calls below reject with the same error
+  const opts = jobOptions(retry);
+  let added = 0;
+  try {
+    for (let i = 0; i < jobs.length; i += CHUNK) {
+      const chunk = jobs.slice(i, i + CHUNK).map((data) => ({ name: JOB_NAME, data, opts }));
+      added += (await queue.addBulk(chunk)).length;
+    }
+  } finally {
+    await queue.close().catch(() => {});
+  }
+  return added;
+}

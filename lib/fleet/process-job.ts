@@ -1,0 +1,95 @@
+// One fleet job through the batch pipeline (lib/batch), the same one `extract` runs. Frames whose
+// complete output exists are left alone, so a job that runs again (its worker was killed, or it is
+// retried) writes each frame exactly once.
+import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+
+import { processInput, unitDir } from '../batch';
+import type { FeatureExtractor } from '../feature-extractor';
+import type { FleetJobData } from './job';
+
+export interface JobResult {
+  /** The input's output folder. */
+  output: string;
+  /** Frames written by this run (a still image is one frame). */
+  written: number;
+  /** Frames whose complete output was already there. */
+  skipped: number;
+  bytes: number;
+}
+
+/** Numbers for a still image or an animated one with a known page count; frames so far for a video. */
+export type JobProgress = number | { frames: number };
+
+export interface JobRunOptions {
+  /** The file the extractor was loaded from; recorded in meta.json. */
+  modelFile?: string;
+  signal?: AbortSignal;
+  onProgress?: (progress: JobProgress) => void;
+}
+
+/** A failure another try cannot fix: the input is missing, or is not an image or video that decodes. */
+export class PermanentError extends Error {}
+
+const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/**
+ * Removes the temporary folders an earlier run of this job left (its worker was killed mid-write).
+ * The job's lock says no one else is running it now, so they are removed whoever wrote them.
+ */
+async function removePartials(job: FleetJobData): Promise<void> {
+  const dir = unitDir(job.output.out, job.item, null);
+  const remove = async (parent: string, pattern: RegExp) => {
+    const names = await fs.readdir(parent).catch(() => [] as string[]);
+    await Promise.all(names.filter((n) => pattern.test(n)).map((n) => fs.rm(path.join(parent, n), { recursive: true, force: true })));
+  };
+  // a still's folder is written as .<name>.partial-*; a frame's as .<6 digits>.partial-* inside the input's folder
+  await remove(path.dirname(dir), new RegExp(`^\\.${escape(path.basename(dir))}\\.(partial|old)-`));
+  await remove(dir, /^\.\d{6}\.(partial|old)-/);
+}
+
+const frameLabel = (frame: number | null): string => (frame === null ? '' : `frame ${frame}: `);
+
+export async function processJob(fx: FeatureExtractor, job: FleetJobData, opts: JobRunOptions = {}): Promise<JobResult> {
+  const progress = opts.onProgress ?? (() => {});
+  await removePartials(job);
+  const decoded = new Set<number>(); // frames that decoded: a later failure is in extract or write
+  const failures: { frame: number | null; error: Error; decoded: boolean }[] = [];
+  let done = 0;
+  const summary = await processInput(job.item, {
+    extractor: fx,
+    modelFile: opts.modelFile,
+    output: job.output,
+    frames: job.frames,
+    skipExisting: true,
+    signal: opts.signal,
+    onEvent: (ev) => {
+      const still = ev.frame === null;
+      switch (ev.type) {
+        case 'decoded':
+          decoded.add(ev.seq);
+          if (still) progress(10);
+          break;
+        case 'writing':
+          if (still) progress(20 + Math.round((75 * (ev.index - 1)) / ev.of));
+          break;
+        case 'failed':
+        case 'written':
+        case 'skipped':
+          if (ev.type === 'failed') failures.push({ frame: ev.frame, error: ev.error, decoded: decoded.has(ev.seq) });
+          done++;
+          progress(still ? 100 : { frames: done });
+          break;
+      }
+    },
+  });
+  if (failures.length > 0) {
+    const first = failures[0];
+    const what = failures.length === 1 && first.frame === null ? '' : `${failures.length} frame(s) failed; first `;
+    const message = `${job.item.source}: ${what}${frameLabel(first.frame)}${first.error.message}`;
+    // Decode failures do not get better on a retry; extract and write failures (memory, a full or
+    // flaky disk) may, and a retry redoes only the frames that are missing.
+    throw failures.every((f) => !f.decoded) ? new PermanentError(message) : new Error(message);
+  }
+  return { output: unitDir(job.output.out, job.item, null), written: summary.written, skipped: summary.skipped, bytes: summary.bytes };
+}
