@@ -1,6 +1,8 @@
 // film-features extract: the batch pipeline (lib/batch) over files, folders, lists and videos.
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
 
 import type { Command } from 'commander';
 
@@ -27,6 +29,16 @@ interface Flags extends CliOutputFlags {
   frames?: { start: number; end?: number };
   skipExisting: boolean;
   jobs: number;
+}
+
+/**
+ * Lets lib/batch collect a large frame's band outputs (the extractor's memory) as soon as each band
+ * is done: without it a 12-megapixel photo peaked at 6.3 GB instead of 5.4. The CLI owns its process.
+ */
+function exposeGc(): void {
+  if (typeof (globalThis as { gc?: unknown }).gc === 'function') return;
+  v8.setFlagsFromString('--expose-gc');
+  (globalThis as { gc?: unknown }).gc = vm.runInNewContext('gc');
 }
 
 const ms = (t: number): string => `${(performance.now() - t).toFixed(0)} ms`;
@@ -70,6 +82,7 @@ async function extract(inputs: string[], flags: Flags): Promise<number> {
     if (count > 0) fail(`${count} of ${items.length} inputs already have output in ${output.out}; overwriting it (--skip-existing keeps it)`);
   }
 
+  exposeGc();
   let t = performance.now();
   let fx: FeatureExtractor;
   try {
