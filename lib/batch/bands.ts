@@ -5,6 +5,8 @@
 // and below, wider than the receptive field of the levels taken from it, and at offsets that keep
 // every 2x2 pooling grid aligned with the whole frame's. Rows inside the band then see the same
 // inputs as in a whole-frame run; the halo rows, which saw the band's zero padding, are dropped.
+// (Values agree to float rounding, ~1e-7: convolution kernels may sum in another order for
+// another height.)
 //
 // Output level i is the concatenation of stage j of the sub-tree on pyramid level i-j (j < S), so
 // levels below S need pyramid level 0, and level i >= S needs only levels i-S+1 and up: those
@@ -16,7 +18,7 @@ import { LevelBuffer } from './encode';
 import type { Dtype } from './options';
 
 /** Pixels of the base pyramid level per band (plus its halo). */
-export const BAND_PIXELS = 1_500_000;
+export const BAND_PIXELS = 750_000;
 
 /**
  * How far (in pixels of the run's base level) a cut edge reaches into output level r of a run:
@@ -94,9 +96,8 @@ export async function extractInBands(fx: FeatureExtractor, padded: Tensor4, save
   const total = plans.reduce((sum, p) => sum + p.starts.length, 0);
   let done = 0;
   for (const { run, h, halo, band, starts } of plans) {
-    for (const y0 of starts) {
-      signal?.throwIfAborted();
-      onBand?.({ band: done + 1, of: total });
+    // One band: its pyramid rows with the halo in, out the rows that belong to it.
+    const extractBand = async (y0: number) => {
       const y1 = Math.min(h, y0 + band);
       const from = Math.max(0, y0 - halo);
       const to = Math.min(h, y1 + halo);
@@ -107,10 +108,17 @@ export async function extractInBands(fx: FeatureExtractor, padded: Tensor4, save
         if (out[r].shape[1] !== buffers.get(level)!.shape[1]) throw new Error(`level ${level} has ${out[r].shape[1]} channels, expected ${channels(level)}`);
         buffers.get(level)!.put(out[r], from >> r, y0 >> r, y1 >> r);
       }
-      done++;
+    };
+    for (const y0 of starts) {
+      signal?.throwIfAborted();
+      onBand?.({ band: ++done, of: total });
+      await extractBand(y0);
       // Bands of different heights (the last one, other runs) need blocks of other sizes: without
       // this the CPU block cache would keep every size it has seen.
       FeatureExtractor.releaseCachedMemory();
+      // The band's float32 levels are the extractor's memory, freed when collected: collect now if
+      // node runs with --expose-gc, rather than when V8 next gets round to it.
+      (globalThis as { gc?: () => void }).gc?.();
     }
   }
   return buffers;
