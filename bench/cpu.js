@@ -91,9 +91,13 @@ function cppLoop(engine, threads, [n, , h, w], runs) {
 
 const fmaFamily = (isa) => (/^avx512/.test(isa) ? 'avx512' : 'avx2');
 
-/** fp32 FMA peak in GFLOP/s for oneDNN's ISA family (bench/cpp/fma_peak: best of 5 short rounds). */
+/**
+ * fp32 FMA peak for oneDNN's ISA family (bench/cpp/fma_peak: best of 5 short rounds): { gflops } of
+ * all threads in wall time, and { perCpuSecond } GFLOP per second of CPU time a thread got.
+ */
 function fmaPeak(isa, threads) {
-  return JSON.parse(sh(fmaBinary, [fmaFamily(isa), String(threads)]).trim()).gflops;
+  const out = JSON.parse(sh(fmaBinary, [fmaFamily(isa), String(threads)]).trim());
+  return { gflops: out.gflops, perCpuSecond: out.gflops_per_cpu_second };
 }
 
 async function timeOnce(fn) {
@@ -206,12 +210,14 @@ async function main() {
         const [extract, forward, ortMs] = ['extract', 'forward', 'ort'].map((k) => median(ms[k]));
         const [extractCpu, ortCpu] = ['extract', 'ort'].map((k) => median(cpuMs[k].slice(opts.warmup)));
         const cpp = median(cppMs.slice(opts.warmup));
-        const peak = median(peakRuns.slice(opts.warmup));
+        const peak = median(peakRuns.slice(opts.warmup).map((p) => p.gflops));
+        const peakCpu = median(peakRuns.slice(opts.warmup).map((p) => p.perCpuSecond));
         const gflops = work / extract / 1e6;
 
         const row = [`${h}x${w}`, batch, threads, fmt(extract), fmt(forward), fmt(ortMs), fmt(cpp),
           fmt(extract / ortMs, 2), fmt(extract / cpp, 2), fmt(forward / cpp, 2), fmt(gflops), fmt(peak), fmt((100 * gflops) / peak),
-          fmt(first.ms), fmt(extractCpu), fmt(ortCpu), fmt(extractCpu / ortCpu, 2)];
+          fmt(first.ms), fmt(extractCpu), fmt(ortCpu), fmt(extractCpu / ortCpu, 2),
+          fmt((100 * work) / extractCpu / 1e6 / peakCpu), fmt((100 * work) / ortCpu / 1e6 / peakCpu)];
         if (fx.torchscript) row.push(fmt(median(ms.torchscript)), fmt(median(ms.torchscript) / ortMs, 2));
         rows.push(row);
         console.error(`${label}: ${row.slice(3).join(' ')}`);
@@ -230,7 +236,7 @@ async function main() {
   console.log();
   const header = ['size', 'batch', 'threads', 'ff ms', 'ff forward ms', 'onnxruntime ms', 'C++ loop ms',
     'ff/ort', 'ff/C++', 'ff forward/C++', 'ff GFLOP/s', 'FMA peak GFLOP/s', '% of peak', 'first call ms',
-    'ff CPU ms', 'ort CPU ms', 'ff/ort CPU'];
+    'ff CPU ms', 'ort CPU ms', 'ff/ort CPU', 'ff % of peak (CPU time)', 'ort % of peak (CPU time)'];
   if (opts.torchscript) header.push('TorchScript engine ms', 'TorchScript/ort');
   console.log(table(header, rows));
   console.log();
