@@ -13,6 +13,19 @@ const { FeatureExtractor, padToMultiple, cropLevel } = require('..');
 const batch = require('../dist/batch');
 const { python, needPython, randomTensor, relativeError } = require('./fixtures');
 
+/** Largest difference between two float16 arrays in units in the last place (same-sign values). */
+function maxUlp(a, b) {
+  const x = new Uint16Array(a.buffer, a.byteOffset, a.byteLength / 2);
+  const y = new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2);
+  assert.equal(x.length, y.length);
+  let most = 0;
+  for (let i = 0; i < x.length; i++) {
+    const d = (x[i] & 0x8000) === (y[i] & 0x8000) ? Math.abs(x[i] - y[i]) : (x[i] & 0x7fff) + (y[i] & 0x7fff);
+    most = Math.max(most, d);
+  }
+  return most;
+}
+
 const f32 = (bytes) => new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
 
 describe('lib/batch API', function () {
@@ -145,11 +158,11 @@ describe('lib/batch API', function () {
       });
     }
 
-    it('float16 bands equal the whole frame converted', async () => {
+    it('float16 bands equal the whole frame converted, to a unit in the last place', async () => {
       const got = await batch.extractInBands(fx, tensor, [0, 3], crop, 'float16', undefined, undefined, 128 * 32);
       for (const l of [0, 3]) {
         const want = batch.encodeLevel(full[l], crop, l, 'float16');
-        assert.deepEqual(Buffer.from(got.get(l).encoded().bytes), Buffer.from(want.bytes));
+        assert.ok(maxUlp(got.get(l).encoded().bytes, want.bytes) <= 1, `level ${l}`);
       }
     });
   });
@@ -202,7 +215,7 @@ describe('lib/batch API', function () {
       }
     });
 
-    it('writes a banded (large) frame byte for byte as the whole-frame path does', async () => {
+    it('writes a banded (large) frame as the whole-frame path does: same header, values to a unit in the last place', async () => {
       const png = path.join(tmp, 'big.png');
       const noise = randomTensor([130 * 70 * 3], 5).data;
       await sharp(Buffer.from(noise.map((v) => Math.floor(v * 256))), { raw: { width: 130, height: 70, channels: 3 } }).png().toFile(png);
@@ -217,10 +230,13 @@ describe('lib/batch API', function () {
       assert.ok(events.some((e) => e.type === 'extracting' && e.band && e.band.of > 1), 'went in bands');
       const a = fs.readFileSync(path.join(whole.out, 'big', 'features.safetensors'));
       const b = fs.readFileSync(path.join(banded.out, 'big', 'features.safetensors'));
-      const header = JSON.parse(a.subarray(8, 8 + Number(a.readBigUInt64LE(0))).toString());
+      const length = 8 + Number(a.readBigUInt64LE(0));
+      const header = JSON.parse(a.subarray(8, length).toString());
       assert.equal(header.__metadata__.source, png);
       assert.deepEqual(header.level5.shape, [1, 960, 2, 4]);
-      assert.ok(a.equals(b), 'the same bytes, header and data');
+      assert.ok(a.subarray(0, length).equals(b.subarray(0, length)), 'the same header');
+      // float32 results agree to ~1e-7 whatever the frame's height; float16 rounding may then differ by one
+      assert.ok(maxUlp(a.subarray(length), b.subarray(length)) <= 1);
     });
   });
 });

@@ -5,18 +5,20 @@
 // and below, wider than the receptive field of the levels taken from it, and at offsets that keep
 // every 2x2 pooling grid aligned with the whole frame's. Rows inside the band then see the same
 // inputs as in a whole-frame run; the halo rows, which saw the band's zero padding, are dropped.
+// (Values agree to float rounding, ~1e-7: convolution kernels may sum in another order for
+// another height.)
 //
 // Output level i is the concatenation of stage j of the sub-tree on pyramid level i-j (j < S), so
 // levels below S need pyramid level 0, and level i >= S needs only levels i-S+1 and up: those
 // come from a run on the smaller pyramid starting there (a quarter of the pixels per level up).
-import type { FeatureExtractor } from '../feature-extractor';
+import { FeatureExtractor } from '../feature-extractor';
 import { buildPyramid } from '../pyramid';
 import type { CropBox, Tensor4 } from '../types';
 import { LevelBuffer } from './encode';
 import type { Dtype } from './options';
 
-/** Pixels of the base pyramid level per band (plus its halo): about 1-2 GB of work on the CPU. */
-export const BAND_PIXELS = 2_000_000;
+/** Pixels of the base pyramid level per band (plus its halo). */
+export const BAND_PIXELS = 750_000;
 
 /**
  * How far (in pixels of the run's base level) a cut edge reaches into output level r of a run:
@@ -108,6 +110,9 @@ export async function extractInBands(fx: FeatureExtractor, padded: Tensor4, save
         buffers.get(level)!.put(out[r], from >> r, y0 >> r, y1 >> r);
       }
       done++;
+      // Bands of different heights (the last one, other runs) need blocks of other sizes: without
+      // this the CPU block cache would keep every size it has seen.
+      FeatureExtractor.releaseCachedMemory();
     }
   }
   return buffers;

@@ -1,7 +1,8 @@
 // The batch pipeline: decode -> extract -> write, with bounded queues between the stages.
 // The source decodes one frame ahead; `jobs` extracts run at once; one writer converts and writes.
-// Frames holding features are capped at jobs + 1 (a large frame takes every slot, so it is alone),
-// which is what bounds memory: features are ~40x the bytes of the decoded frame.
+// Frames holding features are capped at jobs + 1 slots, a frame taking slots in proportion to its
+// pixels (a large one takes them all, so it is alone): that bounds memory, as features are ~50x
+// the bytes of the decoded frame.
 import * as path from 'node:path';
 
 import type { FeatureExtractor } from '../feature-extractor';
@@ -32,7 +33,7 @@ export interface BatchContext {
   frames?: FrameOptions;
   /** Leave frames whose complete output exists alone. */
   skipExisting?: boolean;
-  /** Extracts in flight (default 1). */
+  /** Extracts in flight (default 2: on the CPU two runs share the cores better than one). */
   jobs?: number;
   /** Frames with more pixels (padded) are extracted in bands, alone (default LARGE_FRAME_PIXELS). */
   largeFramePixels?: number;
@@ -166,7 +167,7 @@ async function outputFiles(levels: Levels, preview: Buffer | null, meta: Omit<Fr
 /** Runs decoded frames through extract and write; the engine under processInput and runBatch. */
 export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchContext): Promise<BatchSummary> {
   const { extractor: fx, output: o, signal } = ctx;
-  const jobs = ctx.jobs ?? 1;
+  const jobs = ctx.jobs ?? 2;
   const large = ctx.largeFramePixels ?? LARGE_FRAME_PIXELS;
   const emit = ctx.onEvent ?? (() => {});
   const modelFile = path.resolve(ctx.modelFile ?? defaultModelPath);
@@ -262,7 +263,8 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
       const { width, height } = ev.rgb;
       const scaled = ev.original !== null && (ev.original.width !== width || ev.original.height !== height);
       emit({ ...ref, type: 'decoded', width, height, original: ev.original, scaled });
-      const weight = width * height > large ? capacity : 1;
+      // a frame holds slots in proportion to its pixels: the frames in memory add up to about one large frame
+      const weight = Math.min(capacity, Math.max(1, Math.ceil((width * height * capacity) / large)));
       await holding.acquire(weight);
       await extracting.acquire();
       signal?.throwIfAborted();

@@ -7,7 +7,8 @@ import type { Command } from 'commander';
 import {
   checkWritable, expandInputs, runBatch, unitDir, type BatchEvent, type InputItem, type OutputOptions,
 } from '../batch';
-import { FeatureExtractor, defaultModelPath } from '../feature-extractor';
+// From the package entry: it loads the addon, so where none loads the CLI says how to fix it first.
+import { FeatureExtractor, defaultModelPath } from '../index';
 import type { Device } from '../types';
 import type { Register } from './main';
 import {
@@ -117,7 +118,7 @@ export const registerExtract: Register = (program: Command, setExitCode) => {
   cmd = addInputOptions(cmd);
   cmd = addFrameOptions(cmd);
   cmd.option('--skip-existing', 'leave frames whose complete output exists alone (resumes a killed run)', false)
-    .option('--jobs <n>', 'extracts in flight at once', integer(1, 64), 1)
+    .option('--jobs <n>', 'extracts in flight at once (large frames go alone)', integer(1, 64), 2)
     .addHelpText('after', '\nExit status: 0 when every frame was written; 1 when any input or frame failed (the others are\n' +
       'still written), the output folder cannot be written, or the model did not load; 2 for bad usage;\n' +
       '130 when interrupted (complete outputs are kept).')
