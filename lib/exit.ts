@@ -10,5 +10,6 @@ let installed = false;
 export function installExitHook(): void {
   if (installed || !isMainThread) return;
   installed = true;
-  process.on('exit', () => native().shutdownForExit());
+  const binding = native(); // throws here, in the caller, when there is no addon; never at exit
+  process.on('exit', () => binding.shutdownForExit());
 }
