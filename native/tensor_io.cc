@@ -140,6 +140,31 @@ at::Tensor InputTensor(const HostInput& input) {
   return out;
 }
 
+std::vector<at::Tensor> CpuPyramid(const at::Tensor& level0, size_t levels) {
+  std::vector<at::Tensor> pyramid{level0};
+  for (size_t i = 1; i < levels; ++i) {
+    const at::Tensor& in = pyramid.back();
+    const int64_t planes = in.size(0) * in.size(1), h = in.size(2), w = in.size(3);
+    const int64_t oh = h / 2, ow = w / 2;
+    at::Tensor out = at::empty({in.size(0), in.size(1), oh, ow}, at::kFloat);
+    const float* src = in.data_ptr<float>();
+    float* dst = out.data_ptr<float>();
+    at::parallel_for(0, planes * oh, 64, [&](int64_t begin, int64_t end) {
+      for (int64_t row = begin; row < end; ++row) {
+        const float* top = src + (row / oh) * h * w + 2 * (row % oh) * w;
+        const float* bottom = top + w;
+        float* o = dst + row * ow;
+        for (int64_t x = 0; x < ow; ++x) {
+          const double sum = static_cast<double>(top[2 * x]) + top[2 * x + 1] + bottom[2 * x] + bottom[2 * x + 1];
+          o[x] = static_cast<float>(sum * 0.25);
+        }
+      }
+    });
+    pyramid.push_back(out);
+  }
+  return pyramid;
+}
+
 namespace {
 
 struct Holder {

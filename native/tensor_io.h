@@ -32,6 +32,11 @@ at::Tensor InputTensor(const HostInput& input);
 constexpr float kMinValue = -1.0f;
 constexpr float kMaxValue = 2.0f;
 
+// FILM's pyramid from level 0 on the CPU, off the JS thread: 2x2 average pooling, odd sizes floored,
+// each value summed and scaled in double and rounded once, so it equals buildPyramid in TypeScript
+// bit for bit.
+std::vector<at::Tensor> CpuPyramid(const at::Tensor& level0, size_t levels);
+
 // A Float32Array whose ArrayBuffer is the tensor's own storage, released by a finalizer.
 // Copies instead where the runtime forbids external buffers (Electron) or when asked to.
 Napi::Float32Array ToFloat32Array(Napi::Env env, at::Tensor tensor, bool force_copy);
