@@ -11,6 +11,8 @@ export type FilmErrorCode =
   | 'ERR_FILM_DEVICE'
   | 'ERR_FILM_OUT_OF_MEMORY'
   | 'ERR_FILM_RUNTIME'
+  | 'ERR_FILM_OUTPUT_EXISTS'
+  | 'ERR_FILM_DAMAGED_INPUT'
   | 'ABORT_ERR';
 
 export function withCode<E extends Error>(error: E, code: FilmErrorCode): E & { code: FilmErrorCode } {

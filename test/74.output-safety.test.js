@@ -228,14 +228,16 @@ describe('batch output safety', function () {
       const cut = path.join(tmp, 'vid', 'cut.mp4');
       const bytes = fs.readFileSync(full);
       fs.writeFileSync(cut, bytes.subarray(0, bytes.length >> 1)); // as head -c
-      // how many frames ffmpeg gets out of it, counted here independently
-      const r0 = spawnSync('ffmpeg', ['-v', 'quiet', '-i', cut, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1'], { maxBuffer: 1 << 28 });
-      const decodable = r0.stdout.length / (160 * 120 * 3);
+      // how many frames can be decoded from it, counted here by ffprobe
+      const r0 = spawnSync('ffprobe', ['-v', 'quiet', '-count_frames', '-select_streams', 'v:0', '-show_entries', 'stream=nb_read_frames',
+        '-of', 'csv=p=0', cut], { encoding: 'utf8' });
+      const decodable = Number(r0.stdout.trim());
       assert.ok(decodable > 0 && decodable < 30, `${decodable}`);
       const out = path.join(tmp, 'cutout');
       const r = await extract([cut], out);
       assert.equal(r.status, 1, r.stderr);
-      assert.match(r.stderr, new RegExp(`cut\\.mp4: .*cut\\.mp4 is damaged or truncated: .*${decodable} frame\\(s\\) written`));
+      assert.match(r.stderr, new RegExp(`cut\\.mp4: .*cut\\.mp4 is damaged or truncated: it states 30 frames, ffmpeg decoded ${decodable}\\b.*; ` +
+        `${decodable} frame\\(s\\) written.*\\(ERR_FILM_DAMAGED_INPUT\\)`));
       assert.match(r.stdout, new RegExp(`^${decodable} written .*, 1 failed`, 'm'));
       const frames = fs.readdirSync(path.join(out, 'cut'));
       assert.equal(frames.length, decodable);
@@ -243,6 +245,14 @@ describe('batch output safety', function () {
       const again = await extract([cut], out, '--skip-existing');
       assert.equal(again.status, 1, again.stderr);
       assert.match(again.stdout, new RegExp(`0 written .*, 1 failed, ${decodable} skipped`));
+      // a Matroska file states no frame count: cut, ffmpeg's decode errors tell
+      const mkv = path.join(tmp, 'vid', 'cut.mkv');
+      ffmpeg(['-i', full, '-c', 'copy', path.join(tmp, 'vid', 'full.mkv')]);
+      const mbytes = fs.readFileSync(path.join(tmp, 'vid', 'full.mkv'));
+      fs.writeFileSync(mkv, mbytes.subarray(0, mbytes.length >> 1));
+      const rm = await extract([mkv], path.join(tmp, 'cutmkv'));
+      assert.equal(rm.status, 1, rm.stderr);
+      assert.match(rm.stderr, /cut\.mkv: .*cut\.mkv is damaged or truncated: ffmpeg reported \d+ decode error\(s\) in (\d+) frames, the last: .*; \1 frame\(s\) written/);
       // the whole file is fine
       const ok = await extract([full], out);
       assert.equal(ok.status, 0, ok.stderr);
@@ -251,6 +261,27 @@ describe('batch output safety', function () {
   });
 
   describe('names', () => {
+    it('assignNames: visible parts, distinct without case, none the folder of another, suffixes that do not depend on luck', () => {
+      const parts = (names) => names.map((n) => n.split('/').map(batch.safePart));
+      assert.deepEqual(parts(['.', '..', '', '.png', 'a\\b']).map((p) => p.join('/')), ['_.', '_..', '_', '_.png', 'a_b']);
+      assert.deepEqual(batch.assignNames(parts(['x', 'x', 'x-2'])), ['x', 'x-3', 'x-2']);
+      assert.deepEqual(batch.assignNames(parts(['x/y', 'x'])), ['x/y', 'x-2']);
+      assert.deepEqual(batch.assignNames(parts(['x', 'x/y', 'x/z'])), ['x', 'x-2/y', 'x-2/z']);
+      assert.deepEqual(batch.assignNames(parts(['Clip', 'clip'])), ['Clip', 'clip-2']);
+      for (const names of [['x', 'x-3', 'x-2'], ['x/y', 'x-2'], ['a/b/c', 'a/b-2', 'a/b/c-2']]) assert.equal(batch.nameClash(names), undefined);
+      assert.deepEqual(batch.nameClash(['x', 'x/y']), ['x', 'x/y']);
+      assert.deepEqual(batch.nameClash(['x/y', 'X']), ['x/y', 'X']);
+    });
+
+    it('runBatch refuses items whose names clash, before writing anything', async () => {
+      const output = batch.resolveOutputOptions({ out: path.join(tmp, 'clash'), levels: LEVELS });
+      const item = (name) => ({ source: png, kind: 'image', name });
+      for (const names of [['a', 'a'], ['a', 'a/b'], ['a/b', 'A']]) {
+        await assert.rejects(batch.runBatch(names.map(item), { extractor: null, output }), (err) => err.code === 'ERR_INVALID_ARG_VALUE');
+      }
+      assert.ok(!fs.existsSync(output.out));
+    });
+
     it('..png, ...png and .png get visible names inside --out; nothing beside them or above --out changes', async () => {
       const parent = path.join(tmp, 'dots');
       const out = path.join(parent, 'out');

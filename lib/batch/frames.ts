@@ -1,10 +1,12 @@
 // Decoding: every input as a sequence of RGB frames. Stills are one frame (EXIF orientation
 // applied); animated images give each page; videos each frame ffmpeg decodes.
+import * as path from 'node:path';
+
 import sharp = require('sharp');
 
 import type { InputItem } from './inputs';
 import { takesFrame, type FrameOptions } from './options';
-import { unitComplete, unitDir } from './output';
+import { inspectFrames, inspectUnit, removeStale, unitDir } from './output';
 import { videoFrames, type RgbFrame } from './video';
 
 export type { RgbFrame } from './video';
@@ -47,6 +49,27 @@ export async function decodeImage(file: string, page: number | null, maxSide: nu
   return { rgb: { data, width: info.width, height: info.height, channels: 3 }, original };
 }
 
+/**
+ * What to do with one frame before it is decoded: 'write' it, or the event that settles it: skipped
+ * (--skip-existing and our complete output of this source is there) or failed (something that is
+ * not ours is there; it is left alone). Leftovers of killed runs beside it are removed first.
+ */
+async function settle(item: InputItem, frame: number | null, dir: string, o: SourceOptions): Promise<SourceEvent | 'write'> {
+  await removeStale(path.dirname(dir));
+  const state = await inspectUnit(dir, item.source);
+  if (state.state === 'foreign') return { kind: 'failed', item, frame, error: state.error };
+  if (o.skipExisting && state.state === 'ours' && state.complete) return { kind: 'skipped', item, frame, dir };
+  return 'write';
+}
+
+/** For a video or animation: a failure when its frames' folder is there and not ours; leftovers beside it removed. */
+async function checkFramesDir(item: InputItem, o: SourceOptions): Promise<SourceEvent | null> {
+  const dir = unitDir(o.out, item, null);
+  await removeStale(path.dirname(dir));
+  const state = await inspectFrames(dir, item.source);
+  return state.state === 'foreign' ? { kind: 'failed', item, frame: null, error: state.error } : null;
+}
+
 async function* imageFrames(item: InputItem, o: SourceOptions): AsyncGenerator<SourceEvent> {
   let pages: number;
   try {
@@ -56,11 +79,19 @@ async function* imageFrames(item: InputItem, o: SourceOptions): AsyncGenerator<S
     return;
   }
   const indices = pages > 1 ? Array.from({ length: pages }, (_, i) => i).filter((i) => takesFrame(o.frames, i)) : [null];
+  if (pages > 1) {
+    const failed = await checkFramesDir(item, o);
+    if (failed) {
+      yield failed;
+      return;
+    }
+  }
   for (const frame of indices) {
     o.signal?.throwIfAborted();
     const dir = unitDir(o.out, item, frame);
-    if (o.skipExisting && (await unitComplete(dir))) {
-      yield { kind: 'skipped', item, frame, dir };
+    const settled = await settle(item, frame, dir, o);
+    if (settled !== 'write') {
+      yield settled;
       continue;
     }
     const t = performance.now();
@@ -79,12 +110,18 @@ async function* videoSource(item: InputItem, o: SourceOptions): AsyncGenerator<S
   let index = 0;
   let t = performance.now();
   try {
+    const failed = await checkFramesDir(item, o);
+    if (failed) {
+      yield failed;
+      return;
+    }
     for await (const rgb of videoFrames(item.source, { maxSide: o.maxSide, limit: o.frames.end, signal: o.signal })) {
       const frame = index++;
       if (!takesFrame(o.frames, frame)) continue;
       const dir = unitDir(o.out, item, frame);
-      if (o.skipExisting && (await unitComplete(dir))) {
-        yield { kind: 'skipped', item, frame, dir };
+      const settled = await settle(item, frame, dir, o);
+      if (settled !== 'write') {
+        yield settled;
       } else {
         // (the size before --max-side is not known without probing the file)
         yield { kind: 'frame', item, frame, dir, rgb, original: null, decodeMs: performance.now() - t };

@@ -1,14 +1,17 @@
 // The batch pipeline as a library: expand inputs, check output options, process inputs end to end.
-export { expandInputs, imageSuffixes, VIDEO_SUFFIXES } from './inputs';
+export { assignNames, expandInputs, imageSuffixes, nameClash, safePart, VIDEO_SUFFIXES } from './inputs';
 export type { ExpandOptions, InputItem, InputKind, Skipped } from './inputs';
 export {
   DEFAULT_FRAMES, DTYPES, FORMATS, MAX_LEVELS, parseFrameRange, parseSaveLevels, resolveFrameOptions, resolveOutputOptions, takesFrame,
 } from './options';
 export type { Dtype, FrameOptions, OutputFormat, OutputOptions } from './options';
-export { checkWritable, frameName, sha256File, unitComplete, unitDir } from './output';
+export {
+  checkOutputName, checkWritable, frameName, inspectFrames, inspectUnit, LAYOUT, OutputExistsError, sha256File, unitComplete, unitDir, WRITER,
+} from './output';
+export type { UnitState } from './output';
 export { LARGE_FRAME_PIXELS, packageVersion, processInput, runBatch, runFrames } from './pipeline';
 export type { BatchContext, BatchEvent, BatchSummary, FrameMeta } from './pipeline';
 export { decodeImage, framesOf } from './frames';
 export { encodeLevel, LevelBuffer } from './encode';
 export { BAND_PIXELS, extractInBands, planRuns, reach } from './bands';
-export { FfmpegMissingError, videoFrames } from './video';
+export { DamagedInputError, FfmpegMissingError, videoFrames } from './video';

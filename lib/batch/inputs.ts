@@ -14,7 +14,7 @@ export interface InputItem {
   /** 'video' is decoded by ffmpeg; 'image' by sharp (an animated one gives every page). */
   kind: InputKind;
   /** Output name, relative to --out with '/' separators: the file name without its extension,
-   * under its folder's sub-path for files found by scanning; '-2', '-3', ... on a repeat. */
+   * under its folder's sub-path for files found by scanning; made safe and unique (assignNames). */
   name: string;
 }
 
@@ -32,6 +32,64 @@ export interface ExpandOptions {
   fromList?: string;
   /** Where '-' reads from (default process.stdin). */
   stdin?: NodeJS.ReadableStream;
+}
+
+/**
+ * A file or folder name as one part of an output name, visible and never a path: '/', '\\' and NUL
+ * become '_'; an empty part is '_'; a part starting with '.' gets '_' in front ('.' -> '_.',
+ * '..' -> '_..', '.png' -> '_.png').
+ */
+export function safePart(part: string): string {
+  const p = part.replace(/[/\\\0]/g, '_');
+  return p === '' ? '_' : p.startsWith('.') ? `_${p}` : p;
+}
+
+/**
+ * Unique output names for the given parts, in order. Names are compared without case (and in NFC),
+ * for file systems that do; no name may equal another, nor be the folder of another (x and x/y).
+ * First every name that fits as it is keeps it, in input order; then each of the others gets '-2',
+ * '-3', ... on its first part that is in the way, the lowest that is free. The same inputs in the
+ * same order always get the same names (a --skip-existing resume finds them).
+ */
+export function assignNames(wanted: readonly string[][]): string[] {
+  const key = (parts: readonly string[]): string => parts.join('/').normalize('NFC').toLowerCase();
+  const leaves = new Set<string>(); // names given
+  const folders = new Set<string>(); // their parent folders
+  const blocked = (parts: readonly string[], j: number): boolean => {
+    const k = key(parts.slice(0, j + 1));
+    return j === parts.length - 1 ? leaves.has(k) || folders.has(k) : leaves.has(k);
+  };
+  const take = (parts: readonly string[]): string => {
+    leaves.add(key(parts));
+    for (let j = 1; j < parts.length; j++) folders.add(key(parts.slice(0, j)));
+    return parts.join('/');
+  };
+  const names: (string | undefined)[] = wanted.map((parts) => (parts.some((_, j) => blocked(parts, j)) ? undefined : take(parts)));
+  return names.map((name, i) => {
+    if (name !== undefined) return name;
+    const parts = [...wanted[i]];
+    for (let j = 0; j < parts.length; j++) {
+      const base = parts[j];
+      for (let n = 2; blocked(parts, j); n++) parts[j] = `${base}-${n}`;
+    }
+    return take(parts);
+  });
+}
+
+/** Two of the names that clash (equal without case, or one the folder of the other), or undefined. */
+export function nameClash(names: readonly string[]): [string, string] | undefined {
+  const key = (name: string): string => name.normalize('NFC').toLowerCase();
+  const leaves = new Map<string, string>();
+  const folders = new Map<string, string>();
+  for (const name of names) {
+    const parts = name.split('/');
+    const other = leaves.get(key(name)) ?? folders.get(key(name)) ??
+      parts.slice(1).map((_, j) => leaves.get(key(parts.slice(0, j + 1).join('/')))).find((n) => n !== undefined);
+    if (other !== undefined) return [other, name];
+    leaves.set(key(name), name);
+    for (let j = 1; j < parts.length; j++) folders.set(key(parts.slice(0, j).join('/')), name);
+  }
+  return undefined;
 }
 
 /** Container formats ffmpeg decodes that people keep video in. */
@@ -149,11 +207,7 @@ export async function expandInputs(inputs: readonly string[], options: ExpandOpt
       skipped.push({ path: input, reason: (err as Error).message, missing: true });
     }
   }
-  const used = new Map<string, number>();
-  const items = found.map(({ source, name }) => {
-    const count = (used.get(name) ?? 0) + 1;
-    used.set(name, count);
-    return { source, kind: kindOf(source) === 'video' ? 'video' as const : 'image' as const, name: count === 1 ? name : `${name}-${count}` };
-  });
+  const names = assignNames(found.map(({ name }) => name.split('/').map(safePart)));
+  const items = found.map(({ source }, i) => ({ source, kind: kindOf(source) === 'video' ? 'video' as const : 'image' as const, name: names[i] }));
   return { items, skipped };
 }

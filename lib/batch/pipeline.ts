@@ -5,6 +5,7 @@
 // the bytes of the decoded frame.
 import * as path from 'node:path';
 
+import { withCode } from '../errors';
 import type { FeatureExtractor } from '../feature-extractor';
 import { defaultModelPath } from '../feature-extractor';
 import { imageToTensor } from '../image';
@@ -13,10 +14,10 @@ import type { CropBox, Tensor4 } from '../types';
 import { extractInBands, type BandProgress } from './bands';
 import { encodeLevel, levelBox, type LevelBuffer } from './encode';
 import { framesOf, framesOfAll, type Size, type SourceEvent } from './frames';
-import type { InputItem } from './inputs';
+import { nameClash, type InputItem } from './inputs';
 import { npyHeader, safetensorsHeader } from './formats';
 import { DEFAULT_FRAMES, type FrameOptions, type OutputOptions } from './options';
-import { sha256File, writeUnit, type OutputFile } from './output';
+import { checkOutputName, LAYOUT, sha256File, WRITER, writeUnit, type OutputFile } from './output';
 import { previewPng } from './preview';
 import { Semaphore } from './semaphore';
 
@@ -31,8 +32,10 @@ export interface BatchContext {
   modelFile?: string;
   output: OutputOptions;
   frames?: FrameOptions;
-  /** Leave frames whose complete output exists alone. */
+  /** Leave frames whose complete output (ours, from the same source) exists alone. */
   skipExisting?: boolean;
+  /** Flush each frame's files and folder to the disk before it is renamed into place (slower). */
+  fsync?: boolean;
   /** Extracts in flight (default 2: on the CPU two runs share the cores better than one). */
   jobs?: number;
   /** Frames with more pixels (padded) are extracted in bands, alone (default LARGE_FRAME_PIXELS). */
@@ -76,6 +79,10 @@ export interface BatchSummary {
 }
 
 export interface FrameMeta {
+  /** 'film-features': how an output folder is known to be ours (only ours is ever replaced). */
+  writer: typeof WRITER;
+  /** The version of this folder layout. */
+  layout: number;
   source: string;
   frame: number | null;
   width: number;
@@ -184,6 +191,7 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
   const extracting = new Semaphore(jobs);
   let writer: Promise<void> = Promise.resolve(); // one write at a time, in turn
   const running = new Set<Promise<void>>();
+  const written = new Map<InputItem, number>(); // frames written per input, for a damaged input's message
 
   const fail = (ref: FrameRef, err: unknown) => {
     const error = asError(err);
@@ -218,14 +226,15 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
         const t1 = performance.now();
         const scaled = ev.original !== null && (ev.original.width !== ev.rgb.width || ev.original.height !== ev.rgb.height);
         const meta = {
-          source: ev.item.source, frame: ev.frame, width: ev.rgb.width, height: ev.rgb.height,
+          writer: WRITER, layout: LAYOUT, source: ev.item.source, frame: ev.frame, width: ev.rgb.width, height: ev.rgb.height,
           original: scaled ? ev.original : null, maxSide: o.maxSide, padded: { width: pw, height: ph }, crop, cropped: o.crop,
           levels: o.levels, savedLevels: o.saveLevels, dtype: o.dtype, format: o.format,
           model: { file: modelFile, sha256 }, version: packageVersion, device: fx.device,
         };
         const { files, meta: full } = await outputFiles(levels, preview, meta, o,
           (level, k) => emit({ ...ref, type: 'writing', level, index: k + 1, of: o.saveLevels.length }));
-        const bytes = await writeUnit(ev.dir, files, signal);
+        const bytes = await writeUnit(ev.dir, files, { source: ev.item.source, frame: ev.frame !== null, signal, fsync: ctx.fsync });
+        written.set(ev.item, (written.get(ev.item) ?? 0) + 1);
         const ms = { decode: ev.decodeMs, extract: extractMs, write: performance.now() - t1 };
         summary.written++;
         summary.bytes += bytes;
@@ -257,6 +266,12 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
         continue;
       }
       if (ev.kind === 'failed') {
+        if (ev.frame === null && ev.item.kind === 'video' && (ev.error as { code?: string }).code === 'ERR_FILM_DAMAGED_INPUT') {
+          await Promise.all(running); // its frames decoded before the damage: say how many are written
+          const n = written.get(ev.item) ?? 0;
+          ev.error.message += `; ${n} frame(s) written, which are complete; it is not (a resume decodes it again)`;
+        }
+        written.delete(ev.item);
         fail(ref, ev.error);
         continue;
       }
@@ -297,11 +312,18 @@ function sourceOptions(ctx: BatchContext) {
  * summary's `failed` (a video that cannot be opened is one failure with frame null); an abort
  * through ctx.signal rejects with its reason, leaving only complete outputs.
  */
-export function processInput(item: InputItem, ctx: BatchContext): Promise<BatchSummary> {
+export async function processInput(item: InputItem, ctx: BatchContext): Promise<BatchSummary> {
+  checkOutputName(item.name);
   return runFrames(framesOf(item, sourceOptions(ctx)), ctx);
 }
 
 /** Processes many inputs as one pipeline (the next input is decoded while the last is extracted). */
-export function runBatch(items: readonly InputItem[], ctx: BatchContext): Promise<BatchSummary> {
+export async function runBatch(items: readonly InputItem[], ctx: BatchContext): Promise<BatchSummary> {
+  items.forEach((item, i) => checkOutputName(item.name, `items[${i}].name`));
+  const clash = nameClash(items.map((item) => item.name));
+  if (clash) {
+    throw withCode(new RangeError(`Expected distinct output names, none the folder of another, but received ${JSON.stringify(clash[0])} ` +
+      `and ${JSON.stringify(clash[1])} (expandInputs gives such names)`), 'ERR_INVALID_ARG_VALUE');
+  }
   return runFrames(framesOfAll(items, sourceOptions(ctx)), ctx);
 }

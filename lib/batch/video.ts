@@ -12,6 +12,37 @@ export interface RgbFrame {
 /** The ffmpeg that is run: FILM_FEATURES_FFMPEG, or `ffmpeg` on PATH. */
 export const ffmpegCommand = (): string => process.env.FILM_FEATURES_FFMPEG || 'ffmpeg';
 
+/** The ffprobe that is run: FILM_FEATURES_FFPROBE, or `ffprobe` on PATH. */
+export const ffprobeCommand = (): string => process.env.FILM_FEATURES_FFPROBE || 'ffprobe';
+
+/** A video that ends before the frames it states, or whose decoding reported errors. */
+export class DamagedInputError extends Error {
+  readonly code = 'ERR_FILM_DAMAGED_INPUT';
+
+  constructor(readonly file: string, readonly framesDecoded: number, why: string) {
+    super(`${file} is damaged or truncated: ${why}`);
+    this.name = 'DamagedInputError';
+  }
+}
+
+/**
+ * The frame count the file's first video stream states in its header (MP4/MOV keep one), or
+ * undefined where it states none (Matroska, MPEG-TS: damage there shows as decode errors).
+ */
+function statedFrames(file: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const child = spawn(ffprobeCommand(), ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=nb_frames',
+      '-of', 'csv=p=0', file], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.on('error', () => resolve(undefined)); // no ffprobe: the decode errors still tell
+    child.on('close', (code) => {
+      const n = Number(out.trim().split(/\s/)[0]);
+      resolve(code === 0 && Number.isInteger(n) && n > 0 ? n : undefined);
+    });
+  });
+}
+
 export class FfmpegMissingError extends Error {
   constructor(command: string) {
     super(`video input needs ffmpeg, and '${command}' was not found: install it with apt-get install ffmpeg`);
@@ -88,7 +119,9 @@ export interface VideoOptions {
 
 /**
  * Every frame of the file's first video stream, in decode order, as RGB; frame i is the i-th
- * yielded. Stops ffmpeg when the loop ends early. Throws FfmpegMissingError where there is no ffmpeg.
+ * yielded. Stops ffmpeg when the loop ends early. Throws FfmpegMissingError where there is no
+ * ffmpeg, and DamagedInputError after the last frame when ffmpeg reported decode errors or gave
+ * fewer frames than the file states (the frames yielded before are as ffmpeg decoded them).
  */
 export async function* videoFrames(file: string, options: VideoOptions = {}): AsyncGenerator<RgbFrame> {
   const { maxSide = 0, limit, signal } = options;
@@ -107,14 +140,19 @@ export async function* videoFrames(file: string, options: VideoOptions = {}): As
     child.on('close', (code, sig) => resolve(sig ? null : code));
   });
   exited.catch(() => {}); // awaited below; keeps an early spawn error from being unhandled meanwhile
+  const stated = statedFrames(file);
   const kill = () => child.kill('SIGKILL');
   signal?.addEventListener('abort', kill, { once: true });
   const reader = new PpmReader();
   let finished = false;
+  let count = 0;
   try {
     for await (const chunk of child.stdout) {
       reader.push(chunk as Buffer);
-      for (let frame = reader.next(); frame; frame = reader.next()) yield frame;
+      for (let frame = reader.next(); frame; frame = reader.next()) {
+        count++;
+        yield frame;
+      }
     }
     const code = await exited;
     signal?.throwIfAborted();
@@ -124,6 +162,15 @@ export async function* videoFrames(file: string, options: VideoOptions = {}): As
     }
     if (reader.pending > 0) throw new Error(`ffmpeg stopped in the middle of a frame of ${file}`);
     finished = true;
+    const said = stderr.trim().split('\n').filter((l) => l.trim());
+    const states = await stated;
+    const want = states === undefined ? undefined : Math.min(states, limit ?? Infinity);
+    if (want !== undefined && count < want) {
+      throw new DamagedInputError(file, count, `it states ${states} frames, ffmpeg decoded ${count}${said.length ? ` (ffmpeg: ${said.at(-1)!.trim()})` : ''}`);
+    }
+    if (said.length > 0) {
+      throw new DamagedInputError(file, count, `ffmpeg reported ${said.length} decode error(s) in ${count} frames, the last: ${said.at(-1)!.trim()}`);
+    }
   } finally {
     signal?.removeEventListener('abort', kill);
     if (!finished) {

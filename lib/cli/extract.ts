@@ -7,7 +7,7 @@ import * as vm from 'node:vm';
 import type { Command } from 'commander';
 
 import {
-  checkWritable, expandInputs, runBatch, unitDir, type BatchEvent, type InputItem, type OutputOptions,
+  checkWritable, expandInputs, inspectFrames, inspectUnit, runBatch, unitDir, type BatchEvent, type InputItem, type OutputOptions,
 } from '../batch';
 // From the package entry: it loads the addon, so where none loads the CLI says how to fix it first.
 import { FeatureExtractor, defaultModelPath } from '../index';
@@ -28,6 +28,7 @@ interface Flags extends CliOutputFlags {
   every: number;
   frames?: { start: number; end?: number };
   skipExisting: boolean;
+  fsync: boolean;
   jobs: number;
 }
 
@@ -43,11 +44,13 @@ function exposeGc(): void {
 
 const ms = (t: number): string => `${(performance.now() - t).toFixed(0)} ms`;
 
-/** How many items already have output there (a still's complete folder, or a video's folder). */
+/** How many items already have output of ours there, from the same source (a still's folder, or a video's). */
 async function existing(items: InputItem[], out: string): Promise<number> {
   let count = 0;
   for (const item of items) {
-    if (await fs.stat(unitDir(out, item, null)).then(() => true, () => false)) count++;
+    const dir = unitDir(out, item, null);
+    const state = await (item.kind === 'video' ? inspectFrames(dir, item.source) : inspectUnit(dir, item.source)).catch(() => null);
+    if (state?.state === 'ours') count++;
   }
   return count;
 }
@@ -104,7 +107,7 @@ async function extract(inputs: string[], flags: Flags): Promise<number> {
   t = performance.now();
   try {
     const summary = await runBatch(items, {
-      extractor: fx, modelFile: flags.model, output, frames, skipExisting: flags.skipExisting, jobs: flags.jobs,
+      extractor: fx, modelFile: flags.model, output, frames, skipExisting: flags.skipExisting, fsync: flags.fsync, jobs: flags.jobs,
       signal: controller.signal, onEvent: (e: BatchEvent) => reporter.event(e),
     });
     reporter.finish(summary);
@@ -131,9 +134,11 @@ export const registerExtract: Register = (program: Command, setExitCode) => {
   cmd = addInputOptions(cmd);
   cmd = addFrameOptions(cmd);
   cmd.option('--skip-existing', 'leave frames whose complete output exists alone (resumes a killed run)', false)
+    .option('--fsync', 'flush each frame\'s files and folder to the disk before renaming it into place (storage that may lose power)', false)
     .option('--jobs <n>', 'extracts in flight at once (large frames go alone)', integer(1, 64), 2)
     .addHelpText('after', '\nExit status: 0 when every frame was written; 1 when any input or frame failed (the others are\n' +
-      'still written), the output folder cannot be written, or the model did not load; 2 for bad usage;\n' +
+      'still written: something film-features did not write at an output path fails that input, and is left\n' +
+      'alone), the output folder cannot be written, or the model did not load; 2 for bad usage;\n' +
       '130 when interrupted (complete outputs are kept).')
     .action(async (inputs: string[], flags: Flags) => {
       setExitCode(await extract(inputs, flags));

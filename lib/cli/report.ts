@@ -9,6 +9,12 @@ const TICK_MS = 1000;
 const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
 const secs = (ms: number): string => `${(ms / 1000).toFixed(0)} s`;
 
+/** ' (ERR_FILM_...)' for our errors with a code, so scripts can tell them apart. */
+function codeOf(error: Error): string {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' && code.startsWith('ERR_FILM_') ? ` (${code})` : '';
+}
+
 export class Reporter {
   readonly #index = new Map<InputItem, number>();
   readonly #total: number;
@@ -70,7 +76,7 @@ export class Reporter {
         this.#settle(e.seq, { out: `${this.#label(e)}: complete output exists, skipped -> ${e.dir}` });
         break;
       case 'failed':
-        this.#settle(e.seq, { err: `film-features: ${this.#label(e)}: ${e.error.message}` });
+        this.#settle(e.seq, { err: `film-features: ${this.#label(e)}: ${e.error.message}${codeOf(e.error)}` });
         break;
     }
   }
