@@ -114,6 +114,30 @@ describe('CLI: interpolate and slowmo', function () {
       assert.deepEqual(fs.readdirSync(out).sort(), ['t0.25.png', 't0.5.png', 't0.75.png']);
     });
 
+    it('replaces only PNGs it wrote: a user\'s t0.5.png, a folder or a link in the way is left alone and the run fails', async () => {
+      const out = path.join(tmp, 'mixed');
+      fs.mkdirSync(out);
+      fs.writeFileSync(path.join(out, 't0.5.png'), 'my own picture');
+      fs.mkdirSync(path.join(out, 't0.25.png'));
+      fs.symlinkSync(a, path.join(out, 't0.75.png'));
+      const args = ['interpolate', a, b, '--model', models.tinyFilm, '--device', 'cpu', '--times', '0.25,0.5,0.75,0.9', '--out', out];
+      let r = await run(args);
+      assert.equal(r.status, 1, r.stderr);
+      for (const t of ['0.25', '0.5', '0.75']) assert.match(r.stderr, new RegExp(`t${t}\\.png .*not replaced.*ERR_FILM_OUTPUT_EXISTS`));
+      assert.equal(fs.readFileSync(path.join(out, 't0.5.png'), 'utf8'), 'my own picture');
+      assert.ok(fs.statSync(path.join(out, 't0.25.png')).isDirectory());
+      assert.equal(fs.readlinkSync(path.join(out, 't0.75.png')), a);
+      assert.ok(fs.statSync(path.join(out, 't0.9.png')).isFile(), 'the free name is written');
+      // a second run replaces the PNG it wrote (marked in its "Software" text), and only that
+      const ino = fs.statSync(path.join(out, 't0.9.png')).ino;
+      r = await run(['interpolate', a, b, '--model', models.tinyFilm, '--device', 'cpu', '--times', '0.9', '--out', out]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.notEqual(fs.statSync(path.join(out, 't0.9.png')).ino, ino);
+      assert.deepEqual(fs.readdirSync(out).sort(), ['t0.25.png', 't0.5.png', 't0.75.png', 't0.9.png']);
+      const png = await sharp(path.join(out, 't0.9.png')).metadata();
+      assert.deepEqual([png.format, png.width, png.height], ['png', 53, 41]);
+    });
+
     it('fails clearly: sizes differ, a time out of range, no --model, an extractor as the model', async () => {
       const small = path.join(tmp, 'small.png');
       await sharp({ create: { width: 20, height: 20, channels: 3, background: '#808080' } }).png().toFile(small);
@@ -191,6 +215,24 @@ describe('CLI: interpolate and slowmo', function () {
       r = await run(['slowmo', video, '--model', models.same, '--out', out]);
       assert.equal(r.status, 1);
       assert.equal(fs.existsSync(out), false);
+      assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.includes('partial')), []);
+    });
+
+    it('replaces only a video it wrote: a user\'s file at --out is left alone, before any work', async () => {
+      const out = path.join(tmp, 'theirs.mp4');
+      fs.writeFileSync(out, 'my holiday video');
+      let r = await run(['slowmo', video, '--model', models.tinyFilm, '--device', 'cpu', '--out', out]);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /theirs\.mp4 is a file film-features did not write: not replaced.*ERR_FILM_OUTPUT_EXISTS/);
+      assert.doesNotMatch(r.stdout, /model .* loaded/);
+      assert.equal(fs.readFileSync(out, 'utf8'), 'my holiday video');
+      // our own video (slow2.mp4, from the test above, or made here) is replaced
+      const ours = path.join(tmp, 'ours.mp4');
+      for (let i = 0; i < 2; i++) {
+        r = await run(['slowmo', video, '--model', models.tinyFilm, '--device', 'cpu', '--out', ours]);
+        assert.equal(r.status, 0, r.stderr);
+      }
+      assert.equal(Number(ffprobe(ours).nb_read_frames), 5);
       assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.includes('partial')), []);
     });
 

@@ -6,12 +6,14 @@ import * as path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import sharp = require('sharp');
 
+import { OutputExistsError, writeFileAtomic } from '../batch/atomic';
 import { decodeImage } from '../batch/frames';
 import { ffmpegCommand, videoFrames } from '../batch/video';
 import { Interpolator } from '../interpolator';
 import type { Device, RawImage } from '../types';
 import type { Register } from './main';
 import { device, fail, integer, reason } from './options';
+import { isOurPng, isOurVideo, markPng } from './owned';
 import { encodeVideo, probeFrameRate } from './video-out';
 
 interface Common {
@@ -47,18 +49,6 @@ async function load(flags: Common): Promise<Interpolator | null> {
     const code = (err as NodeJS.ErrnoException).code;
     fail(code === 'ENOENT' ? `model file not found: ${flags.model}` : reason(err));
     return null;
-  }
-}
-
-/** Writes data to file through a temporary name in the same folder, so no half-written file appears. */
-async function writeAtomic(file: string, data: Buffer): Promise<void> {
-  const partial = path.join(path.dirname(file), `.${path.basename(file)}.partial-${process.pid}`);
-  try {
-    await fs.writeFile(partial, data);
-    await fs.rename(partial, file);
-  } catch (err) {
-    await fs.rm(partial, { force: true });
-    throw err;
   }
 }
 
@@ -98,12 +88,20 @@ async function interpolateCommand(a: string, b: string, flags: InterpolateFlags)
     const out = k ? await film.interpolate(fa, fb, { recursions: k }) : await film.interpolate(fa, fb, { time: ts });
     console.log(`${out.length} frame(s) of ${fa.info.width}x${fa.info.height} in ${ms(t)}`);
     await fs.mkdir(flags.out, { recursive: true });
+    let failed = 0;
     for (let i = 0; i < out.length; i++) {
       const file = path.join(flags.out, frameFile(ts[i]));
-      await writeAtomic(file, await sharp(out[i].data, { raw: out[i].info as sharp.CreateRaw }).png().toBuffer());
-      console.log(`wrote ${file}`);
+      const png = markPng(await sharp(out[i].data, { raw: out[i].info as sharp.CreateRaw }).png().toBuffer());
+      try {
+        await writeFileAtomic(file, [png], { ours: isOurPng });
+        console.log(`wrote ${file}`);
+      } catch (err) {
+        if (!(err instanceof OutputExistsError)) throw err;
+        fail(`${err.message} (${err.code})`);
+        failed++;
+      }
     }
-    return 0;
+    return failed > 0 ? 1 : 0;
   } catch (err) {
     fail(reason(err));
     return 1;
@@ -149,7 +147,21 @@ class Progress {
   }
 }
 
+/** Fails unless nothing is at `file`, or a video this command wrote (which is then replaced). */
+async function checkTarget(file: string): Promise<void> {
+  const stat = await fs.lstat(file).catch(() => null);
+  if (!stat) return;
+  if (!stat.isFile()) throw new OutputExistsError(file, `is ${stat.isSymbolicLink() ? 'a symbolic link' : 'a folder'}`);
+  if (!(await isOurVideo(file))) throw new OutputExistsError(file, 'is a file film-features did not write');
+}
+
 async function slowmoCommand(input: string, flags: SlowmoFlags): Promise<number> {
+  try {
+    await checkTarget(flags.out); // before an hour of work
+  } catch (err) {
+    fail(`${reason(err)} (ERR_FILM_OUTPUT_EXISTS)`);
+    return 1;
+  }
   let rate: { fps: number; text: string; frames?: number };
   try {
     rate = await probeFrameRate(input);
@@ -169,7 +181,7 @@ async function slowmoCommand(input: string, flags: SlowmoFlags): Promise<number>
   let pairs = 0;
   let written = 0;
   try {
-    await encodeVideo(flags.out, { fps, crf: flags.crf, signal: controller.signal }, async (write) => {
+    await encodeVideo(flags.out, { fps, crf: flags.crf, signal: controller.signal, ours: isOurVideo }, async (write) => {
       let previous: RawImage | undefined;
       for await (const frame of videoFrames(input, { maxSide: flags.maxSide, signal: controller.signal })) {
         const current: RawImage = { data: frame.data, info: frame };
@@ -220,14 +232,17 @@ export const registerInterpolate: Register = (program, setExitCode) => {
     .option('--times <list>', 'times between 0 and 1, e.g. 0.25,0.5,0.75 (default 0.5)', times)
     .option('--recursions <k>', 'instead of --times: 2^k - 1 frames at i/2^k by recursion at t = 0.5', integer(1, 10))
     .option('--out <dir>', 'output folder', 'film-frames')
-    .addHelpText('after', '\nExit status: 0 when every frame was written; 1 when an image or the model could not be read; 2 for bad usage.')
+    .addHelpText('after', '\nA t<time>.png already there is replaced only when film-features wrote it (its PNG "Software" text says so).\n' +
+      'Exit status: 0 when every frame was written; 1 when an image or the model could not be read, or a file\n' +
+      'film-features did not write is in the way (it is left alone); 2 for bad usage.')
     .action(async (a: string, b: string, flags: InterpolateFlags) => setExitCode(await interpolateCommand(a, b, flags)));
 
   common(program.command('slowmo')
     .description('Makes a video factor times slower (or, with --fps, smoother): factor - 1 frames are made ' +
       'between each pair of frames, by recursion at t = 0.5; decoded and encoded (H.264) with ffmpeg; no audio')
     .argument('<input>', 'a video file'))
-    .requiredOption('--out <file>', 'the video to write (.mp4, .mkv, ...); written under a temporary name, then renamed')
+    .requiredOption('--out <file>', 'the video to write (.mp4, .mkv, ...); written under a temporary name, then renamed; ' +
+      'an existing file is replaced only when slowmo wrote it (its comment tag says film-features)')
     .option('--factor <n>', '2, 4 or 8', factor, 2)
     .option('--fps <n>', "output frame rate (default: the input's, which slows the motion down by factor)", integer(1, 1000))
     .option('--max-side <n>', 'scale frames whose longer side is larger down to this first (0: never)', integer(0, 1 << 20), 0)

@@ -4,10 +4,9 @@ import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
-import { ffmpegCommand } from '../batch/video';
-
-/** The ffprobe that is run: FILM_FEATURES_FFPROBE, or `ffprobe` on PATH. */
-const ffprobeCommand = (): string => process.env.FILM_FEATURES_FFPROBE || 'ffprobe';
+import { atomicTag, partialName, placeFile, removeStale } from '../batch/atomic';
+import { ffmpegCommand, ffprobeCommand } from '../batch/video';
+import { videoMarkArgs } from './owned';
 
 function run(command: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -61,18 +60,22 @@ export interface EncodeOptions {
   /** H.264 constant rate factor. */
   crf: number;
   signal?: AbortSignal;
+  /** Whether a file already at `out` is one we wrote (then it is replaced; anything else is left, and this throws). */
+  ours: (file: string) => Promise<boolean>;
 }
 
 /**
  * Runs produce, which calls write(frame) for every frame in order (RGB, all of one size; write
  * waits while ffmpeg catches up, so memory stays bounded). The file appears at out only when
- * produce and ffmpeg both succeed; on any failure nothing is left behind.
+ * produce and ffmpeg both succeed, and replaces only a file `ours` accepts; on any failure nothing
+ * is left behind.
  */
 export async function encodeVideo(out: string, options: EncodeOptions,
   produce: (write: (frame: RawFrame) => Promise<void>) => Promise<void>): Promise<void> {
   const ext = path.extname(out) || '.mp4';
-  const partial = path.join(path.dirname(out), `.${path.basename(out, path.extname(out))}.partial-${process.pid}${ext}`);
+  const partial = partialName(path.dirname(out), path.basename(out), atomicTag(), ext); // the suffix tells ffmpeg the container
   await fs.mkdir(path.dirname(path.resolve(out)), { recursive: true });
+  await removeStale(path.dirname(path.resolve(out)));
   const command = ffmpegCommand();
   let child: ReturnType<typeof spawn> | undefined;
   let exited: Promise<number | null> | undefined;
@@ -86,7 +89,7 @@ export async function encodeVideo(out: string, options: EncodeOptions,
       '-framerate', options.fps, '-i', 'pipe:0',
       // yuv420p needs even sizes: one black row or column where the frame's is odd
       '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2', '-c:v', 'libx264', '-crf', String(options.crf), '-pix_fmt', 'yuv420p',
-      '-movflags', '+faststart', '-y', partial], { stdio: ['pipe', 'ignore', 'pipe'] });
+      ...videoMarkArgs(), '-movflags', '+faststart', '-y', partial], { stdio: ['pipe', 'ignore', 'pipe'] });
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
     child.stdin!.on('error', () => {}); // EPIPE when ffmpeg fails; its exit code tells why
     exited = new Promise((resolve) => {
@@ -127,7 +130,7 @@ export async function encodeVideo(out: string, options: EncodeOptions,
     child.stdin!.end();
     const code = await exited!;
     if (code !== 0) throw ffmpegError(code);
-    await fs.rename(partial, out);
+    await placeFile(partial, out, { ours: options.ours });
   } catch (err) {
     if (child && child.exitCode === null) child.kill('SIGKILL');
     await exited;
