@@ -211,18 +211,19 @@ async function place(temp: string, dir: string, source: string, tag: string, fsy
   await fs.rm(old, { recursive: true, force: true });
 }
 
-/** Video folders checked as ours in this process, by path, with the inode they had (a bounded cache). */
+/** Video folders checked as ours in this process, by path and source, with the inode they had (a bounded cache). */
 const framesChecked = new Map<string, number>();
 
 /** Throws OutputExistsError unless `dir` is absent or a video folder of ours from `source`; true when it exists. */
 async function checkFramesFolder(dir: string, source: string): Promise<boolean> {
   const stat = await lstat(dir);
-  if (stat && stat.isDirectory() && framesChecked.get(dir) === stat.ino) return true;
+  const key = `${dir}\0${source}`;
+  if (stat && stat.isDirectory() && framesChecked.get(key) === stat.ino) return true;
   const state = await inspectFrames(dir, source);
   if (state.state === 'foreign') throw state.error;
   if (state.state === 'absent') return false;
-  framesChecked.delete(dir);
-  framesChecked.set(dir, stat!.ino);
+  framesChecked.delete(key);
+  framesChecked.set(key, stat!.ino);
   if (framesChecked.size > 64) framesChecked.delete(framesChecked.keys().next().value!);
   return true;
 }

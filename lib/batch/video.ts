@@ -26,19 +26,28 @@ export class DamagedInputError extends Error {
 }
 
 /**
- * The frame count the file's first video stream states in its header (MP4/MOV keep one), or
- * undefined where it states none (Matroska, MPEG-TS: damage there shows as decode errors).
+ * The frames the file's first video stream says it lasts: its duration (after any edit list) times
+ * its average frame rate, with the duration from the stream (MP4, MOV; not the container's, which
+ * audio may make longer), or undefined where there is none (Matroska, MPEG-TS: damage there shows
+ * as decode errors). Not the header's sample count: an edit list may skip some of those.
  */
-function statedFrames(file: string): Promise<number | undefined> {
+function statedLength(file: string): Promise<{ seconds: number; fps: number; frames: number } | undefined> {
   return new Promise((resolve) => {
-    const child = spawn(ffprobeCommand(), ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=nb_frames',
-      '-of', 'csv=p=0', file], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const child = spawn(ffprobeCommand(), ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=duration,avg_frame_rate',
+      '-of', 'json', file], { stdio: ['ignore', 'pipe', 'ignore'] });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.on('error', () => resolve(undefined)); // no ffprobe: the decode errors still tell
     child.on('close', (code) => {
-      const n = Number(out.trim().split(/\s/)[0]);
-      resolve(code === 0 && Number.isInteger(n) && n > 0 ? n : undefined);
+      try {
+        const s = (JSON.parse(out) as { streams?: { duration?: string; avg_frame_rate?: string }[] }).streams?.[0];
+        const seconds = Number(s?.duration);
+        const [n, d] = (s?.avg_frame_rate ?? '').split('/').map(Number);
+        const fps = d ? n / d : NaN;
+        resolve(code === 0 && seconds > 0 && fps > 0 ? { seconds, fps, frames: Math.round(seconds * fps) } : undefined);
+      } catch {
+        resolve(undefined);
+      }
     });
   });
 }
@@ -121,7 +130,7 @@ export interface VideoOptions {
  * Every frame of the file's first video stream, in decode order, as RGB; frame i is the i-th
  * yielded. Stops ffmpeg when the loop ends early. Throws FfmpegMissingError where there is no
  * ffmpeg, and DamagedInputError after the last frame when ffmpeg reported decode errors or gave
- * fewer frames than the file states (the frames yielded before are as ffmpeg decoded them).
+ * clearly fewer frames than the stream's duration says (the frames yielded are as ffmpeg decoded them).
  */
 export async function* videoFrames(file: string, options: VideoOptions = {}): AsyncGenerator<RgbFrame> {
   const { maxSide = 0, limit, signal } = options;
@@ -140,7 +149,7 @@ export async function* videoFrames(file: string, options: VideoOptions = {}): As
     child.on('close', (code, sig) => resolve(sig ? null : code));
   });
   exited.catch(() => {}); // awaited below; keeps an early spawn error from being unhandled meanwhile
-  const stated = statedFrames(file);
+  const stated = statedLength(file);
   const kill = () => child.kill('SIGKILL');
   signal?.addEventListener('abort', kill, { once: true });
   const reader = new PpmReader();
@@ -163,10 +172,12 @@ export async function* videoFrames(file: string, options: VideoOptions = {}): As
     if (reader.pending > 0) throw new Error(`ffmpeg stopped in the middle of a frame of ${file}`);
     finished = true;
     const said = stderr.trim().split('\n').filter((l) => l.trim());
-    const states = await stated;
-    const want = states === undefined ? undefined : Math.min(states, limit ?? Infinity);
-    if (want !== undefined && count < want) {
-      throw new DamagedInputError(file, count, `it states ${states} frames, ffmpeg decoded ${count}${said.length ? ` (ffmpeg: ${said.at(-1)!.trim()})` : ''}`);
+    const length = await stated;
+    const want = length && Math.min(length.frames, limit ?? Infinity);
+    // a little slack for rounding and variable frame rates: a cut file misses far more (and ffmpeg says so)
+    if (length && want && count < want - Math.max(2, Math.ceil(want * 0.02))) {
+      throw new DamagedInputError(file, count, `it lasts ${length.seconds} s at ${Number(length.fps.toFixed(3))} fps, about ` +
+        `${length.frames} frames, but ffmpeg decoded ${count}${said.length ? ` (ffmpeg: ${said.at(-1)!.trim()})` : ''}`);
     }
     if (said.length > 0) {
       throw new DamagedInputError(file, count, `ffmpeg reported ${said.length} decode error(s) in ${count} frames, the last: ${said.at(-1)!.trim()}`);
