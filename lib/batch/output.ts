@@ -136,10 +136,10 @@ export async function unitComplete(dir: string): Promise<boolean> {
 
 /** Creates `out` and writes and removes a file in it; throws an Error saying why it cannot be written. */
 export async function checkWritable(out: string): Promise<void> {
-  const probe = path.join(out, `.film-features-probe-${process.pid}`);
+  const probe = path.join(out, `.film-features-probe-${process.pid}-${Date.now()}`);
   try {
     await fs.mkdir(out, { recursive: true });
-    await fs.writeFile(probe, '');
+    await fs.writeFile(probe, '', { flag: 'wx' }); // never over a file of that name
     await fs.rm(probe);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
