@@ -238,7 +238,7 @@ async function checkFramesFolder(dir: string, source: string): Promise<boolean> 
 export async function writeUnit(dir: string, files: readonly OutputFile[], options: UnitOptions): Promise<number> {
   const { source, signal, fsync = false } = options;
   const tag = atomicTag();
-  let parent = path.dirname(dir);
+  const parent = path.dirname(dir);
   if (options.frame && !(await checkFramesFolder(parent, source))) {
     // the video's folder does not exist: write it whole, holding this frame, and rename it into place
     const top = path.dirname(parent);
@@ -264,7 +264,6 @@ export async function writeUnit(dir: string, files: readonly OutputFile[], optio
     }
   }
   if (!options.frame) await makeFolder(parent);
-  parent = path.dirname(dir);
   await removeStale(parent);
   const temp = partialName(parent, path.basename(dir), tag);
   try {
