@@ -28,24 +28,25 @@ function checkInstalled() {
 
 /**
  * Starts redis-server; resolves to { url, port, stop() } once it accepts connections.
+ * With { password }: the server requires it (requirepass) and url carries it (redis://:PASSWORD@...).
  * Retries on another port when the one picked was taken in between.
  */
-async function startRedis() {
+async function startRedis({ password } = {}) {
   checkInstalled();
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     try {
-      return await launch(port);
+      return await launch(port, password);
     } catch (err) {
       if (attempt >= 3 || !/Address already in use/.test(err.message)) throw err;
     }
   }
 }
 
-function launch(port) {
+function launch(port, password) {
   return new Promise((resolve, reject) => {
     const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-      '--dir', require('node:os').tmpdir(), '--loglevel', 'notice'];
+      '--dir', require('node:os').tmpdir(), '--loglevel', 'notice', ...(password ? ['--requirepass', password] : [])];
     const child = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     let ready = false;
@@ -58,7 +59,8 @@ function launch(port) {
       log += d;
       if (!ready && /Ready to accept connections/.test(log)) {
         ready = true;
-        resolve({ port, url: `redis://127.0.0.1:${port}`, stop, log: () => log });
+        const auth = password ? `:${encodeURIComponent(password)}@` : '';
+        resolve({ port, url: `redis://${auth}127.0.0.1:${port}`, stop, log: () => log });
       }
     };
     child.stdout.on('data', onData);

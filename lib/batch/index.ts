@@ -6,7 +6,7 @@ export {
 } from './options';
 export type { Dtype, FrameOptions, OutputFormat, OutputOptions } from './options';
 export { checkWritable, frameName, sha256File, unitComplete, unitDir } from './output';
-export { LARGE_FRAME_PIXELS, packageVersion, processInput, runBatch, runFrames } from './pipeline';
+export { LARGE_FRAME_PIXELS, packageVersion, PipelineLimits, processInput, runBatch, runFrames } from './pipeline';
 export type { BatchContext, BatchEvent, BatchSummary, FrameMeta } from './pipeline';
 export { decodeImage, framesOf } from './frames';
 export { encodeLevel, LevelBuffer } from './encode';
