@@ -73,7 +73,8 @@ export interface BandProgress {
  * each level cut to `crop` (if given) and converted to `dtype` as its rows arrive.
  */
 export async function extractInBands(fx: FeatureExtractor, padded: Tensor4, saveLevels: readonly number[], crop: CropBox | null,
-  dtype: Dtype, onBand?: (p: BandProgress) => void, signal?: AbortSignal, bandPixels = BAND_PIXELS): Promise<Map<number, LevelBuffer>> {
+  dtype: Dtype, onBand?: (p: BandProgress) => void, signal?: AbortSignal, bandPixels = BAND_PIXELS,
+  onRows?: (level: number, band: Tensor4, first: number, from: number, to: number) => void): Promise<Map<number, LevelBuffer>> {
   const subLevels = fx.info.subLevels;
   const depth = saveLevels[saveLevels.length - 1] + 1;
   const pyramid = buildPyramid(padded, depth);
@@ -108,6 +109,7 @@ export async function extractInBands(fx: FeatureExtractor, padded: Tensor4, save
         const r = level - run.base;
         if (out[r].shape[1] !== buffers.get(level)!.shape[1]) throw new Error(`level ${level} has ${out[r].shape[1]} channels, expected ${channels(level)}`);
         buffers.get(level)!.put(out[r], from >> r, y0 >> r, y1 >> r);
+        onRows?.(level, out[r], from >> r, y0 >> r, y1 >> r);
       }
     };
     for (const y0 of starts) {

@@ -17,7 +17,7 @@ import type { InputItem } from './inputs';
 import { npyHeader, safetensorsHeader } from './formats';
 import { DEFAULT_FRAMES, type FrameOptions, type OutputOptions } from './options';
 import { sha256File, writeUnit, type OutputFile } from './output';
-import { previewPng } from './preview';
+import { previewPng, PreviewSampler } from './preview';
 import { Semaphore } from './semaphore';
 
 /** Frames above this many pixels are extracted alone, in bands (bands.ts), and written alone. */
@@ -226,9 +226,21 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
       let levels: Levels;
       let preview: Buffer | null = null;
       if (ph * pw > large) {
+        // The preview is drawn from samples at its own size, taken from each band as it comes.
+        const samplers = new Map<number, PreviewSampler>();
+        const sample = o.preview ? (level: number, band: Tensor4, first: number, from: number, to: number) => {
+          let s = samplers.get(level);
+          if (!s) samplers.set(level, s = new PreviewSampler(band.shape[1], ph >> level, pw >> level));
+          s.put(band, first, from, to);
+        } : undefined;
         const buffers = await extractInBands(fx, tensor, o.saveLevels, o.crop ? crop : null, o.dtype,
-          (band) => emit({ ...ref, type: 'extracting', pixels: ph * pw, band }), signal);
+          (band) => emit({ ...ref, type: 'extracting', pixels: ph * pw, band }), signal, undefined, sample);
         levels = levelsFromBuffers(buffers);
+        if (o.preview) {
+          const image = new PreviewSampler(3, ph, pw);
+          image.put(tensor, 0, 0, ph);
+          preview = await previewPng(image.tensor, o.saveLevels.map((l) => samplers.get(l)!.tensor));
+        }
       } else {
         const features: (Tensor4 | null)[] = await fx.extract(tensor, { levels: depth, signal });
         features.forEach((_, level) => { if (!o.saveLevels.includes(level)) features[level] = null; }); // let go at once
