@@ -16,8 +16,8 @@ const { startRedis } = require('./redis');
 
 const cli = path.join(root, 'bin', 'film-features.js');
 
-function start(args) {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(args, env = {}) {
+  const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
   const proc = { child, stdout: '', stderr: '' };
   child.stdout.on('data', (d) => (proc.stdout += d));
   child.stderr.on('data', (d) => (proc.stderr += d));
@@ -25,8 +25,8 @@ function start(args) {
   return proc;
 }
 
-async function run(args) {
-  const p = start(args);
+async function run(args, env) {
+  const p = start(args, env);
   const { code } = await p.exited;
   return { code, stdout: p.stdout, stderr: p.stderr };
 }
@@ -83,8 +83,8 @@ describe('fleet: confined to its roots, Redis passwords, one memory bound per wo
     queues.push(q);
     return q;
   };
-  const worker = (args) => {
-    const p = start(['worker', '--lock-seconds', '2', '--threads', '1', '--device', 'cpu', ...args]);
+  const worker = (args, env) => {
+    const p = start(['worker', '--lock-seconds', '2', '--threads', '1', '--device', 'cpu', ...args], env);
     children.push(p);
     return p;
   };
@@ -269,6 +269,55 @@ describe('fleet: confined to its roots, Redis passwords, one memory bound per wo
           assert.doesNotMatch(r.stderr + r.stdout, /wrong@/);
         }
       }
+    });
+  });
+
+  describe('Redis over TLS (rediss://) with a password', () => {
+    let secure;
+    let q;
+    let ca;
+    before(async () => {
+      // a CA of our own and a certificate for 127.0.0.1 signed by it (Debian's openssl)
+      const dir = mkdir('tls');
+      const openssl = (...args) => {
+        const r = require('node:child_process').spawnSync('openssl', args, { cwd: dir, encoding: 'utf8' });
+        assert.equal(r.error, undefined, 'openssl is needed here: apt-get install openssl');
+        assert.equal(r.status, 0, r.stderr);
+      };
+      openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=film-features test CA');
+      openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1');
+      fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+      openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem',
+        '-days', '2', '-extfile', 'ext.cnf');
+      ca = path.join(dir, 'ca.pem');
+      secure = await startRedis({ password: 'tls-pw', tls: { cert: path.join(dir, 'server.pem'), key: path.join(dir, 'server.key'), ca } });
+    });
+    after(async () => {
+      await q?.close();
+      await secure?.stop();
+    });
+
+    it('enqueue, worker and status work over rediss:// trusting the CA; without it they fail on the certificate', async () => {
+      assert.match(secure.url, /^rediss:\/\/:tls-pw@127\.0\.0\.1:\d+$/);
+      const env = { NODE_EXTRA_CA_CERTS: ca };
+      const out = mkdir('tls', 'out');
+      const file = await png(path.join(mkdir('tls', 'in'), 't.png'), 6);
+      const e = await run(['enqueue', '--redis', secure.url, '--queue', 'q-tls', file, '--out', out, '--levels', '2'], env);
+      assert.equal(e.code, 0, e.stderr);
+      assert.match(e.stdout, /at rediss:\/\/:\*\*\*@127\.0\.0\.1/);
+      const w = worker(['--redis', secure.url, '--queue', 'q-tls', '--out-root', out, '--input-root', path.dirname(file)], env);
+      q = new Queue('q-tls', { connection: { url: secure.url, tls: { ca: fs.readFileSync(ca) } } });
+      await pollUntil('the job done', async () => (await q.getJobCounts('completed')).completed === 1);
+      assert.ok(fs.existsSync(path.join(out, 't', 'meta.json')));
+      const s = await run(['status', '--redis', secure.url, '--queue', 'q-tls', '--json'], env);
+      assert.equal(JSON.parse(s.stdout).completed, 1);
+      w.child.kill('SIGTERM');
+      assert.equal((await w.exited).code, 0);
+      const untrusted = await run(['status', '--redis', secure.url, '--queue', 'q-tls']);
+      assert.equal(untrusted.code, 1);
+      assert.match(untrusted.stderr, /self[- ]signed certificate/);
+      const plain = await run(['status', '--redis', secure.url.replace('rediss:', 'redis:'), '--queue', 'q-tls']);
+      assert.equal(plain.code, 1, 'a plain connection to a TLS port fails');
     });
   });
 
