@@ -180,8 +180,10 @@ describe('Interpolator', function () {
       const output = side * side * 3; // an 8-bit frame, which the caller gets
       const padded = side * side * 3 * 4; // a float32 frame on the device
       const mb = (x) => (x / 2 ** 20).toFixed(2);
-      console.log(`      (peak RSS growth: ${mb(one)} MB for 1 frame, ${mb(five)} MB for 31: ${mb(perFrame)} MB per frame; ` +
+      console.log(`      (RSS rise during the run: ${mb(one)} MB for 1 frame, ${mb(five)} MB for 31: ${mb(perFrame)} MB per frame; ` +
         `an output is ${mb(output)} MB, a padded float frame ${mb(padded)} MB)`);
+      // the 30 more outputs must show (else this measures nothing), the padded frames must not
+      assert.ok(perFrame > 0.5 * output, `${mb(perFrame)} MB per frame made: the measurement does not see the outputs`);
       assert.ok(perFrame < 0.6 * (output + padded), `${mb(perFrame)} MB per frame made: the padded frames are kept to the end`);
     });
 

@@ -1,5 +1,6 @@
 'use strict';
-// Child script: peak RSS of one recursive interpolation of 8-bit frames (argv: model, side, k).
+// Child script: how far RSS rises during one recursive interpolation of 8-bit frames (argv: model,
+// side, k), sampled from the JS thread, which is free while the run is on the addon's executor.
 const path = require('node:path');
 const { Interpolator } = require(path.resolve(__dirname, '../..'));
 
@@ -10,9 +11,13 @@ const { Interpolator } = require(path.resolve(__dirname, '../..'));
   const a = frame(7);
   const b = frame(13);
   await film.interpolate(a, b); // warm: the graph's first runs profile and specialise it
-  const base = process.resourceUsage().maxRSS * 1024;
+  await film.interpolate(a, b);
+  const base = process.memoryUsage().rss;
+  let peak = base;
+  const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 1);
   const t = performance.now();
   const frames = await film.interpolate(a, b, { recursions: k });
-  const peak = process.resourceUsage().maxRSS * 1024;
+  peak = Math.max(peak, process.memoryUsage().rss);
+  clearInterval(timer);
   process.stdout.write(JSON.stringify({ base, peak, frames: frames.length, ms: performance.now() - t }));
 })();
