@@ -33,7 +33,9 @@ const log = (line) => process.stderr.write(`${line}\n`);
 
 /** A worker process; resolves `ready` once it takes jobs. */
 function startWorker(url, queue, extra) {
-  const child = spawn(process.execPath, [cli, 'worker', '--redis', url, '--queue', queue, '--device', 'cpu', ...extra],
+  // inputs and outputs are all under the temporary folder: the worker's roots
+  const roots = ['--out-root', os.tmpdir(), '--input-root', os.tmpdir()];
+  const child = spawn(process.execPath, [cli, 'worker', '--redis', url, '--queue', queue, '--device', 'cpu', ...roots, ...extra],
     { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   const listeners = [];

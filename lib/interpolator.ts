@@ -10,7 +10,7 @@ import { installExitHook } from './exit';
 import { readImage } from './input';
 import { checkSignal, runFlags, settle } from './job';
 import { native, RUN_BYTES, type NativeInput, type NativeInterpolator } from './native';
-import type { ImageInput, LoadOptions, RawImage, RgbImage, Tensor4 } from './types';
+import type { ImageInput, InterpolatorLoadOptions, RawImage, RgbImage, Tensor4 } from './types';
 import { checkBoolean, checkInteger, expected, isPlainObject, outOfRange, rangeError, readOptions, typeError } from './validate';
 
 export interface InterpolateOptions {
@@ -112,7 +112,7 @@ export class Interpolator {
    * whose forward is (x0: Tensor, x1: Tensor, batch_dt: Tensor) -> Tensor) and checks that forward.
    * The model shipped with the package is an extractor only and cannot interpolate.
    */
-  static load(modelPath: string, options?: LoadOptions): Promise<Interpolator> {
+  static load(modelPath: string, options?: InterpolatorLoadOptions): Promise<Interpolator> {
     return withCallerStack(async () => {
       if (typeof modelPath !== 'string') throw typeError('a string', 'modelPath', modelPath);
       if (modelPath.length === 0) throw outOfRange('Expected a non-empty path for modelPath');

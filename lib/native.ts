@@ -85,8 +85,10 @@ export interface Binding {
   releaseCachedMemory(): number;
   /** Address of a typed array's first element; tests use it to prove zero copy. */
   dataAddress(array: ArrayBufferView): bigint;
-  /** The CPU block cache: its cap (0: off) and the bytes it holds now. */
-  cpuCache(): { limit: number; cached: number };
+  /** Schedules a release of cached and freed memory for when no run is in flight (idle_release.h). */
+  releaseWhenIdle(): void;
+  /** The CPU block cache: its cap (0: off), the bytes it holds now, and the idle releases run so far. */
+  cpuCache(): { limit: number; cached: number; idleReleases: number };
   /** Main thread's process 'exit': drops queued work and waits for running work (see lib/exit.ts). */
   shutdownForExit(): void;
   /** The executor's process-wide counters. */

@@ -54,6 +54,9 @@ export interface LoadOptions {
 
 export type Engine = 'auto' | 'onednn' | 'torchscript';
 
+/** Options of Interpolator.load: the extractor's engine and micro-batching do not apply. */
+export type InterpolatorLoadOptions = Pick<LoadOptions, 'device' | 'threads' | 'half'>;
+
 export interface ExtractOptions {
   /** Pyramid levels; defaults to 7, or fewer when the image is too small for 7. */
   levels?: number;

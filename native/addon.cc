@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "executor.h"
 #include "extractor.h"
+#include "idle_release.h"
 #include "interpolator.h"
 #include "model.h"
 #include "promise_task.h"
@@ -57,6 +58,7 @@ Napi::Value CpuCacheJs(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("limit", static_cast<double>(state.limit));
   out.Set("cached", static_cast<double>(state.cached));
+  out.Set("idleReleases", static_cast<double>(IdleReleases()));
   return out;
 }
 
@@ -83,6 +85,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("onednnCompiledIn", Napi::Boolean::New(env, OnednnCompiledIn()));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCountJs, "cudaDeviceCount"));
   exports.Set("releaseCachedMemory", Napi::Function::New(env, ReleaseCachedMemoryJs, "releaseCachedMemory"));
+  exports.Set("releaseWhenIdle", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    ReleaseWhenIdle();
+    return info.Env().Undefined();
+  }, "releaseWhenIdle"));
   exports.Set("dataAddress", Napi::Function::New(env, DataAddressJs, "dataAddress"));
   exports.Set("cpuCache", Napi::Function::New(env, CpuCacheJs, "cpuCache"));
   exports.Set("shutdownForExit", Napi::Function::New(env, ShutdownJs, "shutdownForExit"));

@@ -4,9 +4,6 @@
 #include <c10/core/CPUAllocator.h>
 #include <torch/version.h>
 #include <unistd.h>
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
 
 #include <algorithm>
 #include <cstdlib>
@@ -166,15 +163,6 @@ size_t ReleaseCpuCache() {
 }  // namespace film
 
 namespace film {
-
-void ReturnFreedMemory() {
-  ReleaseCpuCache();
-#if defined(__GLIBC__)
-  // glibc keeps freed heap pages mapped (its mmap threshold grows to 32 MiB after the first large
-  // free, so weights end up on the heap); this returns them.
-  malloc_trim(0);
-#endif
-}
 
 CpuCacheState GetCpuCacheState() {
 #ifdef FILM_CPU_CACHE

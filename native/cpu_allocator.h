@@ -19,8 +19,4 @@ CpuCacheState GetCpuCacheState();
 // Frees the cached blocks not in use; returns how many bytes were released.
 size_t ReleaseCpuCache();
 
-// After a large free (a model's weights): empties the cache and hands the C heap's free pages back
-// to the system, so RSS falls at once.
-void ReturnFreedMemory();
-
 }  // namespace film

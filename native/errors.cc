@@ -2,7 +2,12 @@
 
 #include <c10/util/Exception.h>
 
+#include <type_traits>
+
 namespace film {
+
+static_assert(std::is_base_of_v<c10::Error, c10::OutOfMemoryError>,
+              "c10::OutOfMemoryError must be caught before c10::Error");
 
 ErrorInfo DescribeCurrentException() {
   ErrorInfo info;
@@ -12,6 +17,10 @@ ErrorInfo DescribeCurrentException() {
     info.kind = e.kind();
     info.code = e.code();
     info.message = e.what();
+  } catch (const c10::OutOfMemoryError& e) {
+    // Before c10::Error, which it derives from (CUDA's caching allocator throws it).
+    info.code = code::kOutOfMemory;
+    info.message = e.what_without_backtrace();
   } catch (const c10::Error& e) {
     info.message = e.what_without_backtrace();
   } catch (const std::bad_alloc&) {
@@ -30,6 +39,19 @@ std::string DescribeCurrentException(ErrorKind* kind) {
   ErrorInfo info = DescribeCurrentException();
   *kind = info.kind;
   return info.message;
+}
+
+void EnsureCode(const Napi::Error& error) {
+  Napi::Value value = error.Value();
+  if (value.IsEmpty() || !value.IsObject()) return;
+  Napi::Object object = value.As<Napi::Object>();
+  bool has = false;
+  if (napi_has_named_property(object.Env(), object, "code", &has) == napi_ok && !has) {
+    napi_value code = nullptr;
+    if (napi_create_string_utf8(object.Env(), code::kRuntime, NAPI_AUTO_LENGTH, &code) == napi_ok) {
+      napi_set_named_property(object.Env(), object, "code", code);
+    }
+  }
 }
 
 napi_value MakeError(napi_env env, const ErrorInfo& info) {

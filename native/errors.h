@@ -66,12 +66,17 @@ std::string DescribeCurrentException(ErrorKind* kind);
 // The JS error for info; never throws (falls back to a plain Error).
 napi_value MakeError(napi_env env, const ErrorInfo& info);
 
-// Runs fn; whatever it throws that is not already a JS exception becomes one.
+// A JS error from a failed N-API call (Napi::Error) has no code: gives it ERR_FILM_RUNTIME.
+void EnsureCode(const Napi::Error& error);
+
+// Runs fn; whatever it throws that is not already a JS exception becomes one, and every error
+// leaving it has a code.
 template <typename Fn>
 Napi::Value Guard(Napi::Env env, Fn&& fn) {
   try {
     return fn();
-  } catch (const Napi::Error&) {
+  } catch (const Napi::Error& e) {
+    EnsureCode(e);
     throw;
   } catch (...) {
     const ErrorInfo info = DescribeCurrentException();

@@ -19,7 +19,8 @@ void Executor::ShutdownAtExit() {
   counters_.completed += queue_.size();
   queue_.clear();  // never Dropped(): no env will take them now
   counters_.queued = 0;
-  wake_.wait(lock, [&] { return counters_.running == 0; });
+  idle_.clear();
+  wake_.wait(lock, [&] { return counters_.running == 0 && !idle_running_; });
 }
 
 Executor& Executor::Get() {
@@ -42,14 +43,25 @@ Executor::Executor(int capacity) : capacity_(capacity), free_(capacity) { counte
 void Executor::Submit(std::shared_ptr<Job> job) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (exiting_) return;
-  if (!started_) {
-    // One thread per core is enough: every running job holds at least one core. Detached: the
-    // executor lives as long as the process.
-    for (int i = 0; i < capacity_; ++i) std::thread([this] { WorkerLoop(); }).detach();
-    started_ = true;
-  }
+  StartThreads();
   queue_.push_back(std::move(job));
   counters_.queued = static_cast<int>(queue_.size());
+  wake_.notify_one();
+}
+
+void Executor::StartThreads() {
+  if (started_) return;
+  // One thread per core is enough: every running job holds at least one core. Detached: the
+  // executor lives as long as the process.
+  for (int i = 0; i < capacity_; ++i) std::thread([this] { WorkerLoop(); }).detach();
+  started_ = true;
+}
+
+void Executor::WhenIdle(std::function<void()> fn) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (exiting_) return;
+  StartThreads();
+  idle_.push_back(std::move(fn));
   wake_.notify_one();
 }
 
@@ -77,7 +89,22 @@ void Executor::WorkerLoop() {
     int threads = 0;
     {
       std::unique_lock<std::mutex> lock(mutex_);
-      wake_.wait(lock, [&] { return !exiting_ && !queue_.empty() && free_ > 0; });
+      wake_.wait(lock, [&] { return !exiting_ && ((!queue_.empty() && free_ > 0) || Idle()); });
+      if (queue_.empty()) {
+        // Idle work: every core taken, so no job starts until it is done.
+        std::vector<std::function<void()>> tasks;
+        tasks.swap(idle_);
+        free_ = 0;
+        idle_running_ = true;
+        lock.unlock();
+        for (auto& task : tasks) task();
+        lock.lock();
+        free_ = capacity_;
+        idle_running_ = false;
+        lock.unlock();
+        wake_.notify_all();
+        continue;
+      }
       // FIFO; while others wait, the free cores are shared out among them (a lone job gets all
       // it wants, a burst a core or two each, which gives more images/s on small frames).
       const int share = std::max(1, free_ / static_cast<int>(queue_.size()));

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -48,6 +49,9 @@ class Executor {
   void Submit(std::shared_ptr<Job> job);
   // Removes a queued job (and calls its Dropped()); false when it has started or finished.
   bool Cancel(const std::shared_ptr<Job>& job);
+  // Runs fn on an executor thread once no job runs or waits, holding every core while it runs (jobs
+  // submitted meanwhile wait). Never on the caller's thread; dropped at process exit. fn must not throw.
+  void WhenIdle(std::function<void()> fn);
   ExecutorCounters Counters();
   int capacity() const { return capacity_; }
   // Process exit: drops queued jobs and waits for the running ones, which would otherwise run on
@@ -60,11 +64,15 @@ class Executor {
  private:
   explicit Executor(int capacity);
   void WorkerLoop();
+  void StartThreads();  // with mutex_ held
+  bool Idle() const { return queue_.empty() && free_ == capacity_ && !idle_.empty(); }
 
   const int capacity_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::shared_ptr<Job>> queue_;
+  std::vector<std::function<void()>> idle_;  // waiting for an idle moment
+  bool idle_running_ = false;
   int free_;
   bool started_ = false;
   bool exiting_ = false;

@@ -4,8 +4,8 @@
 #include <vector>
 
 #include "addon_data.h"
-#include "cpu_allocator.h"
 #include "errors.h"
+#include "idle_release.h"
 #include "promise_task.h"
 #include "tensor_io.h"
 
@@ -106,11 +106,11 @@ Extractor::Extractor(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Extracto
   device_ = model->device_name();
   info_ = model->info();
   // When the last holder lets go (dispose(), or the last run in flight after it), the model is
-  // destroyed and its memory handed back to the system at once.
+  // destroyed, and freed memory is handed back to the system once nothing runs (idle_release.h).
   auto* owner = new std::shared_ptr<Model>(std::move(model));
   std::shared_ptr<Model> tracked(owner->get(), [owner](Model*) {
     delete owner;
-    ReturnFreedMemory();
+    ReleaseWhenIdle();
   });
   slot_ = std::make_shared<ModelSlot>(std::move(tracked));
 }

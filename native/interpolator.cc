@@ -5,6 +5,7 @@
 
 #include "addon_data.h"
 #include "errors.h"
+#include "idle_release.h"
 #include "promise_task.h"
 #include "tensor_io.h"
 
@@ -136,7 +137,13 @@ Interpolator::Interpolator(const Napi::CallbackInfo& info) : Napi::ObjectWrap<In
   if (!model) throw Napi::TypeError::New(env, "NativeInterpolator is made by loadInterpolator(), not constructed");
   device_ = model->device_name();
   info_ = model->info();
-  slot_ = std::make_shared<Slot<InterpolatorModel>>(std::move(model));
+  // As the extractor's: freed memory goes back to the system once nothing runs (idle_release.h).
+  auto* owner = new std::shared_ptr<InterpolatorModel>(std::move(model));
+  std::shared_ptr<InterpolatorModel> tracked(owner->get(), [owner](InterpolatorModel*) {
+    delete owner;
+    ReleaseWhenIdle();
+  });
+  slot_ = std::make_shared<Slot<InterpolatorModel>>(std::move(tracked));
 }
 
 Napi::Value Interpolator::Load(const Napi::CallbackInfo& info) {

@@ -87,7 +87,8 @@ std::shared_ptr<InterpolatorModel> InterpolatorModel::Load(const LoadOptions& op
   // fp16 files run in float32 on the CPU: CPU half convolution is slow or missing.
   root.to(device, options.half ? at::kHalf : at::kFloat);
   root.eval();
-  if (device.is_cuda()) at::globalContext().setBenchmarkCuDNN(true);  // frames of one size repeat
+  // cuDNN's benchmark mode is left as the process has it: FILM_FEATURES_CUDNN_BENCHMARK and
+  // setCudnnBenchmark() (cudnn_settings.h) are its only setters.
   std::shared_ptr<InterpolatorModel> model(new InterpolatorModel(root, device, info, options.threads, options.half));
 
   // Warm-up (the first runs of a TorchScript graph profile and specialise it), and a reference
@@ -127,14 +128,14 @@ at::Tensor InterpolatorModel::Predict(const at::Tensor& x0, const at::Tensor& x1
 }
 
 void InterpolatorModel::Recurse(const at::Tensor& x0, const at::Tensor& x1, const at::Tensor& inside, int depth,
-                                std::vector<at::Tensor>* frames) const {
+                                const std::function<void(const at::Tensor&)>& emit) const {
   if (depth == 0) return;
   // As FILM's own recursion does (each step a whole interpolator call that pads and crops): the
   // middle frame's padding is zeros again before it is an input.
   const at::Tensor mid = Predict(x0, x1, 0.5).mul_(inside);
-  Recurse(x0, mid, inside, depth - 1, frames);
-  frames->push_back(mid);
-  Recurse(mid, x1, inside, depth - 1, frames);
+  Recurse(x0, mid, inside, depth - 1, emit);
+  emit(mid);
+  Recurse(mid, x1, inside, depth - 1, emit);
 }
 
 std::vector<at::Tensor> InterpolatorModel::Frames(const at::Tensor& x0, const at::Tensor& x1,
@@ -147,17 +148,19 @@ std::vector<at::Tensor> InterpolatorModel::Frames(const at::Tensor& x0, const at
   };
   const at::Tensor a = prepare(x0), b = prepare(x1);
   std::vector<at::Tensor> frames;
+  // Each frame is cropped, converted and sent to the host as soon as it is made: the device keeps
+  // only the padded frames the recursion still needs (one per level, k in all), not all 2^k - 1.
+  auto emit = [&](const at::Tensor& padded) {
+    at::Tensor f = padded.narrow(2, p.top, h).narrow(3, p.left, w);
+    f = bytes ? f.to(at::kFloat).mul(255).round_().to(at::kByte).permute({0, 2, 3, 1}) : f.to(at::kFloat);
+    frames.push_back(f.contiguous().to(c10::kCPU));
+  };
   if (recursions > 0) {
     // 1 over the frame, 0 over the padding
     const at::Tensor inside = at::constant_pad_nd(at::ones({1, 1, h, w}, a.options()), {p.left, p.right, p.top, p.bottom}, 0);
-    Recurse(a, b, inside, recursions, &frames);
+    Recurse(a, b, inside, recursions, emit);
   } else {
-    for (double t : times) frames.push_back(Predict(a, b, t));
-  }
-  for (at::Tensor& f : frames) {
-    f = f.narrow(2, p.top, h).narrow(3, p.left, w);
-    f = bytes ? f.to(at::kFloat).mul(255).round_().to(at::kByte).permute({0, 2, 3, 1}) : f.to(at::kFloat);
-    f = f.contiguous().to(c10::kCPU);
+    for (double t : times) emit(Predict(a, b, t));
   }
   return frames;
 }

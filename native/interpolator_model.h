@@ -5,6 +5,7 @@
 
 #include <torch/script.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -45,7 +46,7 @@ class InterpolatorModel {
   // One forward on padded device tensors: the frame at t, clamped.
   at::Tensor Predict(const at::Tensor& x0, const at::Tensor& x1, double t) const;
   void Recurse(const at::Tensor& x0, const at::Tensor& x1, const at::Tensor& inside, int depth,
-               std::vector<at::Tensor>* frames) const;
+               const std::function<void(const at::Tensor&)>& emit) const;
   std::vector<at::Tensor> Frames(const at::Tensor& x0, const at::Tensor& x1, const std::vector<double>& times,
                                  int recursions, bool bytes) const;
 

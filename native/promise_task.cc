@@ -121,6 +121,7 @@ void Task::Settle(napi_env env) {
       ok = true;
     }
   } catch (const Napi::Error& e) {
+    EnsureCode(e);
     value = e.Value();
   } catch (...) {
     error_ = DescribeCurrentException();

@@ -102,14 +102,23 @@ HostInput ReadInput(const Napi::Value& value, const std::string& name) {
   } else {
     FILM_TYPE_ERROR_IF(true, "Expected a Float32Array or Uint8Array for " + name + ".data");
   }
+  // The view's own pointer: works for an ArrayBuffer and a SharedArrayBuffer alike (the bytes are
+  // copied here either way), where ArrayBuffer().Data() fails on a shared one.
+  size_t length = 0;
+  void* base = nullptr;
+  napi_value buffer = nullptr;
+  FILM_ERROR_IF(napi_get_typedarray_info(data.Env(), array, nullptr, &length, &base, &buffer, nullptr) != napi_ok,
+                "cannot read " + name + ".data");
+  bool is_plain = false;
   bool detached = false;
-  napi_is_detached_arraybuffer(data.Env(), array.ArrayBuffer(), &detached);
+  if (napi_is_arraybuffer(data.Env(), buffer, &is_plain) == napi_ok && is_plain) {
+    napi_is_detached_arraybuffer(data.Env(), buffer, &detached);
+  }
   FILM_TYPE_ERROR_IF(detached, name + ".data is a detached ArrayBuffer (was it transferred?)");
-  FILM_RANGE_ERROR_IF(static_cast<int64_t>(array.ElementLength()) != count,
-                      name + ".data has " + std::to_string(array.ElementLength()) + " elements; its shape needs " +
+  FILM_RANGE_ERROR_IF(static_cast<int64_t>(length) != count,
+                      name + ".data has " + std::to_string(length) + " elements; its shape needs " +
                           std::to_string(count));
-  const auto* base = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
-  std::memcpy(input.pixels.data_ptr(), base, input.pixels.nbytes());
+  if (input.pixels.nbytes() > 0) std::memcpy(input.pixels.data_ptr(), base, input.pixels.nbytes());
   return input;
 }
 
@@ -233,8 +242,9 @@ Napi::Array ToOutputs(Napi::Env env, std::vector<at::Tensor>& tensors, bool forc
 }
 
 uint64_t DataAddress(const Napi::TypedArray& array) {
-  auto* base = static_cast<uint8_t*>(array.ArrayBuffer().Data());
-  return reinterpret_cast<uint64_t>(base + array.ByteOffset());
+  void* data = nullptr;
+  napi_get_typedarray_info(array.Env(), array, nullptr, nullptr, &data, nullptr, nullptr);
+  return reinterpret_cast<uint64_t>(data);
 }
 
 }  // namespace film

@@ -48,6 +48,29 @@ describe('inputs', () => {
     same(await fx.extract({ data: rgba, width, height }, { levels: 4 }));
   });
 
+  it('pixels in a SharedArrayBuffer (as worker pools share frames) are read like any others', async () => {
+    const { width, height, channels } = raw.info;
+    const shared = (view, offset = 0) => {
+      const bytes = offset * view.BYTES_PER_ELEMENT;
+      const out = new view.constructor(new SharedArrayBuffer(view.byteLength + bytes), bytes, view.length);
+      out.set(view);
+      return out;
+    };
+    same(await fx.extract({ data: shared(raw.data, 3), info: raw.info }, { levels: 4 }));
+    same(await fx.extract({ data: shared(new Uint8ClampedArray(raw.data)), width, height, channels }, { levels: 4 }));
+    const tensor = imageToTensor({ data: raw.data, width, height, channels });
+    same(await fx.extract({ data: shared(tensor.data, 5), shape: tensor.shape }, { levels: 4 }));
+    // the binding directly: no "Invalid argument" without a code
+    const handle = await native().load(models.default, 'cpu', 1, false, 'auto');
+    try {
+      const out = await handle.run([{ data: shared(tensor.data), shape: tensor.shape }], 4, 1, 0).promise;
+      out.forEach((level, i) => assert.deepEqual(level.data, reference[i].data, `level ${i}`));
+      assert.equal(typeof native().dataAddress(shared(tensor.data, 2)), 'bigint');
+    } finally {
+      handle.dispose();
+    }
+  });
+
   it('every byte value maps to v / 255 exactly as in TypeScript', async () => {
     const handle = await native().load(models.default, 'cpu', 1, false);
     try {

@@ -74,6 +74,48 @@ describe('Interpolator', function () {
       });
     }
 
+    it("takes only its own options: engine, batchWindowMs and maxBatch are the extractor's (types and run time)", async () => {
+      for (const option of [{ engine: 'onednn' }, { batchWindowMs: 2 }, { maxBatch: 4 }]) {
+        await assert.rejects(Interpolator.load(models.tinyFilm, { device: 'cpu', ...option }),
+          { code: 'ERR_INVALID_ARG_VALUE', message: new RegExp(`Unknown option options\\.${Object.keys(option)[0]}`) });
+      }
+      const { spawnSync } = require('node:child_process');
+      const path = require('node:path');
+      const r = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(__dirname, 'types', 'interpolator-bad.json')],
+        { encoding: 'utf8' });
+      assert.notEqual(r.status, 0);
+      for (const line of [6, 7, 8]) assert.match(r.stdout, new RegExp(`interpolator-bad\\.ts\\(${line},`), `line ${line} must not compile`);
+      assert.equal((r.stdout.match(/error TS/g) ?? []).length, 3, r.stdout);
+    });
+
+    it("leaves cuDNN's benchmark mode as setCudnnBenchmark() set it", async () => {
+      const was = FeatureExtractor.cudnnBenchmark;
+      try {
+        for (const setting of [false, true, false]) {
+          FeatureExtractor.setCudnnBenchmark(setting);
+          (await Interpolator.load(models.tinyFilm, { device: 'cpu' })).dispose();
+          assert.equal(FeatureExtractor.cudnnBenchmark, setting);
+        }
+      } finally {
+        FeatureExtractor.setCudnnBenchmark(was);
+      }
+    });
+
+    it("on CUDA too, and with FILM_FEATURES_CUDNN_BENCHMARK=0 (where it used to turn it on)", function () {
+      if (!FeatureExtractor.devices().some((d) => d.startsWith('cuda'))) {
+        console.log(`      (skipped: ${native().cudaCompiledIn ? 'no CUDA device is present' : 'this build links a CPU-only libtorch'}; ` +
+          'test/90.cuda.test.js runs it where there is one)');
+        this.skip();
+      }
+      const { spawnSync } = require('node:child_process');
+      const script = `const { Interpolator, FeatureExtractor } = require(${JSON.stringify(require.resolve('..'))});
+        Interpolator.load(${JSON.stringify(models.tinyFilm)}, { device: 'cuda' })
+          .then((f) => { f.dispose(); process.stdout.write(String(FeatureExtractor.cudnnBenchmark)); });`;
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', env: { ...process.env, FILM_FEATURES_CUDNN_BENCHMARK: '0' } });
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stdout, 'false');
+    });
+
     it('rejects a missing file and bad options', async () => {
       await assert.rejects(Interpolator.load('/nonexistent/film.pt'), { code: 'ERR_FILM_MODEL_FILE', message: /nonexistent\/film\.pt/ });
       await assert.rejects(Interpolator.load(models.tinyFilm, { device: 'cpu', levels: 3 }), /Unknown option options\.levels/);
@@ -120,6 +162,31 @@ describe('Interpolator', function () {
       assert.equal((await film.interpolate(c.in0, c.in1, { recursions: 1 })).length, 1);
     });
 
+    it('recursion holds only the frames it still needs: peak memory grows by the outputs, not by padded float frames', function () {
+      this.timeout(300000);
+      const { spawnSync } = require('node:child_process');
+      const path = require('node:path');
+      const side = 256; // a multiple of 64: padded = the frame
+      const peak = (k) => {
+        const r = spawnSync(process.execPath, [path.join(__dirname, 'services', 'recursion-rss.js'), models.interpolator, String(side), String(k)],
+          { encoding: 'utf8', timeout: 280000 });
+        assert.equal(r.status, 0, r.stderr);
+        const m = JSON.parse(r.stdout);
+        assert.equal(m.frames, 2 ** k - 1);
+        return m.peak - m.base;
+      };
+      const [one, five] = [peak(1), peak(5)];
+      const perFrame = (five - one) / 30;
+      const output = side * side * 3; // an 8-bit frame, which the caller gets
+      const padded = side * side * 3 * 4; // a float32 frame on the device
+      const mb = (x) => (x / 2 ** 20).toFixed(2);
+      console.log(`      (RSS rise during the run: ${mb(one)} MB for 1 frame, ${mb(five)} MB for 31: ${mb(perFrame)} MB per frame; ` +
+        `an output is ${mb(output)} MB, a padded float frame ${mb(padded)} MB)`);
+      // the 30 more outputs must show (else this measures nothing), the padded frames must not
+      assert.ok(perFrame > 0.5 * output, `${mb(perFrame)} MB per frame made: the measurement does not see the outputs`);
+      assert.ok(perFrame < 0.6 * (output + padded), `${mb(perFrame)} MB per frame made: the padded frames are kept to the end`);
+    });
+
     it('with fp16 weights (run in float32 on the CPU)', async () => {
       const c = cases['tinyFp16-64x96'];
       assertClose(await (await load(c.model)).interpolate(c.in0, c.in1, { time: 0.3 }), c.frames[0], 'fp16');
@@ -132,6 +199,22 @@ describe('Interpolator', function () {
   });
 
   describe('8-bit forms', () => {
+    it('frames in a SharedArrayBuffer are read like any others', async () => {
+      const c = cases['interpolator-45x45'];
+      const film = await load(c.model);
+      const shared = (t) => {
+        const data = new Float32Array(new SharedArrayBuffer(t.data.byteLength + 8), 8, t.data.length);
+        data.set(t.data);
+        return { data, shape: t.shape };
+      };
+      assertClose(await film.interpolate(shared(c.in0), shared(c.in1)), c.frames[0], 'SharedArrayBuffer floats');
+      const bytes = { data: Uint8Array.from({ length: 45 * 45 * 3 }, (_, i) => (i * 7) % 256), width: 45, height: 45, channels: 3 };
+      const sab = new Uint8Array(new SharedArrayBuffer(bytes.data.length));
+      sab.set(bytes.data);
+      const out = await film.interpolate({ ...bytes, data: sab }, bytes);
+      assert.deepEqual(out.data, (await film.interpolate(bytes, bytes)).data);
+    });
+
     it('RgbImage in, RgbImage out; arrays of images are batches', async () => {
       const c = cases['tiny-bytes-b2-37x50'];
       const film = await load(c.model);

@@ -121,18 +121,19 @@ describe('services', function () {
   });
 
   describe('dispose', () => {
-    it('RSS right after dispose() of 8 models falls back, with no garbage collection', function () {
+    it('RSS after dispose() of 8 models falls back once nothing runs, with no garbage collection', function () {
       if (underAsan) {
         console.log("      (skipped: under AddressSanitizer, whose quarantine keeps freed memory)");
         this.skip();
       }
       const r = child('dispose-rss.js', models.default);
       assert.equal(r.status, 0, r.stderr);
-      const { base, loaded, disposed } = JSON.parse(r.stdout);
+      const { base, loaded, disposed, waitedMs } = JSON.parse(r.stdout);
       const mb = (x) => (x / 2 ** 20).toFixed(0);
-      console.log(`      RSS: ${mb(base)} MB before, ${mb(loaded)} MB with 8 models, ${mb(disposed)} MB right after dispose()`);
+      console.log(`      RSS: ${mb(base)} MB before, ${mb(loaded)} MB with 8 models, ${mb(disposed)} MB after dispose() ` +
+        `and the idle release it scheduled (${waitedMs.toFixed(0)} ms later)`);
       assert.ok(loaded - base > 50 * 2 ** 20, 'loading 8 models should cost memory');
-      assert.ok(disposed - base < 0.25 * (loaded - base), 'dispose() should give back most of it at once');
+      assert.ok(disposed - base < 0.25 * (loaded - base), 'dispose() should give back most of it once nothing runs');
     });
 
     it('a run queued behind others when dispose() comes rejects with ERR_FILM_DISPOSED', async () => {
@@ -173,6 +174,60 @@ describe('services', function () {
       const got = limitWith({ FILM_FEATURES_CGROUP_ROOT: tmp, FILM_FEATURES_CPU_CACHE_MB: '' });
       assert.ok(Math.abs(got - host) < 2 ** 20, `${got} vs ${host}`);
       assert.equal(limitWith({ FILM_FEATURES_CPU_CACHE_MB: '0' }), 0);
+    });
+  });
+
+  describe('releasing cached memory: only when nothing runs, off the JS thread', () => {
+    const releases = () => native().cpuCache().idleReleases;
+    const waitForRelease = async (from, ms = 20000) => {
+      const t = Date.now();
+      while (releases() === from) {
+        if (Date.now() - t > ms) throw new Error(`no idle release within ${ms} ms`);
+        await new Promise((r) => setTimeout(r, 2));
+      }
+      return releases();
+    };
+    // A run long enough to be in flight for a while on a loaded machine: one thread, a large frame.
+    const longRun = async () => {
+      const slow = await FeatureExtractor.load(models.default, { device: 'cpu', threads: 1 });
+      const run = slow.extract(randomTensor([1, 3, 768, 768], 8), { levels: 5 }).finally(() => slow.dispose());
+      while (FeatureExtractor.counters().running === 0) await new Promise((r) => setTimeout(r, 1));
+      return { run }; // wrapped: awaiting longRun() waits only until the run is in flight
+    };
+
+    it("dispose() and the bands of a large frame do not empty the caches under another extractor's run", async () => {
+      const { extractInBands } = require('../dist/batch');
+      const other = await FeatureExtractor.load(models.default, { device: 'cpu', threads: 1 });
+      const { run } = await longRun();
+      let running = true;
+      const long = run.then((r) => { running = false; return r; });
+      const before = releases();
+      other.dispose(); // schedules a release
+      // a banded frame while the long run is in flight: asks for a release after every band
+      const padded = randomTensor([1, 3, 128, 128], 9);
+      await extractInBands(fx, padded, [0, 2], null, 'float32', undefined, undefined, 128 * 24);
+      const stillRunning = running;
+      const during = releases();
+      await long;
+      assert.ok(stillRunning, 'the long run outlasted the bands (make it longer if this fails on a fast machine)');
+      assert.equal(during, before, 'no release while another run was in flight');
+      await waitForRelease(before); // and it runs once nothing does
+    });
+
+    it('the release runs on an executor thread once the runs finish, emptying the CPU block cache', async () => {
+      if (native().cpuCache().limit === 0) assert.fail('the CPU block cache is off (FILM_FEATURES_CPU_CACHE_MB=0): nothing to test');
+      await fx.extract(randomTensor([1, 3, 256, 256], 10), { levels: 4 });
+      global.gc(); // the outputs' blocks go back to the cache now, not during the wait below
+      const cached = native().cpuCache().cached;
+      assert.ok(cached > 0, 'the run left blocks in the cache');
+      const start = releases();
+      native().releaseWhenIdle();
+      // Spin without yielding: the release can only run meanwhile on another thread.
+      const t = Date.now();
+      while (releases() === start && Date.now() - t < 5000) { /* never yields to the event loop */ }
+      assert.equal(releases(), start + 1, 'the release ran while the JS thread was busy: off the JS thread');
+      const left = native().cpuCache().cached;
+      assert.ok(left < cached / 4, `the cache held ${cached} bytes, and ${left} right after the release`);
     });
   });
 

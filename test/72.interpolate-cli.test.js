@@ -205,6 +205,26 @@ describe('CLI: interpolate and slowmo', function () {
       });
     }
 
+    it('an odd size (65x47) stays 65x47, as H.264 4:4:4, and says so', async () => {
+      const [w, h] = [65, 47];
+      const odd = path.join(tmp, 'odd.mkv');
+      const r0 = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', `testsrc=size=${w}x${h}:rate=10`, '-frames:v', '2',
+        '-c:v', 'ffv1', '-pix_fmt', 'bgr0', '-y', odd]);
+      assert.equal(r0.status, 0, String(r0.stderr));
+      const out = path.join(tmp, 'odd.mp4');
+      const r = await run(['slowmo', odd, '--model', models.tinyFilm, '--device', 'cpu', '--crf', '0', '--out', out]);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /frames of 65x47 .*\nnote: 65x47 has an odd side, so the video is H\.264 4:4:4 \(yuv444p\)/);
+      const s = ffprobe(out);
+      assert.deepEqual([s.width, s.height, Number(s.nb_read_frames)], [w, h, 3]);
+      const probe = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=pix_fmt', '-of', 'csv=p=0', out], { encoding: 'utf8' });
+      assert.equal(probe.stdout.trim(), 'yuv444p');
+      // the first frame is the source's, through a lossless 4:4:4 encode: within RGB <-> YUV rounding
+      const [src] = decode(odd, w, h);
+      const [got] = decode(out, w, h);
+      assert.ok(meanAbs(got, src) < 2, `mean |diff| ${meanAbs(got, src)}`);
+    });
+
     it('writes nothing on failure: a file that is not a video, an extractor as the model', async () => {
       const out = path.join(tmp, 'never.mp4');
       const notVideo = path.join(tmp, 'not-a-video.mp4');

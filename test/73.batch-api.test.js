@@ -200,6 +200,39 @@ describe('lib/batch API', function () {
       assert.ok(s.framesPerSecond > 0 && s.bytes === written.reduce((a, e) => a + e.bytes, 0));
     });
 
+    it('--preview on a large (banded) frame: a preview anyway, drawn from samples at the tile size', async () => {
+      // Frames over largeFramePixels go in bands and never hold their levels in float32; the preview
+      // must not be dropped. At most 512 px the tile is the level itself: the same picture as the
+      // whole-frame path (band values agree to ~1e-7). Larger: the same size, PCA colours may differ.
+      const shots = [];
+      for (const [w, h] of [[200, 136], [704, 256]]) {
+        const file = path.join(tmp, `large-${w}.png`);
+        const noise = randomTensor([w * h * 3], w).data.map((v, i) => Math.floor((v * 128) + ((i / 3) % w) / w * 127));
+        await sharp(Buffer.from(noise), { raw: { width: w, height: h, channels: 3 } }).png().toFile(file);
+        const previews = [];
+        for (const large of [w * h * 10, 64 * 64]) {
+          const output = batch.resolveOutputOptions({ out: path.join(tmp, `preview-${w}-${large}`), levels: 4, saveLevels: [0, 3], preview: true });
+          let bands = 0;
+          const s = await batch.processInput({ source: file, kind: 'image', name: 'p' }, {
+            extractor: fx, output, largeFramePixels: large, onEvent: (e) => { if (e.type === 'extracting' && e.band) bands++; },
+          });
+          assert.equal(s.written, 1, String(s.failed[0]?.error));
+          assert.equal(bands > 0, large < w * h, 'banded only under the low threshold');
+          const png = path.join(output.out, 'p', 'preview.png');
+          const meta = JSON.parse(fs.readFileSync(path.join(output.out, 'p', 'meta.json'), 'utf8'));
+          assert.ok(meta.files.includes('preview.png'));
+          previews.push(await sharp(png).raw().toBuffer({ resolveWithObject: true }));
+        }
+        const [whole, banded] = previews;
+        assert.deepEqual(banded.info, whole.info, `${w}x${h}: the same preview size`);
+        shots.push([w, whole, banded]);
+      }
+      const [[, whole, banded]] = shots;
+      let off = 0;
+      for (let i = 0; i < whole.data.length; i++) if (Math.abs(whole.data[i] - banded.data[i]) > 1) off++;
+      assert.ok(off <= whole.data.length * 1e-3, `${off} of ${whole.data.length} bytes differ by more than 1`);
+    });
+
     it('an AbortSignal stops the run: it rejects, ffmpeg is stopped, and only complete outputs are left', async () => {
       const output = batch.resolveOutputOptions({ out: path.join(tmp, 'abort'), levels: 3 });
       const controller = new AbortController();

@@ -116,7 +116,8 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
     return q;
   };
   const worker = (name, ...extra) => {
-    const p = start(['worker', '--redis', redis.url, '--queue', name, '--lock-seconds', LOCK, '--threads', '1', '--device', 'cpu', ...extra]);
+    const p = start(['worker', '--redis', redis.url, '--queue', name, '--lock-seconds', LOCK, '--threads', '1', '--device', 'cpu',
+      '--out-root', tmp, '--input-root', tmp, '--input-root', path.dirname(sample), ...extra]);
     children.push(p);
     return p;
   };
@@ -177,7 +178,8 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
   it('fails within seconds, saying why, when Redis is unreachable', async () => {
     const { freePort } = require('./redis');
     const url = `redis://127.0.0.1:${await freePort()}`;
-    for (const args of [['status', '--redis', url], ['enqueue', '--redis', url, sample], ['worker', '--redis', url, '--device', 'cpu']]) {
+    const roots = ['--out-root', tmp, '--input-root', tmp];
+    for (const args of [['status', '--redis', url], ['enqueue', '--redis', url, sample], ['worker', '--redis', url, '--device', 'cpu', ...roots]]) {
       const t = Date.now();
       const r = await run(args);
       assert.equal(r.code, 1, `${args[0]}: ${r.stdout}${r.stderr}`);

@@ -28,24 +28,30 @@ function checkInstalled() {
 
 /**
  * Starts redis-server; resolves to { url, port, stop() } once it accepts connections.
+ * With { password }: the server requires it (requirepass) and url carries it (redis://:PASSWORD@...).
+ * With { tls: { cert, key, ca } } (PEM files): TLS only, url is rediss://.
  * Retries on another port when the one picked was taken in between.
  */
-async function startRedis() {
+async function startRedis({ password, tls } = {}) {
   checkInstalled();
   for (let attempt = 0; ; attempt++) {
     const port = await freePort();
     try {
-      return await launch(port);
+      return await launch(port, password, tls);
     } catch (err) {
       if (attempt >= 3 || !/Address already in use/.test(err.message)) throw err;
     }
   }
 }
 
-function launch(port) {
+function launch(port, password, tls) {
   return new Promise((resolve, reject) => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-      '--dir', require('node:os').tmpdir(), '--loglevel', 'notice'];
+    const listen = tls
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key,
+        '--tls-ca-cert-file', tls.ca, '--tls-auth-clients', 'no']
+      : ['--port', String(port)];
+    const args = [...listen, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+      '--dir', require('node:os').tmpdir(), '--loglevel', 'notice', ...(password ? ['--requirepass', password] : [])];
     const child = spawn(BINARY, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let log = '';
     let ready = false;
@@ -58,7 +64,8 @@ function launch(port) {
       log += d;
       if (!ready && /Ready to accept connections/.test(log)) {
         ready = true;
-        resolve({ port, url: `redis://127.0.0.1:${port}`, stop, log: () => log });
+        const auth = password ? `:${encodeURIComponent(password)}@` : '';
+        resolve({ port, url: `${tls ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}`, stop, log: () => log });
       }
     };
     child.stdout.on('data', onData);

@@ -11,7 +11,8 @@
 // Output level i is the concatenation of stage j of the sub-tree on pyramid level i-j (j < S), so
 // levels below S need pyramid level 0, and level i >= S needs only levels i-S+1 and up: those
 // come from a run on the smaller pyramid starting there (a quarter of the pixels per level up).
-import { FeatureExtractor } from '../feature-extractor';
+import type { FeatureExtractor } from '../feature-extractor';
+import { native } from '../native';
 import { buildPyramid } from '../pyramid';
 import type { CropBox, Tensor4 } from '../types';
 import { LevelBuffer } from './encode';
@@ -72,7 +73,8 @@ export interface BandProgress {
  * each level cut to `crop` (if given) and converted to `dtype` as its rows arrive.
  */
 export async function extractInBands(fx: FeatureExtractor, padded: Tensor4, saveLevels: readonly number[], crop: CropBox | null,
-  dtype: Dtype, onBand?: (p: BandProgress) => void, signal?: AbortSignal, bandPixels = BAND_PIXELS): Promise<Map<number, LevelBuffer>> {
+  dtype: Dtype, onBand?: (p: BandProgress) => void, signal?: AbortSignal, bandPixels = BAND_PIXELS,
+  onRows?: (level: number, band: Tensor4, first: number, from: number, to: number) => void): Promise<Map<number, LevelBuffer>> {
   const subLevels = fx.info.subLevels;
   const depth = saveLevels[saveLevels.length - 1] + 1;
   const pyramid = buildPyramid(padded, depth);
@@ -107,15 +109,17 @@ export async function extractInBands(fx: FeatureExtractor, padded: Tensor4, save
         const r = level - run.base;
         if (out[r].shape[1] !== buffers.get(level)!.shape[1]) throw new Error(`level ${level} has ${out[r].shape[1]} channels, expected ${channels(level)}`);
         buffers.get(level)!.put(out[r], from >> r, y0 >> r, y1 >> r);
+        onRows?.(level, out[r], from >> r, y0 >> r, y1 >> r);
       }
     };
     for (const y0 of starts) {
       signal?.throwIfAborted();
       onBand?.({ band: ++done, of: total });
       await extractBand(y0);
-      // Bands of different heights (the last one, other runs) need blocks of other sizes: without
-      // this the CPU block cache would keep every size it has seen.
-      FeatureExtractor.releaseCachedMemory();
+      // Bands of different heights (the last one, other runs) need blocks of other sizes: the cache
+      // is emptied when nothing runs (not under other jobs' runs, and off this thread), else it
+      // keeps every size it has seen, up to its cap.
+      native().releaseWhenIdle();
       // The band's float32 levels are the extractor's memory, freed when collected: collect now if
       // node runs with --expose-gc, rather than when V8 next gets round to it.
       (globalThis as { gc?: () => void }).gc?.();

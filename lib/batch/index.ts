@@ -9,7 +9,7 @@ export {
   checkOutputName, checkWritable, frameName, inspectFrames, inspectUnit, LAYOUT, OutputExistsError, sha256File, unitComplete, unitDir, WRITER,
 } from './output';
 export type { UnitState } from './output';
-export { LARGE_FRAME_PIXELS, packageVersion, processInput, runBatch, runFrames } from './pipeline';
+export { LARGE_FRAME_PIXELS, packageVersion, PipelineLimits, processInput, runBatch, runFrames } from './pipeline';
 export type { BatchContext, BatchEvent, BatchSummary, FrameMeta } from './pipeline';
 export { decodeImage, framesOf } from './frames';
 export { encodeLevel, LevelBuffer } from './encode';

@@ -18,13 +18,38 @@ import { nameClash, type InputItem } from './inputs';
 import { npyHeader, safetensorsHeader } from './formats';
 import { DEFAULT_FRAMES, type FrameOptions, type OutputOptions } from './options';
 import { checkOutputName, LAYOUT, sha256File, WRITER, writeUnit, type OutputFile } from './output';
-import { previewPng } from './preview';
+import { previewPng, PreviewSampler } from './preview';
 import { Semaphore } from './semaphore';
 
 /** Frames above this many pixels are extracted alone, in bands (bands.ts), and written alone. */
 export const LARGE_FRAME_PIXELS = 4_000_000;
 
 export const packageVersion: string = (require('../../package.json') as { version: string }).version;
+
+/**
+ * The bounds a pipeline runs under: extracts in flight, frames holding features (a large frame
+ * takes every slot, so it is alone) and one writer. Runs that share one (a fleet worker's
+ * concurrent jobs) share the bounds, so together they hold what one run would.
+ */
+export class PipelineLimits {
+  /** Frames between decoded and written: jobs + 1 slots. */
+  readonly holding: Semaphore;
+  readonly extracting: Semaphore;
+  #writer: Promise<void> = Promise.resolve();
+
+  constructor(readonly jobs = 2) {
+    if (!Number.isInteger(jobs) || jobs < 1) throw new RangeError(`Expected an integer jobs >= 1 but received ${jobs}`);
+    this.holding = new Semaphore(jobs + 1);
+    this.extracting = new Semaphore(jobs);
+  }
+
+  /** Runs `write` after every write queued before it (one write at a time, in turn). */
+  write(write: () => Promise<void>): Promise<void> {
+    const turn = this.#writer.then(write);
+    this.#writer = turn.catch(() => {});
+    return turn;
+  }
+}
 
 export interface BatchContext {
   extractor: FeatureExtractor;
@@ -38,6 +63,8 @@ export interface BatchContext {
   fsync?: boolean;
   /** Extracts in flight (default 2: on the CPU two runs share the cores better than one). */
   jobs?: number;
+  /** Bounds shared with other runs (then `jobs` is theirs); default: this run's own. */
+  limits?: PipelineLimits;
   /** Frames with more pixels (padded) are extracted in bands, alone (default LARGE_FRAME_PIXELS). */
   largeFramePixels?: number;
   /** Decode, extract and write each frame before decoding the next (for comparison). */
@@ -174,7 +201,8 @@ async function outputFiles(levels: Levels, preview: Buffer | null, meta: Omit<Fr
 /** Runs decoded frames through extract and write; the engine under processInput and runBatch. */
 export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchContext): Promise<BatchSummary> {
   const { extractor: fx, output: o, signal } = ctx;
-  const jobs = ctx.jobs ?? 2;
+  const limits = ctx.limits ?? new PipelineLimits(ctx.jobs ?? 2);
+  const { holding, extracting } = limits;
   const large = ctx.largeFramePixels ?? LARGE_FRAME_PIXELS;
   const emit = ctx.onEvent ?? (() => {});
   const modelFile = path.resolve(ctx.modelFile ?? defaultModelPath);
@@ -186,10 +214,7 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
   const multiple = 2 ** (o.levels - 1);
   // Output level i depends on pyramid levels i-3..i only: levels past the last one saved are not run.
   const depth = o.saveLevels[o.saveLevels.length - 1] + 1;
-  const capacity = jobs + 1;
-  const holding = new Semaphore(capacity); // frames between decoded and written
-  const extracting = new Semaphore(jobs);
-  let writer: Promise<void> = Promise.resolve(); // one write at a time, in turn
+  const capacity = holding.capacity;
   const running = new Set<Promise<void>>();
   const written = new Map<InputItem, number>(); // frames written per input, for a damaged input's message
 
@@ -209,9 +234,21 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
       let levels: Levels;
       let preview: Buffer | null = null;
       if (ph * pw > large) {
+        // The preview is drawn from samples at its own size, taken from each band as it comes.
+        const samplers = new Map<number, PreviewSampler>();
+        const sample = o.preview ? (level: number, band: Tensor4, first: number, from: number, to: number) => {
+          let s = samplers.get(level);
+          if (!s) samplers.set(level, s = new PreviewSampler(band.shape[1], ph >> level, pw >> level));
+          s.put(band, first, from, to);
+        } : undefined;
         const buffers = await extractInBands(fx, tensor, o.saveLevels, o.crop ? crop : null, o.dtype,
-          (band) => emit({ ...ref, type: 'extracting', pixels: ph * pw, band }), signal);
+          (band) => emit({ ...ref, type: 'extracting', pixels: ph * pw, band }), signal, undefined, sample);
         levels = levelsFromBuffers(buffers);
+        if (o.preview) {
+          const image = new PreviewSampler(3, ph, pw);
+          image.put(tensor, 0, 0, ph);
+          preview = await previewPng(image.tensor, o.saveLevels.map((l) => samplers.get(l)!.tensor));
+        }
       } else {
         const features: (Tensor4 | null)[] = await fx.extract(tensor, { levels: depth, signal });
         features.forEach((_, level) => { if (!o.saveLevels.includes(level)) features[level] = null; }); // let go at once
@@ -244,9 +281,7 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
         summary.ms.write += ms.write;
         emit({ ...ref, type: 'written', dir: ev.dir, bytes, ms, meta: full });
       };
-      const turn = writer.then(write);
-      writer = turn.catch(() => {});
-      await turn;
+      await limits.write(write);
     } catch (err) {
       if (!signal?.aborted) fail(ref, err);
     } finally {

@@ -115,16 +115,53 @@ function tensorToRgb(image: Tensor4): Rgb {
   return { data, width, height };
 }
 
+/** The size a frame of h x w is shown at in a preview tile. */
+export function tileSize(h: number, w: number): { height: number; width: number } {
+  const scale = Math.min(1, MAX_TILE / Math.max(h, w));
+  return { height: Math.max(1, Math.round(h * scale)), width: Math.max(1, Math.round(w * scale)) };
+}
+
+/**
+ * A level of `height` x `width` sampled (nearest neighbour) at most at the tile size, filled from
+ * bands of rows as they are extracted: a preview of a frame too large to hold its levels in float32.
+ */
+export class PreviewSampler {
+  readonly tensor: Tensor4;
+  readonly #rows: Int32Array; // the level row each tile row samples
+  readonly #cols: Int32Array;
+
+  constructor(channels: number, readonly height: number, readonly width: number) {
+    const size = tileSize(height, width);
+    this.#rows = Int32Array.from({ length: size.height }, (_, y) => Math.floor((y * height) / size.height));
+    this.#cols = Int32Array.from({ length: size.width }, (_, x) => Math.floor((x * width) / size.width));
+    this.tensor = { data: new Float32Array(channels * size.height * size.width), shape: [1, channels, size.height, size.width] };
+  }
+
+  /** Takes level rows [from, to) from `band`, whose row 0 is level row `first` (batch item 0). */
+  put(band: Tensor4, first: number, from: number, to: number): void {
+    const [, c, bh, bw] = band.shape;
+    const [, , th, tw] = this.tensor.shape;
+    const out = this.tensor.data;
+    this.#rows.forEach((sy, ty) => {
+      if (sy < from || sy >= to) return;
+      for (let ch = 0; ch < c; ch++) {
+        const src = (ch * bh + sy - first) * bw;
+        const dst = (ch * th + ty) * tw;
+        for (let tx = 0; tx < tw; tx++) out[dst + tx] = band.data[src + this.#cols[tx]];
+      }
+    });
+  }
+}
+
 /**
  * A PNG of the (padded) input, then each feature level in PCA colours, all at the input's size
- * (nearest neighbour), in a grid read left to right, top to bottom.
+ * (nearest neighbour), in a grid read left to right, top to bottom. Inputs already at the tile size
+ * (PreviewSampler) give the same picture as the full-size ones.
  */
 export async function previewPng(image: Tensor4, features: Tensor4[]): Promise<Buffer> {
   const tiles = [tensorToRgb(image), ...features.map(pcaToRgb)];
   const [, , h, w] = image.shape;
-  const scale = Math.min(1, MAX_TILE / Math.max(h, w));
-  const th = Math.max(1, Math.round(h * scale));
-  const tw = Math.max(1, Math.round(w * scale));
+  const { height: th, width: tw } = tileSize(h, w);
   const cols = tiles.length <= 3 ? tiles.length : Math.ceil(tiles.length / 2);
   const rows = Math.ceil(tiles.length / cols);
   const width = cols * tw + (cols + 1) * GAP;

@@ -181,10 +181,12 @@ async function slowmoCommand(input: string, flags: SlowmoFlags): Promise<number>
   let pairs = 0;
   let written = 0;
   try {
-    await encodeVideo(flags.out, { fps, crf: flags.crf, signal: controller.signal, ours: isOurVideo }, async (write) => {
+    let size = '';
+    const format = await encodeVideo(flags.out, { fps, crf: flags.crf, signal: controller.signal, ours: isOurVideo }, async (write) => {
       let previous: RawImage | undefined;
       for await (const frame of videoFrames(input, { maxSide: flags.maxSide, signal: controller.signal })) {
         const current: RawImage = { data: frame.data, info: frame };
+        size = `${frame.width}x${frame.height}`;
         if (previous) {
           if (previous.info.width !== current.info.width || previous.info.height !== current.info.height) {
             throw new Error(`frame size changed from ${previous.info.width}x${previous.info.height} to ` +
@@ -204,7 +206,11 @@ async function slowmoCommand(input: string, flags: SlowmoFlags): Promise<number>
       written++;
     });
     progress.done();
-    console.log(`wrote ${flags.out}: ${written} frames at ${fps} fps (${pairs + 1} source frames, factor ${flags.factor}) in ${ms(t)}`);
+    console.log(`wrote ${flags.out}: ${written} frames of ${size} at ${fps} fps (${pairs + 1} source frames, factor ${flags.factor}) in ${ms(t)}`);
+    if (format === 'yuv444p') {
+      console.log(`note: ${size} has an odd side, so the video is H.264 4:4:4 (yuv444p) at that size; 4:2:0, which some ` +
+        'players need, takes even sides (crop or pad the input, e.g. with --max-side or ffmpeg)');
+    }
     return 0;
   } catch (err) {
     progress.done();

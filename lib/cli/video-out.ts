@@ -64,14 +64,17 @@ export interface EncodeOptions {
   ours: (file: string) => Promise<boolean>;
 }
 
+/** yuv420p where both sides are even (plays everywhere); yuv444p (H.264 High 4:4:4) where one is odd. */
+export type PixelFormat = 'yuv420p' | 'yuv444p';
+
 /**
  * Runs produce, which calls write(frame) for every frame in order (RGB, all of one size; write
- * waits while ffmpeg catches up, so memory stays bounded). The file appears at out only when
- * produce and ffmpeg both succeed, and replaces only a file `ours` accepts; on any failure nothing
- * is left behind.
+ * waits while ffmpeg catches up, so memory stays bounded). The video has the frames' size. The
+ * file appears at out only when produce and ffmpeg both succeed, and replaces only a file `ours`
+ * accepts; on any failure nothing is left behind. Resolves to the pixel format written.
  */
 export async function encodeVideo(out: string, options: EncodeOptions,
-  produce: (write: (frame: RawFrame) => Promise<void>) => Promise<void>): Promise<void> {
+  produce: (write: (frame: RawFrame) => Promise<void>) => Promise<void>): Promise<PixelFormat> {
   const ext = path.extname(out) || '.mp4';
   const partial = partialName(path.dirname(out), path.basename(out), atomicTag(), ext); // the suffix tells ffmpeg the container
   await fs.mkdir(path.dirname(path.resolve(out)), { recursive: true });
@@ -83,12 +86,14 @@ export async function encodeVideo(out: string, options: EncodeOptions,
   let size = '';
   let failure: Error | undefined;
 
+  let pixelFormat: PixelFormat = 'yuv420p';
   const start = (width: number, height: number) => {
     size = `${width}x${height}`;
+    // 4:2:0 halves the chroma both ways, so it needs even sides; an odd side gets 4:4:4 rather
+    // than a size other than the input's.
+    pixelFormat = width % 2 === 0 && height % 2 === 0 ? 'yuv420p' : 'yuv444p';
     child = spawn(command, ['-hide_banner', '-v', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', size,
-      '-framerate', options.fps, '-i', 'pipe:0',
-      // yuv420p needs even sizes: one black row or column where the frame's is odd
-      '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2', '-c:v', 'libx264', '-crf', String(options.crf), '-pix_fmt', 'yuv420p',
+      '-framerate', options.fps, '-i', 'pipe:0', '-c:v', 'libx264', '-crf', String(options.crf), '-pix_fmt', pixelFormat,
       ...videoMarkArgs(), '-movflags', '+faststart', '-y', partial], { stdio: ['pipe', 'ignore', 'pipe'] });
     child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
     child.stdin!.on('error', () => {}); // EPIPE when ffmpeg fails; its exit code tells why
@@ -131,6 +136,7 @@ export async function encodeVideo(out: string, options: EncodeOptions,
     const code = await exited!;
     if (code !== 0) throw ffmpegError(code);
     await placeFile(partial, out, { ours: options.ours });
+    return pixelFormat;
   } catch (err) {
     if (child && child.exitCode === null) child.kill('SIGKILL');
     await exited;

@@ -4,7 +4,7 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
-import { processInput, unitDir } from '../batch';
+import { processInput, unitDir, type PipelineLimits } from '../batch';
 import type { FeatureExtractor } from '../feature-extractor';
 import type { FleetJobData } from './job';
 
@@ -25,6 +25,8 @@ export interface JobRunOptions {
   /** The file the extractor was loaded from; recorded in meta.json. */
   modelFile?: string;
   signal?: AbortSignal;
+  /** Bounds shared with the worker's other jobs (default: the job's own). */
+  limits?: PipelineLimits;
   onProgress?: (progress: JobProgress) => void;
 }
 
@@ -63,6 +65,7 @@ export async function processJob(fx: FeatureExtractor, job: FleetJobData, opts: 
     frames: job.frames,
     skipExisting: true,
     signal: opts.signal,
+    limits: opts.limits,
     onEvent: (ev) => {
       const still = ev.frame === null;
       switch (ev.type) {

@@ -1,22 +1,27 @@
-// A fleet worker: takes jobs from the queue and runs each through the batch pipeline. The model is
-// loaded once and shared by the worker's concurrent jobs. The extract runs on native threads, so the
-// event loop stays free to renew BullMQ's job locks however long a job takes.
+// A fleet worker: takes jobs from the queue and runs each through the batch pipeline. The model and
+// the pipeline's bounds are shared by the worker's concurrent jobs, so N jobs at once hold no more
+// memory than one. The extract runs on native threads, so the event loop stays free to renew
+// BullMQ's job locks however long a job takes. A job reads and writes only inside the worker's roots.
 import * as os from 'node:os';
 
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 
+import { PipelineLimits } from '../batch';
 import type { FeatureExtractor } from '../feature-extractor';
 import { workerConnection } from './connection';
 import { checkJobData, type FleetJobData } from './job';
 import { PermanentError, processJob, type JobResult } from './process-job';
+import { confineJob, type Roots } from './roots';
 
 export interface FleetWorkerOptions {
   redisUrl: string;
   queueName: string;
   /** The file the extractor was loaded from (default: the shipped model); recorded in meta.json. */
   modelFile?: string;
-  /** Jobs run at once in this process. */
+  /** Jobs run at once in this process; they share one pipeline's bounds. */
   concurrency: number;
+  /** Real paths of the folders jobs may write under and read from (roots.ts resolveRoots). */
+  roots: Roots;
   /** A job whose lock is not renewed for this long is taken to have stalled and runs again elsewhere. */
   lockSeconds: number;
   /** One line per event: job started, done, failed; connection errors. */
@@ -32,10 +37,16 @@ export class FleetWorker {
   readonly #worker: Worker<FleetJobData, JobResult>;
   readonly #fx: FeatureExtractor;
   readonly #modelFile?: string;
+  readonly #roots: Roots;
+  readonly #limits = new PipelineLimits();
 
   constructor(fx: FeatureExtractor, opts: FleetWorkerOptions) {
+    if (opts.roots.out.length === 0 || opts.roots.input.length === 0) {
+      throw new RangeError('A fleet worker needs at least one output root and one input root');
+    }
     this.#fx = fx;
     this.#modelFile = opts.modelFile;
+    this.#roots = opts.roots;
     const lockDuration = Math.round(opts.lockSeconds * 1000);
     this.#worker = new Worker<FleetJobData, JobResult>(opts.queueName, (job, _token, signal) => this.#process(job, signal), {
       connection: workerConnection(opts.redisUrl),
@@ -85,7 +96,8 @@ export class FleetWorker {
   async #process(job: Job<FleetJobData, JobResult>, signal?: AbortSignal): Promise<JobResult> {
     let data: FleetJobData;
     try {
-      data = checkJobData(job.data);
+      // Bad data or paths outside the roots are refused before anything is touched, for good.
+      data = await confineJob(checkJobData(job.data), this.#roots);
     } catch (err) {
       throw new UnrecoverableError(reason(err));
     }
@@ -93,6 +105,7 @@ export class FleetWorker {
       return await processJob(this.#fx, data, {
         modelFile: this.#modelFile,
         signal,
+        limits: this.#limits,
         // fire and forget: a lost progress update is harmless, a blocked job is not
         onProgress: (percent) => void job.updateProgress(percent).catch(() => {}),
       });

@@ -1,7 +1,9 @@
 'use strict';
-// Child script: RSS right after dispose() of 8 models, with no garbage collection in between.
+// Child script: RSS after dispose() of 8 models, once the release it schedules for an idle moment
+// has run (off the JS thread), with no garbage collection in between.
 const path = require('node:path');
 const { FeatureExtractor } = require(path.resolve(__dirname, '../..'));
+const { native } = require(path.resolve(__dirname, '../../dist/native'));
 
 const model = process.argv[2];
 const rss = () => process.memoryUsage().rss;
@@ -18,7 +20,19 @@ const rss = () => process.memoryUsage().rss;
   for (let i = 0; i < 8; i++) models.push(await FeatureExtractor.load(model, { device: 'cpu' }));
   for (const fx of models) await fx.extract(image);
   const loaded = rss();
+  const releases = native().cpuCache().idleReleases;
   for (const fx of models) fx.dispose();
+  // Each dispose() asks for a release once nothing runs; those asked for while one runs make
+  // another. Wait until one has run and no other follows for 200 ms.
+  const t = performance.now();
+  let seen = releases;
+  let since = performance.now();
+  while (seen === releases || performance.now() - since < 200) {
+    if (performance.now() - t > 10000) throw new Error('no idle release within 10 s of dispose()');
+    await new Promise((r) => setTimeout(r, 2));
+    const now = native().cpuCache().idleReleases;
+    if (now !== seen) [seen, since] = [now, performance.now()];
+  }
   const disposed = rss();
-  process.stdout.write(JSON.stringify({ base, loaded, disposed }));
+  process.stdout.write(JSON.stringify({ base, loaded, disposed, waitedMs: since - t }));
 })();

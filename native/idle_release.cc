@@ -1,0 +1,40 @@
+#include "idle_release.h"
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+#include <atomic>
+
+#include "cpu_allocator.h"
+#include "executor.h"
+#include "model.h"
+
+namespace film {
+namespace {
+std::atomic<bool> pending{false};
+std::atomic<uint64_t> releases{0};
+}  // namespace
+
+void ReleaseWhenIdle() {
+  if (pending.exchange(true)) return;
+  Executor::Get().WhenIdle([] {
+    pending = false;
+    try {
+      ReleaseCpuCache();
+#if defined(__GLIBC__)
+      // glibc keeps freed heap pages mapped (its mmap threshold grows to 32 MiB after the first
+      // large free, so weights end up on the heap); this returns them.
+      malloc_trim(0);
+#endif
+      ReleaseCachedMemory();
+    } catch (...) {
+      // Best effort: memory that stays cached is reused by the next run.
+    }
+    ++releases;
+  });
+}
+
+uint64_t IdleReleases() { return releases.load(); }
+
+}  // namespace film
