@@ -12,6 +12,7 @@ ErrorInfo DescribeCurrentException() {
     info.kind = e.kind();
     info.code = e.code();
     info.message = e.what();
+    info.detail = e.detail();
   } catch (const c10::Error& e) {
     info.message = e.what_without_backtrace();
   } catch (const std::bad_alloc&) {
@@ -49,6 +50,13 @@ napi_value MakeError(napi_env env, const ErrorInfo& info) {
       break;
     default:
       napi_create_error(env, code, message, &error);
+  }
+  napi_value cause = nullptr;
+  napi_value detail = nullptr;
+  if (error && !info.detail.empty() &&
+      napi_create_string_utf8(env, info.detail.data(), info.detail.size(), &detail) == napi_ok &&
+      napi_create_error(env, nullptr, detail, &cause) == napi_ok) {
+    napi_set_named_property(env, error, "cause", cause);
   }
   return error;
 }
