@@ -5,7 +5,7 @@ batch_dt of shape [n, 1].
 
 The network, for frames padded to a multiple of 2^(pyramid_levels - 1):
 1. an image pyramid per frame (2x2 average pooling);
-2. the cascaded feature pyramid (export.FeatureExtractor, weights shared by both frames);
+2. the cascaded feature pyramid (extractor.FeatureExtractor, weights shared by both frames);
 3. residual flow, coarse to fine, both ways: at each level the flow so far is upsampled (x2),
    frame b's features are backward-warped by it, and a small CNN predicts a correction from
    (features a, warped b); the coarse levels share one predictor, the finest `sub_levels - 1`

@@ -41,6 +41,8 @@ void RethrowAsScriptFailure(const std::string& path, const std::string& during) 
     throw;
   } catch (const std::bad_alloc&) {
     throw;
+  } catch (const c10::OutOfMemoryError&) {
+    throw;  // not the file's fault: said as it is
   } catch (const c10::Error& e) {
     what = e.what_without_backtrace();
   } catch (const std::exception& e) {

@@ -13,7 +13,7 @@ std::string ScriptFailureLine(const std::string& what);
 
 // Call only inside a catch block. A UserError for the exception in flight, raised by the forward
 // of the file at path while doing `during` ("interpolating 1x3x768x1024 frames"); UserErrors and
-// out-of-memory pass through unchanged.
+// out-of-memory errors (std::bad_alloc, c10::OutOfMemoryError) pass through unchanged.
 [[noreturn]] void RethrowAsScriptFailure(const std::string& path, const std::string& during);
 
 }  // namespace film
