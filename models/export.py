@@ -28,6 +28,7 @@ from typing import Dict, List, Tuple
 import torch
 from torch import nn
 
+import film_net
 from extractor import FeatureExtractor
 
 
@@ -119,7 +120,6 @@ def integers(text: str) -> List[int]:
 
 
 def export_interpolator(args) -> None:
-    import film_net  # noqa: PLC0415 (only this path needs it)
     if args.source:
         state = read_state(args.source)
         shape = interpolator_shape(state, args.source)
