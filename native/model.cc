@@ -255,7 +255,7 @@ std::vector<at::Tensor> Model::Forward(const std::vector<at::Tensor>& pyramid, s
   try {
     result = module_.forward({c10::IValue(inputs)});
   } catch (...) {
-    RethrowAsScriptFailure(path_, "extracting features of a " + c10::str(inputs.get(0).sizes()) + " (padded) pyramid");
+    RethrowAsScriptFailure(path_, "extracting features of a " + c10::str(inputs.get(0).sizes()) + " pyramid");
   }
   FILM_ERROR_IF(!result.isTensorList(), "the model's forward returned " + result.tagKind() + ", not a list of tensors");
   c10::List<at::Tensor> outputs = result.toTensorList();

@@ -18,7 +18,7 @@ std::string LikelyCause(const std::string& what) {
     return "its code expects another dtype (float16 vs float32)";
   }
   if (Has(what, "dimension") || Has(what, "size of tensor") || Has(what, "shape") || Has(what, "sizes")) {
-    return "its code expects inputs of another shape (frame size, batch or batch_dt)";
+    return "its code expects inputs of another shape (frame size or batch)";
   }
   return "its code fails on these inputs; try the same call in Python";
 }

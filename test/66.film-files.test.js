@@ -4,7 +4,7 @@
 // the same files run by Python; files that run with neither; failures inside a file's own code.
 const assert = require('node:assert/strict');
 
-const { Interpolator } = require('..');
+const { Interpolator, FeatureExtractor } = require('..');
 const { models, needPython, interpolateReference, relativeError, randomTensor } = require('./fixtures');
 
 const TOLERANCE = 1e-5;
@@ -98,6 +98,24 @@ describe('FILM files: batch_dt conventions, our export, failures', function () {
       });
       // it still runs what it can
       assert.deepEqual((await film.interpolate(randomTensor([1, 3, 64, 64], 34), randomTensor([1, 3, 64, 64], 35))).shape, [1, 3, 64, 64]);
+    });
+
+    it('the same for extract on the TorchScript engine', async () => {
+      // its forward is not FILM's network, so 'auto' runs it with TorchScript
+      const fx = await FeatureExtractor.load(models.fixedSizeExtractor, { device: 'cpu' });
+      try {
+        assert.equal(fx.info.engine, 'torchscript');
+        await assert.rejects(fx.extract(randomTensor([1, 3, 100, 70], 36), { levels: 3 }), (err) => {
+          assert.equal(err.code, 'ERR_FILM_RUNTIME');
+          assert.ok(!err.message.includes('\n'), err.message);
+          assert.ok(err.message.startsWith(`'${models.fixedSizeExtractor}' failed extracting features of a [1, 3, 100, 70] pyramid: `), err.message);
+          assert.match(err.message, /likely cause: its code expects inputs of another shape/);
+          assert.match(err.cause.message, /Traceback of TorchScript[\s\S]*self\.offset/);
+          return true;
+        });
+      } finally {
+        fx.dispose();
+      }
     });
   });
 

@@ -54,6 +54,7 @@ const models = {
   tupleForward: fixture('tuple_forward.pt'),
   dtFlat: fixture('dt_flat.pt'), // takes batch_dt [n] only: neither convention runs
   fixedSize: fixture('fixed_size.pt'), // runs on 64x64 frames only
+  fixedSizeExtractor: fixture('fixed_size_extractor.pt'), // an extractor that runs on 64x64 frames only
   // models/export.py --interpolator at reduced widths (models/film_net.py, the port's layout)
   exported: fixture('film_net_export_c8.pt'),
 };
@@ -70,7 +71,7 @@ function makeModels() {
   if (stale(models.small, [exporter, extractor])) {
     sh(python, [exporter, '--channels', '16', '--sub-levels', '3', '--seed', '1', '--out', models.small]);
   }
-  if (stale(models.fixedSize, [exporter, extractor, maker])) sh(python, [maker, dir]);
+  if (stale(models.fixedSizeExtractor, [exporter, extractor, maker])) sh(python, [maker, dir]);
   if (stale(models.exported, [exporter, extractor, filmNet])) {
     sh(python, [exporter, '--interpolator', models.exported, ...EXPORTED_ARGS]);
   }

@@ -16,6 +16,7 @@
 - dt_flat.pt: a forward that takes batch_dt as [N] only, so neither convention gives a frame;
 - fixed_size.pt: a forward that runs on 64x64 frames only (a learned 64x64 offset), so it loads
   and then fails inside its TorchScript code on any other size;
+- fixed_size_extractor.pt: the same for an extractor (FILM's names; a 64x64 offset on level 0);
 - tuple_forward.pt: forward(x0, x1, batch_dt) that returns a tuple, not a Tensor;
 - bad_signature.pt: FILM's weights behind forward(Tensor) -> Tensor;
 - no_extract.pt: a module with neither extract nor extract_sublevels;
@@ -75,6 +76,21 @@ class SeedExtractor(nn.Module):
                 if j <= i:
                     features = torch.cat([features, subs[i - j][j]], dim=1)
             out.append(features)
+        return out
+
+
+class FixedSizeExtractor(nn.Module):
+    """FILM's extractor plus a learned 64x64 offset on level 0: loads (checked on 64x64), fails on other sizes."""
+
+    def __init__(self, channels: int, sub_levels: int):
+        super().__init__()
+        self.film = SeedExtractor(channels, sub_levels)
+        self.extract_sublevels = self.film.extract_sublevels  # FILM's names, as the addon looks for them
+        self.offset = nn.Parameter(torch.full((1, channels, 64, 64), 0.1))  # not FILM: the oneDNN engine declines it
+
+    def forward(self, image_pyramid: List[torch.Tensor]) -> List[torch.Tensor]:
+        out = self.film(image_pyramid)
+        out[0] = out[0] + self.offset
         return out
 
 
@@ -293,6 +309,7 @@ def main() -> None:
     torch.jit.script(tiny.half()).save(os.path.join(out, 'film_net_tiny_fp16.pt'))
     torch.jit.script(FlatDt().eval()).save(os.path.join(out, 'dt_flat.pt'))
     torch.jit.script(FixedSize().eval()).save(os.path.join(out, 'fixed_size.pt'))
+    torch.jit.script(FixedSizeExtractor(CHANNELS, SUB_LEVELS).eval()).save(os.path.join(out, 'fixed_size_extractor.pt'))
     torch.jit.script(TupleForward().eval()).save(os.path.join(out, 'tuple_forward.pt'))
 
     torch.jit.script(BadSignature().eval()).save(os.path.join(out, 'bad_signature.pt'))
