@@ -32,7 +32,18 @@ export interface InterpolatorInfo {
   dtype: 'float32' | 'float16';
   /** Frozen and optimized for inference at load, and checked to give the plain module's frames. */
   optimized: boolean;
+  /**
+   * The shape of the time tensor (batch_dt) the file's forward takes, found at load: '[n, 1]' (Google's
+   * FILM, the PyTorch port since v1.0.2, models/export.py --interpolator), else '[n, 1, 1, 1]' (older exports).
+   */
+  dtShape: '[n, 1]' | '[n, 1, 1, 1]';
 }
+
+/** What load() says when there is no path: nothing in the package interpolates. */
+const NO_INTERPOLATOR = 'Interpolator.load needs the path of a whole FILM interpolator (TorchScript): the model ' +
+  'shipped with film-features is an extractor only. Make one to try with random weights: ' +
+  '`/usr/bin/python3 node_modules/film-features/models/export.py --interpolator film_net.pt`, or download ' +
+  'film_net_fp32.pt (real weights) from https://github.com/dajes/frame-interpolation-pytorch/releases';
 
 const DEVICE = /^(auto|cpu|cuda(:\d{1,4})?)$/;
 const LOAD_OPTIONS = ['device', 'threads', 'half'] as const;
@@ -110,10 +121,13 @@ export class Interpolator {
   /**
    * Loads a whole FILM interpolator (film_net_fp32.pt, film_net_fp16.pt, or any TorchScript module
    * whose forward is (x0: Tensor, x1: Tensor, batch_dt: Tensor) -> Tensor) and checks that forward.
-   * The model shipped with the package is an extractor only and cannot interpolate.
+   * The model shipped with the package is an extractor only and cannot interpolate: make one with
+   * `models/export.py --interpolator OUT` (random weights), or download the real weights (README).
+   * A file that runs with neither batch_dt shape ([n, 1], [n, 1, 1, 1]) is refused here, not at the first run.
    */
   static load(modelPath: string, options?: InterpolatorLoadOptions): Promise<Interpolator> {
     return withCallerStack(async () => {
+      if (modelPath === undefined || modelPath === null) throw withCode(new TypeError(NO_INTERPOLATOR), 'ERR_INVALID_ARG_TYPE');
       if (typeof modelPath !== 'string') throw typeError('a string', 'modelPath', modelPath);
       if (modelPath.length === 0) throw outOfRange('Expected a non-empty path for modelPath');
       if (modelPath.includes('\0')) {
@@ -137,7 +151,9 @@ export class Interpolator {
    * array of 8-bit images, or a Tensor4 with n > 1, is a batch of pairs. With a list of times or
    * with recursions: an array of such frames, in time order. Frames are padded to a multiple of 64
    * for the model and cropped back; values are clamped to [0, 1] (8-bit forms: round(v * 255)).
-   * Outputs are zero-copy views of the result tensors.
+   * Outputs are zero-copy views of the result tensors. When the file's own TorchScript code fails,
+   * the error (ERR_FILM_RUNTIME) names the file and the likely cause in one line; err.cause holds
+   * the whole TorchScript trace.
    */
   interpolate<T extends Frames>(a: T, b: Frames, options?: { time?: number; signal?: AbortSignal }): Promise<Interpolated<T>>;
   interpolate<T extends Frames>(a: T, b: Frames, options: { time: number[]; signal?: AbortSignal } |

@@ -53,7 +53,7 @@ export const RUN_BYTES = 4;
 export interface NativeInterpolator {
   /** null once disposed */
   readonly device: string | null;
-  readonly info: { dtype: 'float32' | 'float16'; optimized: boolean } | null;
+  readonly info: { dtype: 'float32' | 'float16'; optimized: boolean; dtShape: '[n, 1]' | '[n, 1, 1, 1]' } | null;
   /**
    * Copies the inputs (each list stacked into one batch), then runs on the addon's executor: one
    * frame per time, or with recursions = k > 0 the 2^k - 1 frames at i / 2^k.

@@ -17,6 +17,7 @@ ErrorInfo DescribeCurrentException() {
     info.kind = e.kind();
     info.code = e.code();
     info.message = e.what();
+    info.detail = e.detail();
   } catch (const c10::OutOfMemoryError& e) {
     // Before c10::Error, which it derives from (CUDA's caching allocator throws it).
     info.code = code::kOutOfMemory;
@@ -71,6 +72,13 @@ napi_value MakeError(napi_env env, const ErrorInfo& info) {
       break;
     default:
       napi_create_error(env, code, message, &error);
+  }
+  napi_value cause = nullptr;
+  napi_value detail = nullptr;
+  if (error && !info.detail.empty() &&
+      napi_create_string_utf8(env, info.detail.data(), info.detail.size(), &detail) == napi_ok &&
+      napi_create_error(env, nullptr, detail, &cause) == napi_ok) {
+    napi_set_named_property(env, error, "cause", cause);
   }
   return error;
 }

@@ -33,6 +33,9 @@ class UserError : public std::runtime_error {
       : std::runtime_error(message), kind_(kind), code_(code ? code : DefaultCode(kind)) {}
   ErrorKind kind() const { return kind_; }
   const char* code() const { return code_; }
+  // Text too long for the message (a TorchScript trace): becomes err.cause.
+  const std::string& detail() const { return detail_; }
+  void set_detail(std::string detail) { detail_ = std::move(detail); }
 
  private:
   static const char* DefaultCode(ErrorKind kind) {
@@ -42,6 +45,7 @@ class UserError : public std::runtime_error {
   }
   ErrorKind kind_;
   const char* code_;
+  std::string detail_;
 };
 
 #define FILM_TYPE_ERROR_IF(cond, msg) \
@@ -56,6 +60,7 @@ struct ErrorInfo {
   ErrorKind kind = ErrorKind::kError;
   std::string code = code::kRuntime;
   std::string message;
+  std::string detail;  // when set: err.cause, an Error with this message
 };
 
 // Call only inside a catch block: describes the exception in flight.

@@ -230,6 +230,7 @@ Napi::Value Interpolator::Info(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("dtype", info_.dtype);
   out.Set("optimized", info_.optimized);
+  out.Set("dtShape", DtShapeName(info_.dt_rank));
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include "errors.h"
 #include "model_file.h"
 #include "same_padding.h"
+#include "script_error.h"
 #include "threads.h"
 
 namespace film {
@@ -49,6 +50,37 @@ std::string WeightsDtype(const torch::jit::Module& root, const std::string& path
   NotAnInterpolator(path, "it has no floating-point weights");
 }
 
+at::Tensor BatchDt(int64_t n, int rank, double t, const at::TensorOptions& options) {
+  std::vector<int64_t> shape(rank, 1);
+  shape[0] = n;
+  return at::full(shape, t, options);
+}
+
+// One forward on two small pairs with each batch_dt shape; the first that gives frames of the
+// inputs' shape is the file's. Two pairs, because a [1, 1] batch_dt broadcasts in either convention.
+// Neither: the file cannot be run, said now rather than at the first run.
+int ProbeDtRank(torch::jit::Module& root, const c10::Device& device, at::ScalarType dtype, const std::string& path) {
+  const auto options = at::TensorOptions().device(device).dtype(dtype);
+  const at::Tensor x0 = at::rand({2, 3, InterpolatorModel::kAlign, InterpolatorModel::kAlign}, options);
+  const at::Tensor x1 = at::rand({2, 3, InterpolatorModel::kAlign, InterpolatorModel::kAlign}, options);
+  std::string tried;
+  // [n, 1] first: Google's and the port's (`scalar[..., None, None]`, since v1.0.2); then [n, 1, 1, 1],
+  // which older exports multiply the flows with directly.
+  for (int rank : {2, 4}) {
+    std::string why;
+    try {
+      c10::IValue out = root.forward({x0, x1, BatchDt(2, rank, 0.5, options)});
+      if (out.isTensor() && out.toTensor().sizes() == x0.sizes()) return rank;
+      why = out.isTensor() ? "returned shape " + c10::str(out.toTensor().sizes()) : "returned " + out.tagKind();
+    } catch (...) {
+      ErrorKind kind;
+      why = ScriptFailureLine(DescribeCurrentException(&kind));
+    }
+    tried += (tried.empty() ? "" : "; ") + DtShapeName(rank) + ": " + why;
+  }
+  NotAnInterpolator(path, "its forward fails on two 64x64 pairs with either batch_dt shape (" + tried + ")");
+}
+
 // Zero padding to a multiple of kAlign, split evenly with the smaller half top and left, as FILM does.
 struct Padding {
   int64_t top, bottom, left, right;
@@ -61,6 +93,8 @@ Padding PaddingFor(int64_t h, int64_t w) {
 }
 
 }  // namespace
+
+std::string DtShapeName(int rank) { return rank == 2 ? "[n, 1]" : "[n, 1, 1, 1]"; }
 
 std::shared_ptr<InterpolatorModel> InterpolatorModel::Load(const LoadOptions& options) {
   FILM_RANGE_ERROR_IF(options.threads < 1, "threads must be at least 1");
@@ -89,7 +123,9 @@ std::shared_ptr<InterpolatorModel> InterpolatorModel::Load(const LoadOptions& op
   root.eval();
   // cuDNN's benchmark mode is left as the process has it: FILM_FEATURES_CUDNN_BENCHMARK and
   // setCudnnBenchmark() (cudnn_settings.h) are its only setters.
-  std::shared_ptr<InterpolatorModel> model(new InterpolatorModel(root, device, info, options.threads, options.half));
+  info.dt_rank = ProbeDtRank(root, device, options.half ? at::kHalf : at::kFloat, options.path);
+  std::shared_ptr<InterpolatorModel> model(
+      new InterpolatorModel(root, options.path, device, info, options.threads, options.half));
 
   // Warm-up (the first runs of a TorchScript graph profile and specialise it), and a reference
   // frame that the optimized module must reproduce before it replaces this one.
@@ -100,8 +136,8 @@ std::shared_ptr<InterpolatorModel> InterpolatorModel::Load(const LoadOptions& op
   try {
     torch::jit::Module frozen = torch::jit::freeze(root);
     ReplaceSamePadding(frozen);
-    std::shared_ptr<InterpolatorModel> fast(new InterpolatorModel(torch::jit::optimize_for_inference(frozen), device,
-                                                                  info, options.threads, options.half));
+    std::shared_ptr<InterpolatorModel> fast(new InterpolatorModel(
+        torch::jit::optimize_for_inference(frozen), options.path, device, info, options.threads, options.half));
     at::Tensor out;
     for (int i = 0; i < 2; ++i) out = fast->Run(a, b, {0.5}, 0, false, 1)[0];
     // oneDNN's convolutions sum in another order: ~1e-6 here; anything more means a different graph.
@@ -117,8 +153,12 @@ std::shared_ptr<InterpolatorModel> InterpolatorModel::Load(const LoadOptions& op
 }
 
 at::Tensor InterpolatorModel::Predict(const at::Tensor& x0, const at::Tensor& x1, double t) const {
-  const at::Tensor dt = at::full({x0.size(0), 1, 1, 1}, t, x0.options());  // [n, 1, 1, 1]: broadcasts over NCHW flows
-  c10::IValue result = module_.forward({x0, x1, dt});
+  c10::IValue result;
+  try {
+    result = module_.forward({x0, x1, BatchDt(x0.size(0), info_.dt_rank, t, x0.options())});
+  } catch (...) {
+    RethrowAsScriptFailure(path_, "interpolating " + c10::str(x0.sizes()) + " (padded) frames at t = " + c10::str(t));
+  }
   FILM_ERROR_IF(!result.isTensor(), "the model's forward returned " + result.tagKind() + ", not a Tensor");
   at::Tensor frame = result.toTensor();
   if (frame.is_mkldnn()) frame = frame.to_dense();

@@ -17,7 +17,13 @@ namespace film {
 struct InterpolatorInfo {
   std::string dtype;       // the weights' dtype in the file: "float32" or "float16"
   bool optimized = false;  // frozen + optimized for inference at load, and checked against the plain module
+  // The rank of the batch_dt the file's forward takes, found at load: 2, [n, 1] (Google's FILM,
+  // the PyTorch port since v1.0.2), or 4, [n, 1, 1, 1] (older exports).
+  int dt_rank = 2;
 };
+
+// "[n, 1]" for rank 2, "[n, 1, 1, 1]" for rank 4.
+std::string DtShapeName(int rank);
 
 class InterpolatorModel {
  public:
@@ -40,8 +46,14 @@ class InterpolatorModel {
   int threads() const { return threads_; }
 
  private:
-  InterpolatorModel(torch::jit::Module module, c10::Device device, InterpolatorInfo info, int threads, bool half)
-      : module_(std::move(module)), device_(device), info_(std::move(info)), threads_(threads), half_(half) {}
+  InterpolatorModel(torch::jit::Module module, std::string path, c10::Device device, InterpolatorInfo info,
+                    int threads, bool half)
+      : module_(std::move(module)),
+        path_(std::move(path)),
+        device_(device),
+        info_(std::move(info)),
+        threads_(threads),
+        half_(half) {}
 
   // One forward on padded device tensors: the frame at t, clamped.
   at::Tensor Predict(const at::Tensor& x0, const at::Tensor& x1, double t) const;
@@ -51,6 +63,7 @@ class InterpolatorModel {
                                  int recursions, bool bytes) const;
 
   mutable torch::jit::Module module_;  // forward() is not const; runs do not change it
+  std::string path_;                   // for error messages
   c10::Device device_;
   InterpolatorInfo info_;
   int threads_;

@@ -20,6 +20,7 @@
 #include "model_file.h"
 #include "model_metadata.h"
 #include "same_padding.h"
+#include "script_error.h"
 #include "threads.h"
 
 #ifdef FILM_WITH_ONEDNN
@@ -195,7 +196,7 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   // fp16 files run in float32 on CPU: CPU half convolution is slow or missing.
   extractor.to(device, options.half ? at::kHalf : at::kFloat);
   extractor.eval();
-  std::shared_ptr<Model> model(new Model(extractor, device, info, options.threads, options.half));
+  std::shared_ptr<Model> model(new Model(extractor, options.path, device, info, options.threads, options.half));
   if (device.is_cpu() && options.engine != "torchscript" && model->UseOnednn(extractor, options)) return model;
 
   model->info_.engine = "torchscript";
@@ -250,7 +251,12 @@ std::vector<at::Tensor> Model::Forward(const std::vector<at::Tensor>& pyramid, s
     return fused_->Run(contiguous);
   }
 #endif
-  c10::IValue result = module_.forward({c10::IValue(inputs)});
+  c10::IValue result;
+  try {
+    result = module_.forward({c10::IValue(inputs)});
+  } catch (...) {
+    RethrowAsScriptFailure(path_, "extracting features of a " + c10::str(inputs.get(0).sizes()) + " pyramid");
+  }
   FILM_ERROR_IF(!result.isTensorList(), "the model's forward returned " + result.tagKind() + ", not a list of tensors");
   c10::List<at::Tensor> outputs = result.toTensorList();
   FILM_ERROR_IF(outputs.size() != levels, "the model returned " + std::to_string(outputs.size()) +

@@ -55,10 +55,16 @@ class Model {
   // (or, for engine 'onednn', an Error) when the file's graph is not the network the engine runs.
   bool UseOnednn(const torch::jit::Module& extractor, const LoadOptions& options);
 
-  Model(torch::jit::Module module, c10::Device device, ModelInfo info, int threads, bool half)
-      : module_(std::move(module)), device_(device), info_(std::move(info)), threads_(threads), half_(half) {}
+  Model(torch::jit::Module module, std::string path, c10::Device device, ModelInfo info, int threads, bool half)
+      : module_(std::move(module)),
+        path_(std::move(path)),
+        device_(device),
+        info_(std::move(info)),
+        threads_(threads),
+        half_(half) {}
 
   mutable torch::jit::Module module_;  // forward() is not const; runs do not change it
+  std::string path_;                   // for error messages
   c10::Device device_;
   ModelInfo info_;
   int threads_;

@@ -48,19 +48,33 @@ const models = {
   // models/export.py --from film_interpolator.pt: the interpolator's extractor, standalone
   fromInterpolator: fixture('from_interpolator.pt'),
   // whole interpolators with FILM's structure, and a forward(x0, x1, batch_dt) returning a tuple
-  tinyFilm: fixture('film_net_tiny.pt'),
+  tinyFilm: fixture('film_net_tiny.pt'), // batch_dt [n, 1], as the PyTorch port and Google's FILM
+  tinyFilmOld: fixture('film_net_tiny_old.pt'), // the same weights, batch_dt [n, 1, 1, 1] (older files)
   tinyFilmFp16: fixture('film_net_tiny_fp16.pt'),
   tupleForward: fixture('tuple_forward.pt'),
+  dtFlat: fixture('dt_flat.pt'), // takes batch_dt [n] only: neither convention runs
+  fixedSize: fixture('fixed_size.pt'), // runs on 64x64 frames only
+  fixedSizeExtractor: fixture('fixed_size_extractor.pt'), // an extractor that runs on 64x64 frames only
+  // models/export.py --interpolator at reduced widths (models/film_net.py, the port's layout)
+  exported: fixture('film_net_export_c8.pt'),
 };
+
+/** export.py --interpolator's arguments for models.exported: every part of FILM, narrow. */
+const EXPORTED_ARGS = ['--channels', '8', '--flow-convs', '1,1,1,1', '--flow-filters', '8,8,16,16', '--seed', '5'];
 
 function makeModels() {
   fs.mkdirSync(dir, { recursive: true });
   const exporter = path.join(root, 'models', 'export.py');
+  const extractor = path.join(root, 'models', 'extractor.py');
+  const filmNet = path.join(root, 'models', 'film_net.py');
   const maker = path.join(__dirname, 'make_fixtures.py');
-  if (stale(models.small, [exporter])) {
+  if (stale(models.small, [exporter, extractor])) {
     sh(python, [exporter, '--channels', '16', '--sub-levels', '3', '--seed', '1', '--out', models.small]);
   }
-  if (stale(models.savedAfterOptimize, [exporter, maker])) sh(python, [maker, dir]);
+  if (stale(models.fixedSizeExtractor, [exporter, extractor, maker])) sh(python, [maker, dir]);
+  if (stale(models.exported, [exporter, extractor, filmNet])) {
+    sh(python, [exporter, '--interpolator', models.exported, ...EXPORTED_ARGS]);
+  }
   if (stale(models.fromInterpolator, [exporter, models.interpolator])) {
     sh(python, [exporter, '--from', models.interpolator, '--out', models.fromInterpolator]);
   }
@@ -106,6 +120,13 @@ const interpolateCases = [
   { name: 'tiny-bytes-b2-37x50', model: models.tinyFilm, batch: 2, height: 37, width: 50, seed: 23, bytes: true, times: [0.5, 0.2] },
   // 2^3 - 1 frames by recursion at t = 0.5
   { name: 'tiny-rec3-61x64', model: models.tinyFilm, batch: 1, height: 61, width: 64, seed: 24, recursions: 3 },
+  // batch_dt conventions: [n, 1] (the port's) and [n, 1, 1, 1] (older files), odd sizes, a batch, recursion
+  { name: 'tiny-rec2-b2-67x101', model: models.tinyFilm, batch: 2, height: 67, width: 101, seed: 27, recursions: 2 },
+  { name: 'tinyOld-rec2-b2-67x101', model: models.tinyFilmOld, batch: 2, height: 67, width: 101, seed: 27, recursions: 2, dtRank: 4 },
+  { name: 'tinyOld-b2-45x77', model: models.tinyFilmOld, batch: 2, height: 45, width: 77, seed: 28, times: [0.3, 0.5], dtRank: 4 },
+  // our own whole FILM (export.py --interpolator), narrow: odd size, a batch of two, recursion
+  { name: 'exported-rec2-b2-75x93', model: models.exported, batch: 2, height: 75, width: 93, seed: 29, recursions: 2 },
+  { name: 'exported-133x70', model: models.exported, batch: 1, height: 133, width: 70, seed: 30, times: [0.2, 0.5] },
   { name: 'tinyFp16-64x96', model: models.tinyFilmFp16, batch: 1, height: 64, width: 96, seed: 25, times: [0.3] },
   // the simpler fixture interpolator the extractor tests load
   { name: 'interpolator-45x45', model: models.interpolator, batch: 1, height: 45, width: 45, seed: 26, times: [0.5] },
@@ -117,7 +138,7 @@ function interpolateReference() {
   const file = path.join(dir, 'interpolate.json');
   const casesFile = path.join(dir, 'interpolate-cases.json');
   const script = path.join(__dirname, 'reference_interpolate.py');
-  if (stale(file, [script, __filename, models.tinyFilm, models.interpolator])) {
+  if (stale(file, [script, __filename, models.tinyFilm, models.tinyFilmOld, models.interpolator, models.exported])) {
     fs.writeFileSync(casesFile, JSON.stringify(interpolateCases));
     sh(python, [script, dir, casesFile]);
   }
@@ -185,5 +206,5 @@ exports.mochaHooks = {
 };
 
 module.exports = Object.assign(exports, {
-  root, dir, python, needPython, models, reference, interpolateReference, relativeError, randomTensor, sh, cpuEngines,
+  root, dir, python, needPython, models, EXPORTED_ARGS, reference, interpolateReference, relativeError, randomTensor, sh, cpuEngines,
 });

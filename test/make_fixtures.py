@@ -7,9 +7,16 @@
   layout (extract, predict_flow, fuse; forward(x0, x1, batch_dt)), small flow and fusion parts;
 - film_net_tiny.pt / film_net_tiny_fp16.pt: a fuller interpolator with FILM's structure: image
   pyramids, the cascaded extractor, residual flow estimation coarse to fine with backward warping,
-  flows scaled by batch_dt and 1 - batch_dt as FILM does (`flow * batch_dt`, so batch_dt [N, 1, 1, 1]),
-  warped image+feature pyramids, and a U-Net-like fusion whose output is the time-weighted blend of
-  the two warped images plus a learned residual (so outputs mostly stay in [0, 1]);
+  flows scaled by batch_dt and 1 - batch_dt, warped image+feature pyramids, and a U-Net-like fusion
+  whose output is the time-weighted blend of the two warped images plus a learned residual (so
+  outputs mostly stay in [0, 1]). batch_dt is [N, 1], as Google's FILM and the PyTorch port (since
+  v1.0.2) document it: a pyramid level is multiplied by `batch_dt[..., None, None]`;
+- film_net_tiny_old.pt: the same network and weights in the older convention: batch_dt [N, 1, 1, 1],
+  multiplied as it is (the port before v1.0.2);
+- dt_flat.pt: a forward that takes batch_dt as [N] only, so neither convention gives a frame;
+- fixed_size.pt: a forward that runs on 64x64 frames only (a learned 64x64 offset), so it loads
+  and then fails inside its TorchScript code on any other size;
+- fixed_size_extractor.pt: the same for an extractor (FILM's names; a 64x64 offset on level 0);
 - tuple_forward.pt: forward(x0, x1, batch_dt) that returns a tuple, not a Tensor;
 - bad_signature.pt: FILM's weights behind forward(Tensor) -> Tensor;
 - no_extract.pt: a module with neither extract nor extract_sublevels;
@@ -72,6 +79,21 @@ class SeedExtractor(nn.Module):
         return out
 
 
+class FixedSizeExtractor(nn.Module):
+    """FILM's extractor plus a learned 64x64 offset on level 0: loads (checked on 64x64), fails on other sizes."""
+
+    def __init__(self, channels: int, sub_levels: int):
+        super().__init__()
+        self.film = SeedExtractor(channels, sub_levels)
+        self.extract_sublevels = self.film.extract_sublevels  # FILM's names, as the addon looks for them
+        self.offset = nn.Parameter(torch.full((1, channels, 64, 64), 0.1))  # not FILM: the oneDNN engine declines it
+
+    def forward(self, image_pyramid: List[torch.Tensor]) -> List[torch.Tensor]:
+        out = self.film(image_pyramid)
+        out[0] = out[0] + self.offset
+        return out
+
+
 class FlowEstimator(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
@@ -104,7 +126,7 @@ class Interpolator(nn.Module):
             p0.append(F.avg_pool2d(p0[-1], kernel_size=2, stride=2))
             p1.append(F.avg_pool2d(p1[-1], kernel_size=2, stride=2))
         f0, f1 = self.extract(p0), self.extract(p1)
-        flow = self.predict_flow(f0[0], f1[0]) * batch_dt.view(-1, 1, 1, 1)
+        flow = self.predict_flow(f0[0], f1[0]) * batch_dt[..., None, None]
         return self.fuse(torch.cat([x0, x1, flow], dim=1))
 
 
@@ -178,8 +200,10 @@ class TinyFusion(nn.Module):
 
 
 class TinyFilm(nn.Module):
-    def __init__(self, channels: int = 8, sub_levels: int = 3, pyramid_levels: int = 4, fusion_levels: int = 3):
+    def __init__(self, channels: int = 8, sub_levels: int = 3, pyramid_levels: int = 4, fusion_levels: int = 3,
+                 dt_4d: bool = False):
         super().__init__()
+        self.dt_4d = dt_4d  # batch_dt [N, 1, 1, 1] (older files) instead of [N, 1]
         self.pyramid_levels = pyramid_levels
         self.fusion_pyramid_levels = fusion_levels
         self.extract = SeedExtractor(channels, sub_levels)
@@ -196,18 +220,44 @@ class TinyFilm(nn.Module):
         f0, f1 = self.extract(p0), self.extract(p1)
         forward_flow = flow_pyramid(self.predict_flow(f0, f1))[:self.fusion_pyramid_levels]
         backward_flow = flow_pyramid(self.predict_flow(f1, f0))[:self.fusion_pyramid_levels]
+        t = batch_dt if self.dt_4d else batch_dt[..., None, None]
         aligned: List[torch.Tensor] = []
         for i in range(self.fusion_pyramid_levels):
             # to time t: read image 0 along t times the backward flow, image 1 along (1 - t) times the forward
-            to0 = backward_flow[i] * batch_dt
-            to1 = forward_flow[i] * (1 - batch_dt)
+            to0 = backward_flow[i] * t
+            to1 = forward_flow[i] * (1 - t)
             w0 = warp(torch.cat([p0[i], f0[i]], dim=1), to0)
             w1 = warp(torch.cat([p1[i], f1[i]], dim=1), to1)
             aligned.append(torch.cat([w0, w1, to0, to1], dim=1))
         w0_image = aligned[0][:, :3]
         w1_image = aligned[0][:, 3 + f0[0].shape[1]:6 + f0[0].shape[1]]
-        blend = (1 - batch_dt) * w0_image + batch_dt * w1_image
+        blend = (1 - t) * w0_image + t * w1_image
         return blend + 0.05 * torch.tanh(self.fuse(aligned))
+
+
+class FlatDt(nn.Module):
+    """A blend whose batch_dt must be [N]: [N, 1] and [N, 1, 1, 1] both give frames of another rank."""
+
+    def __init__(self):
+        super().__init__()
+        self.extract = SeedExtractor(CHANNELS, SUB_LEVELS)
+
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor, batch_dt: torch.Tensor) -> torch.Tensor:
+        t = batch_dt[:, None, None, None]
+        return (1 - t) * x0 + t * x1
+
+
+class FixedSize(nn.Module):
+    """A blend plus a learned 64x64 offset: runs on 64x64 frames, fails inside on any other size."""
+
+    def __init__(self):
+        super().__init__()
+        self.extract = SeedExtractor(CHANNELS, SUB_LEVELS)
+        self.offset = nn.Parameter(torch.zeros(1, 3, 64, 64))
+
+    def forward(self, x0: torch.Tensor, x1: torch.Tensor, batch_dt: torch.Tensor) -> torch.Tensor:
+        t = batch_dt[..., None, None]
+        return (1 - t) * x0 + t * x1 + self.offset
 
 
 class TupleForward(nn.Module):
@@ -253,7 +303,13 @@ def main() -> None:
     for p in tiny.predict_flow.parameters():
         p.data.mul_(4)  # flows of a few pixels, so that warping matters
     torch.jit.script(tiny).save(os.path.join(out, 'film_net_tiny.pt'))
+    old = TinyFilm(dt_4d=True).eval()
+    old.load_state_dict(tiny.state_dict())
+    torch.jit.script(old).save(os.path.join(out, 'film_net_tiny_old.pt'))
     torch.jit.script(tiny.half()).save(os.path.join(out, 'film_net_tiny_fp16.pt'))
+    torch.jit.script(FlatDt().eval()).save(os.path.join(out, 'dt_flat.pt'))
+    torch.jit.script(FixedSize().eval()).save(os.path.join(out, 'fixed_size.pt'))
+    torch.jit.script(FixedSizeExtractor(CHANNELS, SUB_LEVELS).eval()).save(os.path.join(out, 'fixed_size_extractor.pt'))
     torch.jit.script(TupleForward().eval()).save(os.path.join(out, 'tuple_forward.pt'))
 
     torch.jit.script(BadSignature().eval()).save(os.path.join(out, 'bad_signature.pt'))

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Reference for the interpolation tests: the same TorchScript file, run by Python's torch, with
 FILM's own recipe around it (zero padding to a multiple of 64 split evenly, top/left the smaller
-half; batch_dt of shape [N, 1, 1, 1]; predictions clamped to [0, 1]; crop back; in-betweens by
+half; batch_dt of shape [N, 1], or [N, 1, 1, 1] where the case says "dtRank": 4; predictions clamped to [0, 1]; crop back; in-betweens by
 recursion at t = 0.5, each step a whole pad-predict-crop call, as FILM's recursive generator does).
 Writes inputs and frames as raw little-endian files plus interpolate.json, which the mocha tests read.
 
 usage: reference_interpolate.py OUT_DIR CASES_JSON
-CASES_JSON: [{"name", "model", "batch", "height", "width", "seed", "bytes",
+CASES_JSON: [{"name", "model", "batch", "height", "width", "seed", "bytes", "dtRank",
               "times": [t, ...] or "recursions": k}, ...]
 """
 import json
@@ -32,19 +32,19 @@ def crop(x, box):
     return x[:, :, top:top + h, left:left + w].contiguous()
 
 
-def predict(model, x0, x1, t):
-    dt = torch.full((x0.shape[0], 1, 1, 1), float(t), dtype=x0.dtype)
+def predict(model, x0, x1, t, rank):
+    dt = torch.full((x0.shape[0],) + (1,) * (rank - 1), float(t), dtype=x0.dtype)
     return model(x0, x1, dt).clamp(0, 1)
 
 
-def recursive(model, a, b, box, depth):
+def recursive(model, a, b, box, depth, rank):
     """The 2^depth - 1 frames strictly between a and b (padded), in time order. As FILM's recursive
     generator: every step is a whole call (pad, predict, crop), so a middle frame is cropped and
     padded with zeros again before it is an input."""
     if depth == 0:
         return []
-    mid, _ = pad(crop(predict(model, a, b, 0.5), box))
-    return recursive(model, a, mid, box, depth - 1) + [mid] + recursive(model, mid, b, box, depth - 1)
+    mid, _ = pad(crop(predict(model, a, b, 0.5, rank), box))
+    return recursive(model, a, mid, box, depth - 1, rank) + [mid] + recursive(model, mid, b, box, depth - 1, rank)
 
 
 def write(out_dir, name, tensor, suffix='f32'):
@@ -76,11 +76,12 @@ def main():
             entry[f'in{k}'] = write(out_dir, f'{name}.in{k}', x)
             inputs.append(x)
         (x0, box), (x1, _) = pad(inputs[0]), pad(inputs[1])
+        rank = case.get('dtRank', 2)
         with torch.no_grad():
             if 'recursions' in case:
-                frames = recursive(model, x0, x1, box, case['recursions'])
+                frames = recursive(model, x0, x1, box, case['recursions'], rank)
             else:
-                frames = [predict(model, x0, x1, t) for t in case['times']]
+                frames = [predict(model, x0, x1, t, rank) for t in case['times']]
         frames = [crop(f, box) for f in frames]
         entry['frames'] = [write(out_dir, f'{name}.frame{i}', f) for i, f in enumerate(frames)]
         if case.get('bytes'):

@@ -12,7 +12,7 @@ import { ffmpegCommand, videoFrames } from '../batch/video';
 import { Interpolator } from '../interpolator';
 import type { Device, RawImage } from '../types';
 import type { Register } from './main';
-import { device, fail, integer, reason } from './options';
+import { device, explain, fail, integer, reason } from './options';
 import { isOurPng, isOurVideo, markPng } from './owned';
 import { encodeVideo, probeFrameRate } from './video-out';
 
@@ -20,6 +20,7 @@ interface Common {
   model: string;
   device: Device;
   threads: number;
+  verbose: boolean;
 }
 
 const ms = (t: number): string => `${(performance.now() - t).toFixed(0)} ms`;
@@ -43,11 +44,11 @@ async function load(flags: Common): Promise<Interpolator | null> {
   try {
     await fs.access(flags.model);
     const film = await Interpolator.load(flags.model, { device: flags.device, threads: flags.threads });
-    console.log(`model ${flags.model} (${film.info.dtype}) on ${film.device}, loaded in ${ms(t)}`);
+    console.log(`model ${flags.model} (${film.info.dtype}, batch_dt ${film.info.dtShape}) on ${film.device}, loaded in ${ms(t)}`);
     return film;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    fail(code === 'ENOENT' ? `model file not found: ${flags.model}` : reason(err));
+    fail(code === 'ENOENT' ? `model file not found: ${flags.model}` : explain(err, flags.verbose));
     return null;
   }
 }
@@ -103,7 +104,7 @@ async function interpolateCommand(a: string, b: string, flags: InterpolateFlags)
     }
     return failed > 0 ? 1 : 0;
   } catch (err) {
-    fail(reason(err));
+    fail(explain(err, flags.verbose));
     return 1;
   } finally {
     film.dispose();
@@ -214,7 +215,7 @@ async function slowmoCommand(input: string, flags: SlowmoFlags): Promise<number>
     return 0;
   } catch (err) {
     progress.done();
-    fail(`${reason(err)}; ${flags.out} was not written`);
+    fail(explain(err, flags.verbose).replace(/^[^\n]*/, (line) => `${line}; ${flags.out} was not written`));
     return controller.signal.aborted ? 130 : 1;
   } finally {
     process.removeListener('SIGINT', stop);
@@ -224,10 +225,11 @@ async function slowmoCommand(input: string, flags: SlowmoFlags): Promise<number>
 
 function common(cmd: Command): Command {
   return cmd
-    .requiredOption('--model <path>', 'a whole FILM TorchScript file (film_net_fp32.pt or film_net_fp16.pt); ' +
-      'the model shipped with film-features is an extractor only and cannot interpolate')
+    .requiredOption('--model <path>', 'a whole FILM TorchScript file (film_net_fp32.pt or film_net_fp16.pt, or one ' +
+      'made by models/export.py --interpolator); the model shipped with film-features is an extractor only')
     .option('--device <device>', "'auto', 'cpu', 'cuda' or 'cuda:N'", device, 'auto' as Device)
-    .option('--threads <n>', 'CPU threads; 0 = every core', integer(0, 1024), 0);
+    .option('--threads <n>', 'CPU threads; 0 = every core', integer(0, 1024), 0)
+    .option('--verbose', "on failure, also print its cause in full (a model's TorchScript trace)", false);
 }
 
 export const registerInterpolate: Register = (program, setExitCode) => {

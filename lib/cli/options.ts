@@ -94,3 +94,10 @@ export function fail(message: string): void {
 }
 
 export const reason = (err: unknown): string => (err instanceof Error ? err.message : String(err));
+
+/** reason(err), and with verbose its cause too (a model's whole TorchScript trace), indented. */
+export function explain(err: unknown, verbose: boolean): string {
+  const cause = err instanceof Error ? err.cause : undefined;
+  if (!verbose || cause === undefined) return reason(err);
+  return `${reason(err)}\n  cause: ${reason(cause).replace(/\n/g, '\n  ')}`;
+}
