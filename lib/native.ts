@@ -22,6 +22,7 @@ export interface NativeInfo {
   optimized: boolean;
   engine: 'onednn' | 'torchscript';
   isa?: string;
+  onednn?: string;
   weights: string;
 }
 

@@ -78,6 +78,8 @@ export interface ModelInfo {
   engine: 'onednn' | 'torchscript';
   /** The instruction set oneDNN's kernels use here, e.g. 'avx2' or 'avx512_core'; oneDNN only. */
   isa?: string;
+  /** The version of the oneDNN library running it (the one libtorch loads), e.g. '2.6.3'; oneDNN only. */
+  onednn?: string;
   /**
    * Where the weights came from, as models/export.py records it in the file: 'random, seed 0' for
    * the shipped (untrained) model, 'from film_net_fp32.pt' for copied ones; 'unknown' otherwise.

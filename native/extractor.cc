@@ -203,6 +203,7 @@ Napi::Value Extractor::Info(const Napi::CallbackInfo& info) {
   out.Set("optimized", m.optimized);
   out.Set("engine", m.engine);
   if (!m.isa.empty()) out.Set("isa", m.isa);
+  if (!m.onednn.empty()) out.Set("onednn", m.onednn);
   out.Set("weights", m.weights);
   return out;
 }

@@ -295,6 +295,7 @@ bool Model::UseOnednn(const torch::jit::Module& extractor, const LoadOptions& op
   }
   info_.engine = "onednn";
   info_.isa = onednn::Engine::Isa();
+  info_.onednn = onednn::Engine::Version();
   info_.optimized = true;
   return true;
 #else

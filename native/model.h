@@ -30,6 +30,7 @@ struct ModelInfo {
   bool optimized = false;  // prepared for fast inference: the oneDNN engine, or a frozen, optimized graph
   std::string engine;      // what runs it: "onednn" or "torchscript"
   std::string isa;         // the instruction set oneDNN's kernels use ("avx2", "avx512_core"); oneDNN only
+  std::string onednn;      // the version of the oneDNN library running it ("3.6.2"); oneDNN only
   std::string weights;     // where the weights came from (export.py's metadata), or "unknown"
 };
 

@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "compat.h"
 #include "graph.h"
 
 namespace film {
@@ -32,7 +33,7 @@ dnnl::primitive_attr Attr(bool leaky_relu) {
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   if (leaky_relu) {
     dnnl::post_ops ops;
-    ops.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, kSlope, 0.f);
+    compat::AppendLeakyRelu(ops, kSlope);
     attr.set_post_ops(ops);
   }
   return attr;
@@ -41,11 +42,9 @@ dnnl::primitive_attr Attr(bool leaky_relu) {
 memory::desc Any(int64_t n, int64_t c, int64_t h, int64_t w) { return memory::desc({n, c, h, w}, kF32, Tag::any); }
 
 dnnl::convolution_forward::primitive_desc ConvPd(const memory::desc& src, int64_t out, const memory::desc& weights) {
-  const memory::dims& d = src.dims();
-  dnnl::convolution_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
-                                       weights, memory::desc({out}, kF32, Tag::a), Any(d[0], out, d[2], d[3]),
-                                       /*strides=*/{1, 1}, /*padding_l=*/{1, 1}, /*padding_r=*/{1, 1});
-  return dnnl::convolution_forward::primitive_desc(desc, Attr(true), CpuEngine());
+  const memory::dims d = compat::DimsOf(src);
+  return compat::ConvPd(CpuEngine(), src, weights, memory::desc({out}, kF32, Tag::a), Any(d[0], out, d[2], d[3]),
+                        /*pad=*/1, Attr(true));
 }
 
 memory::desc AnyWeights(int64_t out, int64_t in) { return memory::desc({out, in, 3, 3}, kF32, Tag::any); }
@@ -140,21 +139,9 @@ Engine::Engine(const std::vector<std::array<ConvWeights, 2>>& stages) : prepared
 
 Engine::~Engine() = default;
 
-std::string Engine::Isa() {
-  switch (dnnl::get_effective_cpu_isa()) {
-    case dnnl::cpu_isa::sse41: return "sse41";
-    case dnnl::cpu_isa::avx: return "avx";
-    case dnnl::cpu_isa::avx2: return "avx2";
-    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
-    case dnnl::cpu_isa::avx512_mic: return "avx512_mic";
-    case dnnl::cpu_isa::avx512_mic_4ops: return "avx512_mic_4ops";
-    case dnnl::cpu_isa::avx512_core: return "avx512_core";
-    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
-    default: return "unknown";
-  }
-}
+std::string Engine::Isa() { return compat::IsaName(dnnl::get_effective_cpu_isa()); }
+
+std::string Engine::Version() { return compat::RuntimeVersion(); }
 
 std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<at::Tensor>& pyramid) const {
   const at::Tensor& top = pyramid[0];
@@ -183,7 +170,7 @@ std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<at::Tensor
   auto conv = [&](int src, int j, int k) {
     const Prepared::Conv& c = prepared_->stages[j][k];
     const int64_t out = c.oihw.size(0), in = c.oihw.size(1);
-    const memory::dims& d = plan->buffers[src].md.dims();
+    const memory::dims d = compat::DimsOf(plan->buffers[src].md);
     auto pd = ConvPd(Any(d[0], in, d[2], d[3]), out, AnyWeights(out, in));
     memory weights(c.weights_md, CpuEngine(), c.weights.data_ptr());
     if (pd.weights_desc() != c.weights_md) {
@@ -208,17 +195,15 @@ std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<at::Tensor
     } else {
       // 2x2 average pooling, stride 2, no padding: floor sizes, like avg_pool2d.
       const memory::desc& from = plan->buffers[previous].md;
-      const memory::dims& d = from.dims();
-      dnnl::pooling_forward::desc desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::pooling_avg_exclude_padding,
-                                       from, Any(d[0], d[1], d[2] / 2, d[3] / 2), {2, 2}, {2, 2}, {0, 0}, {0, 0});
-      dnnl::pooling_forward::primitive_desc pd(desc, Attr(false), CpuEngine());
+      const memory::dims d = compat::DimsOf(from);
+      const auto pd = compat::AvgPoolPd(CpuEngine(), from, Any(d[0], d[1], d[2] / 2, d[3] / 2), 2, Attr(false));
       src = plan->Add(Plan::Kind::kTemp, -1, pd.dst_desc());
       plan->Push(dnnl::pooling_forward(pd), pd).buffers = {{DNNL_ARG_SRC, previous}, {DNNL_ARG_DST, src}};
     }
     const int out = conv(conv(src, s.stage, 0), s.stage, 1);
 
     // The concatenation: this stage's channels of its output level, in NCHW.
-    const memory::dims& d = plan->buffers[out].md.dims();
+    const memory::dims d = compat::DimsOf(plan->buffers[out].md);
     const memory::desc range = outputs[s.output].submemory_desc(d, {0, s.channel_offset, 0, 0});
     const int dst = plan->Add(Plan::Kind::kOutput, s.output, range);
     dnnl::reorder::primitive_desc pd(CpuEngine(), plan->buffers[out].md, CpuEngine(), range, Attr(false));

@@ -35,6 +35,8 @@ class Engine {
 
   // The instruction set oneDNN's kernels use on this machine, e.g. "avx2" or "avx512_core".
   static std::string Isa();
+  // The oneDNN library running it (the one libtorch loads), e.g. "2.6.3".
+  static std::string Version();
 
   struct Plan;
   struct Prepared;
