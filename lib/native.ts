@@ -87,7 +87,7 @@ export interface Binding {
   /** Address of a typed array's first element; tests use it to prove zero copy. */
   dataAddress(array: ArrayBufferView): bigint;
   /** The CPU block cache: its cap (0: off) and the bytes it holds now. */
-  cpuCache(): { limit: number; cached: number };
+  cpuCache(): { limit: number; cached: number; compiledIn: boolean };
   /** Main thread's process 'exit': drops queued work and waits for running work (see lib/exit.ts). */
   shutdownForExit(): void;
   /** The executor's process-wide counters. */

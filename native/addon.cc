@@ -57,6 +57,7 @@ Napi::Value CpuCacheJs(const Napi::CallbackInfo& info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("limit", static_cast<double>(state.limit));
   out.Set("cached", static_cast<double>(state.cached));
+  out.Set("compiledIn", CpuCacheCompiledIn());
   return out;
 }
 
