@@ -6,7 +6,7 @@ import { installExitHook } from './exit';
 import { checkSignal, runFlags, settle } from './job';
 import { readImage } from './input';
 import { batchKey, checkBatchOptions, MicroBatcher } from './micro-batch';
-import { native, packageRoot, type NativeExtractor, type NativeInput } from './native';
+import { addonBuild, native, packageRoot, type NativeExtractor, type NativeInput } from './native';
 import { buildPyramid } from './pyramid';
 import type { Counters, Engine, ExtractOptions, ImageInput, LoadOptions, ModelInfo, Tensor4 } from './types';
 import { checkBoolean, checkInteger, checkTensor4, expected, maxLevels, outOfRange, readOptions, typeError } from './validate';
@@ -44,7 +44,7 @@ export class FeatureExtractor {
     this.#threads = threads;
     this.#batcher = batcher;
     this.device = handle.device!;
-    this.info = Object.freeze({ ...handle.info! });
+    this.info = Object.freeze({ ...handle.info!, build: Object.freeze(addonBuild()) });
   }
 
   /**

@@ -1,4 +1,4 @@
-// The raw binding: loaded once through node-gyp-build, typed here and nowhere else public.
+// The raw binding: loaded once (the first binary that loads, scripts/addon-candidates.js), typed here and nowhere else public.
 import * as path from 'node:path';
 
 /** An input level for run(): float data planar [n, 3, h, w]; 8-bit data interleaved, shape [n, c, h, w]. */
@@ -102,6 +102,19 @@ export const packageRoot = path.resolve(__dirname, '..');
 
 let binding: Binding | undefined;
 
+/** Which addon binary loaded: a local build, a prebuild (one per libtorch), or FILM_FEATURES_ADDON's. */
+export interface AddonBuild {
+  file: string;
+  kind: 'build' | 'prebuild' | 'explicit';
+}
+let build: AddonBuild | undefined;
+
+/** The addon binary this process loaded (loading it if need be), and the libtorch it runs. */
+export function addonBuild(): AddonBuild & { libtorch: string } {
+  const b = native();
+  return { ...(build as AddonBuild), libtorch: b.torchVersion };
+}
+
 /** The binding if it has been loaded, without trying to load it. */
 export function loadedNative(): Binding | undefined {
   return binding;
@@ -112,7 +125,16 @@ export function native(): Binding {
   try {
     // FILM_FEATURES_ADDON names a specific build (the AddressSanitizer one, say).
     const explicit = process.env.FILM_FEATURES_ADDON;
-    binding = (explicit ? require(path.resolve(explicit)) : require('node-gyp-build')(packageRoot)) as Binding;
+    if (explicit) {
+      binding = require(path.resolve(explicit)) as Binding;
+      build = { file: path.resolve(explicit), kind: 'explicit' };
+    } else {
+      // build/Release, then one prebuild per libtorch (Debian 12's 1.13, Debian 13's 2.6): the first that loads
+      const { loadFirst } = require(path.join(packageRoot, 'scripts', 'addon-candidates.js'));
+      const found = loadFirst(packageRoot);
+      binding = found.binding as Binding;
+      build = { file: found.file, kind: found.kind };
+    }
   } catch (cause) {
     const message = (cause as Error).message ?? String(cause);
     const why = /lib(torch|c10)[^ ]*\.so/.test(message)

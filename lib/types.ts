@@ -78,6 +78,12 @@ export interface ModelInfo {
   engine: 'onednn' | 'torchscript';
   /** The instruction set oneDNN's kernels use here, e.g. 'avx2' or 'avx512_core'; oneDNN only. */
   isa?: string;
+  /**
+   * The addon binary running it: `build/Release` (compiled here), a prebuild (one per libtorch:
+   * Debian 12's 1.13, Debian 13's 2.6; the first that loads) or FILM_FEATURES_ADDON's, and the
+   * libtorch version it was built against.
+   */
+  build: { file: string; kind: 'build' | 'prebuild' | 'explicit'; libtorch: string };
   /** The version of the oneDNN library running it (the one libtorch loads), e.g. '2.6.3'; oneDNN only. */
   onednn?: string;
   /**

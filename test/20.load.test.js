@@ -11,7 +11,10 @@ describe('FeatureExtractor.load', () => {
     const fx = await FeatureExtractor.load();
     try {
       assert.equal(fx.device, FeatureExtractor.devices().includes('cuda:0') ? 'cuda:0' : 'cpu');
-      const { engine, isa, onednn: onednnVersion, ...info } = fx.info;
+      const { engine, isa, onednn: onednnVersion, build, ...info } = fx.info;
+      assert.match(build.kind, /^(build|prebuild|explicit)$/);
+      assert.ok(require('node:fs').existsSync(build.file), build.file);
+      assert.equal(build.libtorch, require('../dist/native').native().torchVersion);
       assert.deepEqual(info, { source: 'extractor', channels: 64, subLevels: 4, dtype: 'float32', optimized: fx.device === 'cpu', weights: 'random, seed 0' });
       // on the CPU, the oneDNN engine wherever the addon has it (see test/32.engine)
       const onednn = fx.device === 'cpu' && require('../dist/native').native().onednnCompiledIn;
