@@ -68,8 +68,11 @@ function main() {
   const t = Date.now();
   if (sh(['make', other]).status !== 0) return 1;
   say(`building the prebuild for Debian ${other} in its root`);
+  // The root's own toolchain and libtorch: nothing of this machine's build setup goes in.
+  const env = { ...process.env, FILM_ROOT_SRC: root };
+  for (const v of ['CMAKE_CXX_COMPILER_LAUNCHER', 'LIBTORCH', 'Torch_DIR', 'CCACHE_DIR', 'CCACHE_BASEDIR']) delete env[v];
   const r = spawnSync(script, ['exec', other, 'node', '/src/scripts/prebuild-other.js', '--in-root'],
-    { stdio: ['ignore', 2, 2], env: { ...process.env, FILM_ROOT_SRC: root } });
+    { stdio: ['ignore', 2, 2], env });
   if (r.status !== 0) return r.status ?? 1;
   say(`${other}'s prebuild made in ${((Date.now() - t) / 1000).toFixed(0)} s`);
   return 0;
