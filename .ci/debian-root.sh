@@ -9,7 +9,8 @@
 #                                          mounted in a private mount namespace (gone when CMD ends)
 #
 # SUITE: trixie (Debian 13) or bookworm (Debian 12). Needs root, debootstrap and unshare.
-# FILM_ROOT_SRC=DIR mounts DIR at /src for exec (scripts/prebuild-other.js builds from the checkout).
+# FILM_ROOT_SRC=DIR mounts DIR at /src for exec (scripts/prebuild-other.js builds from the checkout);
+# FILM_ROOT_BIND="DIR..." mounts each DIR read-only at the same path (check:cuda: the CUDA toolkit).
 # Environment: FILM_ROOT_CACHE (default /var/cache/film-features/roots), FILM_DEBIAN_MIRROR (default:
 # the Debian mirror in this machine's apt sources, else http://deb.debian.org/debian).
 # Takes about 2 min for debootstrap and 10-15 min for the packages on 2 cores.
@@ -49,6 +50,7 @@ in_root() {
     mount --rbind /dev "$dir/dev"
     mount -t tmpfs tmpfs "$dir/tmp"
     if [ -n "${FILM_ROOT_SRC:-}" ]; then mkdir -p "$dir/src" && mount --bind "$FILM_ROOT_SRC" "$dir/src"; fi
+    for d in ${FILM_ROOT_BIND:-}; do mkdir -p "$dir$d" && mount --bind -o ro "$d" "$dir$d"; done
     exec chroot "$dir" /usr/bin/env HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
   ' in_root "$dir" "$@"
 }
