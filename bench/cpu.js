@@ -74,7 +74,7 @@ function ensureOnnx() {
 
 /** bench/cpp/forward_loop and fma_peak, built once (cmake decides what is stale). */
 function ensureCpp() {
-  const sources = ['forward_loop.cc', 'fma_peak.cc', 'CMakeLists.txt', '../../native/onednn/engine.cc']
+  const sources = ['forward_loop.cc', 'fma_peak.cc', 'CMakeLists.txt', '../../native/onednn/engine.cc', '../../native/onednn/compat.h', '../../cmake/onednn.cmake']
     .map((f) => path.join(__dirname, 'cpp', f));
   const built = [cppBinary, fmaBinary].every((b) => fs.existsSync(b) && !sources.some((s) => olderThan(b, s)));
   if (built) return;
@@ -156,7 +156,7 @@ async function main() {
       intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionProviders: ['cpu'],
     }));
   }
-  const { channels, subLevels, isa } = extractors.get(opts.threads[0]).onednn.info;
+  const { channels, subLevels, isa, onednn: onednnVersion } = extractors.get(opts.threads[0]).onednn.info;
 
   const rows = [];
   const agreement = [];
@@ -228,7 +228,7 @@ async function main() {
 
   const cpus = require('node:os').cpus();
   console.log(machineLines([
-    `CPU: ${cpus[0]?.model}; oneDNN ISA: ${isa} (FMA peak: bench/cpp/fma_peak ${fmaFamily(isa)}, timed in turn with the rest)`,
+    `CPU: ${cpus[0]?.model}; oneDNN ${onednnVersion}, ISA: ${isa} (FMA peak: bench/cpp/fma_peak ${fmaFamily(isa)}, timed in turn with the rest)`,
     `libtorch ${torchVersion}, onnxruntime-node ${ortVersion}`,
     `model: ${path.relative(root, defaultModelPath)} (C=${channels}, S=${subLevels}), ${LEVELS} levels, ` +
       `input uniform [0,1) seed 1; medians of ${opts.runs} runs after ${opts.warmup} warm-ups`,
