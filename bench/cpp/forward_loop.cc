@@ -1,4 +1,4 @@
-// forward_loop MODEL THREADS BATCH H W LEVELS REPEATS [torchscript|onednn]
+// forward_loop MODEL THREADS BATCH H W LEVELS REPEATS [torchscript|onednn [fp32|bf16 [nchw|nhwc]]]
 // Times the extractor in a bare C++ loop, prepared as native/model.cc prepares it for the CPU:
 // - torchscript (default): frozen + optimize_for_inference, then module.forward;
 // - onednn: the weights handed to native/onednn's engine, then Engine::Run.
@@ -41,15 +41,21 @@ int64_t SubLevels(const torch::jit::Module& extractor) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 8 && argc != 9) {
-    std::cerr << "usage: forward_loop MODEL THREADS BATCH H W LEVELS REPEATS [torchscript|onednn]\n";
+  if (argc < 8 || argc > 11) {
+    std::cerr << "usage: forward_loop MODEL THREADS BATCH H W LEVELS REPEATS [torchscript|onednn [fp32|bf16 [nchw|nhwc]]]\n";
     return 2;
   }
   const std::string path = argv[1];
   const int threads = std::stoi(argv[2]);
   const int64_t batch = std::stoll(argv[3]), h = std::stoll(argv[4]), w = std::stoll(argv[5]);
   const int levels = std::stoi(argv[6]), repeats = std::stoi(argv[7]);
-  const std::string engine = argc == 9 ? argv[8] : "torchscript";
+  const std::string engine = argc >= 9 ? argv[8] : "torchscript";
+  const std::string precision = argc >= 10 ? argv[9] : "fp32";
+  const std::string layout = argc >= 11 ? argv[10] : "nchw";
+  if (precision != "fp32" || layout != "nchw") {
+    std::cerr << "forward_loop: this engine runs fp32 into NCHW only\n";
+    return 2;
+  }
 
   try {
     c10::InferenceMode inference;
@@ -95,6 +101,9 @@ int main(int argc, char** argv) {
       return 1;
     }
     run();
+    // Marks where the timed calls start in the output, for bench/profile.js (ONEDNN_VERBOSE=1).
+    std::printf("forward_loop: timed calls\n");
+    std::fflush(stdout);
     std::string ms;
     for (int i = 0; i < repeats; ++i) ms += (i ? "," : "") + std::to_string(Millis([&] { run(); }));
     std::printf("{\"engine\":\"%s\",\"isa\":\"%s\",\"torch\":\"%s\",\"threads\":%d,\"first\":%f,\"ms\":[%s]}\n",
