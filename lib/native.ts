@@ -21,6 +21,7 @@ export interface NativeInfo {
   dtype: 'float32' | 'float16';
   optimized: boolean;
   engine: 'onednn' | 'torchscript';
+  precision: 'fp32' | 'bf16';
   isa?: string;
   onednn?: string;
   weights: string;
@@ -76,7 +77,7 @@ export interface NativeCounters {
 }
 
 export interface Binding {
-  load(path: string, device: string, threads: number, half: boolean, engine: string): Promise<NativeExtractor>;
+  load(path: string, device: string, threads: number, half: boolean, engine: string, precision: string): Promise<NativeExtractor>;
   loadInterpolator(path: string, device: string, threads: number, half: boolean): Promise<NativeInterpolator>;
   readonly cudaCompiledIn: boolean;
   /** Built with the fused oneDNN CPU engine (engine: 'onednn'). */

@@ -42,6 +42,13 @@ export interface LoadOptions {
    */
   engine?: Engine;
   /**
+   * What the CPU convolutions compute in: 'fp32' (default) or 'bf16', opt in: weights rounded to
+   * bfloat16 once at load, activations in bfloat16, sums in float32, outputs float32. Runs on the
+   * oneDNN engine where its instruction set has bf16 (avx512_core_bf16, avx512_core_amx); elsewhere
+   * load rejects with code ERR_FILM_PRECISION. Results differ from fp32 by about 1% (README, "Precision").
+   */
+  precision?: Precision;
+  /**
    * Micro-batching: extract() calls with the same image size, levels and options that arrive
    * within this many ms of the first run as one batch, and each gets its slice of the outputs
    * (views of one buffer). 0 turns it off. Default: 2 on CUDA, 0 on the CPU, where batching
@@ -53,6 +60,8 @@ export interface LoadOptions {
 }
 
 export type Engine = 'auto' | 'onednn' | 'torchscript';
+
+export type Precision = 'fp32' | 'bf16';
 
 export interface ExtractOptions {
   /** Pyramid levels; defaults to 7, or fewer when the image is too small for 7. */
@@ -76,6 +85,8 @@ export interface ModelInfo {
   optimized: boolean;
   /** What runs it: 'onednn' (CPU only) or 'torchscript'. */
   engine: 'onednn' | 'torchscript';
+  /** What the convolutions compute in: 'fp32', or 'bf16' when loaded with precision: 'bf16'. */
+  precision: Precision;
   /** The instruction set oneDNN's kernels use here, e.g. 'avx2' or 'avx512_core'; oneDNN only. */
   isa?: string;
   /**

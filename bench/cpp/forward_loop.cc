@@ -52,8 +52,8 @@ int main(int argc, char** argv) {
   const std::string engine = argc >= 9 ? argv[8] : "torchscript";
   const std::string precision = argc >= 10 ? argv[9] : "fp32";
   const std::string layout = argc >= 11 ? argv[10] : "nchw";
-  if (precision != "fp32" || layout != "nchw") {
-    std::cerr << "forward_loop: this engine runs fp32 into NCHW only\n";
+  if ((precision != "fp32" && precision != "bf16") || layout != "nchw") {
+    std::cerr << "forward_loop: precision is fp32 or bf16, layout nchw\n";
     return 2;
   }
 
@@ -82,7 +82,8 @@ int main(int argc, char** argv) {
       run = [&]() { return module.forward(inputs).toTensorList().size(); };
     } else if (engine == "onednn") {
 #ifdef FILM_WITH_ONEDNN
-      auto fused = std::make_shared<film::onednn::Engine>(film::onednn::ReadConvWeights(module, SubLevels(module)));
+      const auto type = precision == "bf16" ? film::onednn::Precision::kBf16 : film::onednn::Precision::kF32;
+      auto fused = std::make_shared<film::onednn::Engine>(film::onednn::ReadConvWeights(module, SubLevels(module)), type);
       isa = film::onednn::Engine::Isa();
       run = [&, fused]() { return fused->Run(pyramid).size(); };
 #else
@@ -106,8 +107,8 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
     std::string ms;
     for (int i = 0; i < repeats; ++i) ms += (i ? "," : "") + std::to_string(Millis([&] { run(); }));
-    std::printf("{\"engine\":\"%s\",\"isa\":\"%s\",\"torch\":\"%s\",\"threads\":%d,\"first\":%f,\"ms\":[%s]}\n",
-                engine.c_str(), isa.c_str(), TORCH_VERSION, at::get_num_threads(), first, ms.c_str());
+    std::printf("{\"engine\":\"%s\",\"precision\":\"%s\",\"isa\":\"%s\",\"torch\":\"%s\",\"threads\":%d,\"first\":%f,\"ms\":[%s]}\n",
+                engine.c_str(), precision.c_str(), isa.c_str(), TORCH_VERSION, at::get_num_threads(), first, ms.c_str());
   } catch (const std::exception& e) {  // IRAttributeError is not a c10::Error; dnnl::error is std::exception
     std::cerr << "forward_loop: " << e.what() << "\n";
     return 1;
