@@ -15,7 +15,7 @@ describe('FeatureExtractor.load', () => {
       assert.match(build.kind, /^(build|prebuild|explicit)$/);
       assert.ok(require('node:fs').existsSync(build.file), build.file);
       assert.equal(build.libtorch, require('../dist/native').native().torchVersion);
-      assert.deepEqual(info, { source: 'extractor', channels: 64, subLevels: 4, dtype: 'float32', optimized: fx.device === 'cpu', weights: 'random, seed 0' });
+      assert.deepEqual(info, { source: 'extractor', channels: 64, subLevels: 4, dtype: 'float32', optimized: fx.device === 'cpu', precision: 'fp32', weights: 'random, seed 0' });
       // on the CPU, the oneDNN engine wherever the addon has it (see test/32.engine)
       const onednn = fx.device === 'cpu' && require('../dist/native').native().onednnCompiledIn;
       const forced = ['onednn', 'torchscript'].includes(process.env.FILM_FEATURES_ENGINE) && process.env.FILM_FEATURES_ENGINE;

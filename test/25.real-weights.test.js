@@ -29,7 +29,7 @@ describe('real FILM files', function () {
         const fx = await FeatureExtractor.load(models[kind], { device: 'cpu', engine });
         try {
           const { isa, onednn: onednnVersion, build, ...info } = fx.info;
-          assert.deepEqual(info, { ...expected, channels: 16, subLevels: 3, optimized: true, engine, weights: 'unknown' });
+          assert.deepEqual(info, { ...expected, channels: 16, subLevels: 3, optimized: true, engine, precision: 'fp32', weights: 'unknown' });
           if (engine === 'onednn') assert.match(isa, /^(sse41|avx|avx2|avx512)/);
           if (engine === 'onednn') assert.match(onednnVersion, /^[23]\.\d+\.\d+$/);
           const c = reference().find((x) => x.name.startsWith(`${kind}-`));
