@@ -6,7 +6,7 @@ const { FeatureExtractor } = require('..');
 const { models, needPython, reference, relativeError } = require('./fixtures');
 
 // README, "Precision": bf16 keeps 8 bits of mantissa; measured max |bf16 - ref| / max |ref| per
-// level is 0.4-0.9% on the parity cases and the sample photo. The bound leaves room, and is still
+// level is 0.3-0.7% on the parity cases and the sample photo. The bound leaves room, and is still
 // 1000x what fp32 is held to, so a wrong network or a broken layout cannot pass it.
 const MAX_RELATIVE = 2e-2;
 const BF16_ISAS = /^avx512_core_(bf16|amx|fp16|amx_fp16)$/;
