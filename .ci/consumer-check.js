@@ -13,6 +13,7 @@ const { FeatureExtractor } = require(require('node:fs').existsSync(fromApp) ? fr
   const hash = crypto.createHash('sha256');
   for (const level of out) hash.update(Buffer.from(level.data.buffer, level.data.byteOffset, level.data.byteLength));
   console.log(`weights ${fx.info.weights}; ${out.map((l) => l.shape.join('x')).join(' ')}; sha256 ${hash.digest('hex').slice(0, 16)}`);
+  console.error(`loaded ${fx.info.build.kind} ${require('node:path').basename(fx.info.build.file)} (libtorch ${fx.info.build.libtorch})`);
   fx.dispose();
 })().catch((err) => {
   console.error(err.message);

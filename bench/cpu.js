@@ -2,7 +2,9 @@
 // CPU benchmark: film-features (oneDNN engine) vs onnxruntime-node vs the same engine in a bare C++
 // loop, on the same weights and the same pyramid; optionally the TorchScript engine too.
 // Usage: node bench/cpu.js [--quick] [--runs N] [--warmup N] [--sizes 256,512,720 | HxW,...]
-//   [--batch 1,4] [--threads 1,2] [--torchscript]
+//   [--batch 1,4] [--threads 1,2] [--torchscript] [--no-bf16] [--no-profile]
+// With bf16 (where oneDNN's ISA has it) film-features also runs with precision: 'bf16', in turn
+// with the rest; a second table breaks the engine's time down by primitive (bench/profile.js).
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
@@ -11,6 +13,7 @@ const { parseArgs } = require('node:util');
 const { FeatureExtractor, buildPyramid, defaultModelPath } = require('..');
 const { native } = require('../dist/native');
 const { randomTensor, timeInterleaved, median, gcHook, table, machineLines, fmt } = require('./common');
+const { profile, profileRow, PROFILE_HEADER } = require('./profile');
 
 const LEVELS = 7; // the ONNX export has exactly 7 inputs
 const root = path.resolve(__dirname, '..');
@@ -31,6 +34,8 @@ function options() {
       batch: { type: 'string' },
       threads: { type: 'string' },
       torchscript: { type: 'boolean', default: false },
+      'no-bf16': { type: 'boolean', default: false },
+      'no-profile': { type: 'boolean', default: false },
     },
   });
   const q = values.quick;
@@ -53,6 +58,8 @@ function options() {
     runs: ints(values.runs, q ? '3' : '5')[0],
     warmup: Number(values.warmup),
     torchscript: values.torchscript,
+    bf16: !values['no-bf16'],
+    profile: !values['no-profile'],
   };
 }
 
@@ -74,7 +81,7 @@ function ensureOnnx() {
 
 /** bench/cpp/forward_loop and fma_peak, built once (cmake decides what is stale). */
 function ensureCpp() {
-  const sources = ['forward_loop.cc', 'fma_peak.cc', 'CMakeLists.txt', '../../native/onednn/engine.cc']
+  const sources = ['forward_loop.cc', 'fma_peak.cc', 'CMakeLists.txt', '../../native/onednn/engine.cc', '../../native/onednn/engine.h', '../../native/onednn/compat.h', '../../cmake/onednn.cmake']
     .map((f) => path.join(__dirname, 'cpp', f));
   const built = [cppBinary, fmaBinary].every((b) => fs.existsSync(b) && !sources.some((s) => olderThan(b, s)));
   if (built) return;
@@ -88,6 +95,8 @@ function cppLoop(engine, threads, [n, , h, w], runs) {
   const out = sh(cppBinary, [defaultModelPath, threads, n, h, w, LEVELS, runs, engine].map(String));
   return JSON.parse(out.trim().split('\n').pop());
 }
+
+const BF16_ISAS = /^avx512_core_(bf16|amx|fp16|amx_fp16)$/;
 
 const fmaFamily = (isa) => (/^avx512/.test(isa) ? 'avx512' : 'avx2');
 
@@ -147,16 +156,18 @@ async function main() {
   const torchVersion = native().torchVersion;
   const ortVersion = require('onnxruntime-node/package.json').version;
 
-  const extractors = new Map(); // threads -> { onednn, torchscript? }
+  const extractors = new Map(); // threads -> { onednn, bf16?, torchscript? }
   const sessions = new Map();
   for (const threads of opts.threads) {
-    const load = (engine) => FeatureExtractor.load(undefined, { device: 'cpu', threads, engine });
-    extractors.set(threads, { onednn: await load('onednn'), torchscript: opts.torchscript ? await load('torchscript') : null });
+    const load = (engine, precision) => FeatureExtractor.load(undefined, { device: 'cpu', threads, engine, precision });
+    const onednn = await load('onednn');
+    const bf16 = opts.bf16 && BF16_ISAS.test(onednn.info.isa) ? await load('onednn', 'bf16') : null;
+    extractors.set(threads, { onednn, bf16, torchscript: opts.torchscript ? await load('torchscript') : null });
     sessions.set(threads, await ort.InferenceSession.create(onnxPath, {
       intraOpNumThreads: threads, interOpNumThreads: 1, graphOptimizationLevel: 'all', executionProviders: ['cpu'],
     }));
   }
-  const { channels, subLevels, isa } = extractors.get(opts.threads[0]).onednn.info;
+  const { channels, subLevels, isa, onednn: onednnVersion } = extractors.get(opts.threads[0]).onednn.info;
 
   const rows = [];
   const agreement = [];
@@ -180,6 +191,8 @@ async function main() {
           console.error(`${h}x${w}: film-features vs onnxruntime, max relative error ${err.toExponential(2)}`);
         }
         first.result = null;
+        const firstBf16 = fx.bf16 ? await timeOnce(() => fx.bf16.extractPyramid(pyramid)) : null;
+        if (firstBf16) firstBf16.result = null;
 
         console.error(`${label}: film-features and onnxruntime ...`);
         const fns = {
@@ -188,6 +201,7 @@ async function main() {
           ort: () => session.run(feeds),
         };
         if (fx.torchscript) fns.torchscript = () => fx.torchscript.extractPyramid(pyramid);
+        if (fx.bf16) fns.bf16 = () => fx.bf16.extract(image, { levels: LEVELS });
         // The bare loop takes its turn too: a child process per round, timing one warm call.
         const cppMs = [];
         fns.cpp = () => cppMs.push(...cppLoop('onednn', threads, image.shape, 1).ms);
@@ -218,6 +232,8 @@ async function main() {
           fmt(extract / ortMs, 2), fmt(extract / cpp, 2), fmt(forward / cpp, 2), fmt(gflops), fmt(peak), fmt((100 * gflops) / peak),
           fmt(first.ms), fmt(extractCpu), fmt(ortCpu), fmt(extractCpu / ortCpu, 2),
           fmt((100 * work) / extractCpu / 1e6 / peakCpu), fmt((100 * work) / ortCpu / 1e6 / peakCpu)];
+        const bf16 = fx.bf16 ? median(ms.bf16) : NaN;
+        row.push(fmt(bf16), fmt(bf16 / ortMs, 2), fmt(extract / bf16, 2), fmt(firstBf16?.ms ?? NaN));
         if (fx.torchscript) row.push(fmt(median(ms.torchscript)), fmt(median(ms.torchscript) / ortMs, 2));
         rows.push(row);
         console.error(`${label}: ${row.slice(3).join(' ')}`);
@@ -226,9 +242,24 @@ async function main() {
   }
   for (const fx of extractors.values()) Object.values(fx).forEach((e) => e?.dispose());
 
+  // Where the time goes, per kind of primitive: fp32 and bf16, each size and thread count.
+  const profiles = [];
+  if (opts.profile) {
+    const precisions = opts.bf16 && BF16_ISAS.test(isa) ? ['fp32', 'bf16'] : ['fp32'];
+    for (const [h, w] of opts.sizes) {
+      for (const threads of opts.threads) {
+        for (const precision of precisions) {
+          console.error(`profile ${h}x${w} threads ${threads} ${precision} ...`);
+          const p = profile(cppBinary, defaultModelPath, { threads, shape: [1, 3, h, w], levels: LEVELS, repeats: opts.runs, precision });
+          profiles.push(profileRow([`${h}x${w}`, 1, threads, precision, 'nchw'], p));
+        }
+      }
+    }
+  }
+
   const cpus = require('node:os').cpus();
   console.log(machineLines([
-    `CPU: ${cpus[0]?.model}; oneDNN ISA: ${isa} (FMA peak: bench/cpp/fma_peak ${fmaFamily(isa)}, timed in turn with the rest)`,
+    `CPU: ${cpus[0]?.model}; oneDNN ${onednnVersion}, ISA: ${isa} (FMA peak: bench/cpp/fma_peak ${fmaFamily(isa)}, timed in turn with the rest)`,
     `libtorch ${torchVersion}, onnxruntime-node ${ortVersion}`,
     `model: ${path.relative(root, defaultModelPath)} (C=${channels}, S=${subLevels}), ${LEVELS} levels, ` +
       `input uniform [0,1) seed 1; medians of ${opts.runs} runs after ${opts.warmup} warm-ups`,
@@ -236,11 +267,18 @@ async function main() {
   console.log();
   const header = ['size', 'batch', 'threads', 'ff ms', 'ff forward ms', 'onnxruntime ms', 'C++ loop ms',
     'ff/ort', 'ff/C++', 'ff forward/C++', 'ff GFLOP/s', 'FMA peak GFLOP/s', '% of peak', 'first call ms',
-    'ff CPU ms', 'ort CPU ms', 'ff/ort CPU', 'ff % of peak (CPU time)', 'ort % of peak (CPU time)'];
+    'ff CPU ms', 'ort CPU ms', 'ff/ort CPU', 'ff % of peak (CPU time)', 'ort % of peak (CPU time)',
+    'ff bf16 ms', 'ff bf16/ort', 'bf16 speedup (ff/ff bf16)', 'bf16 first call ms'];
   if (opts.torchscript) header.push('TorchScript engine ms', 'TorchScript/ort');
   console.log(table(header, rows));
   console.log();
   console.log(table(['size', 'batch', 'max rel. error ff vs ort'], agreement));
+  if (profiles.length) {
+    console.log();
+    console.log(`Per-primitive breakdown (bench/profile.js: ONEDNN_VERBOSE=1 in bench/cpp/forward_loop, median of ${opts.runs} warm runs per primitive):`);
+    console.log();
+    console.log(table(PROFILE_HEADER, profiles));
+  }
 }
 
 main().catch((err) => {

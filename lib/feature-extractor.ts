@@ -6,9 +6,9 @@ import { installExitHook } from './exit';
 import { checkSignal, runFlags, settle } from './job';
 import { readImage } from './input';
 import { batchKey, checkBatchOptions, MicroBatcher } from './micro-batch';
-import { native, packageRoot, type NativeExtractor, type NativeInput } from './native';
+import { addonBuild, native, packageRoot, type NativeExtractor, type NativeInput } from './native';
 import { buildPyramid } from './pyramid';
-import type { Counters, Engine, ExtractOptions, ImageInput, LoadOptions, ModelInfo, Tensor4 } from './types';
+import type { Counters, Engine, ExtractOptions, ImageInput, LoadOptions, ModelInfo, Precision, Tensor4 } from './types';
 import { checkBoolean, checkInteger, checkTensor4, expected, maxLevels, outOfRange, readOptions, typeError } from './validate';
 
 /** The model that ships with the package: C=64, S=4, fixed-seed weights (models/export.py). */
@@ -17,7 +17,8 @@ export const defaultModelPath = path.join(packageRoot, 'models', 'film_extractor
 const DEFAULT_LEVELS = 7;
 const DEVICE = /^(auto|cpu|cuda(:\d{1,4})?)$/;
 const ENGINES: readonly Engine[] = ['auto', 'onednn', 'torchscript'];
-const LOAD_OPTIONS = ['device', 'threads', 'half', 'engine', 'batchWindowMs', 'maxBatch'] as const;
+const LOAD_OPTIONS = ['device', 'threads', 'half', 'engine', 'precision', 'batchWindowMs', 'maxBatch'] as const;
+const PRECISIONS: readonly Precision[] = ['fp32', 'bf16'];
 const EXTRACT_OPTIONS = ['levels', 'pyramidOnDevice', 'signal'] as const;
 
 /** options.engine, else FILM_FEATURES_ENGINE, else 'auto'. */
@@ -27,6 +28,13 @@ function checkEngine(option: unknown): Engine {
   if (typeof value !== 'string') throw typeError("'auto', 'onednn' or 'torchscript'", name, value);
   if (!ENGINES.includes(value as Engine)) throw outOfRange(expected("'auto', 'onednn' or 'torchscript'", name, value));
   return value as Engine;
+}
+
+function checkPrecision(value: unknown): Precision {
+  if (value === undefined) return 'fp32';
+  if (typeof value !== 'string') throw typeError("'fp32' or 'bf16'", 'options.precision', value);
+  if (!PRECISIONS.includes(value as Precision)) throw outOfRange(expected("'fp32' or 'bf16'", 'options.precision', value));
+  return value as Precision;
 }
 
 /** FILM's cascaded feature extractor, loaded from a TorchScript file. */
@@ -44,7 +52,7 @@ export class FeatureExtractor {
     this.#threads = threads;
     this.#batcher = batcher;
     this.device = handle.device!;
-    this.info = Object.freeze({ ...handle.info! });
+    this.info = Object.freeze({ ...handle.info!, build: Object.freeze(addonBuild()) });
   }
 
   /**
@@ -68,10 +76,11 @@ export class FeatureExtractor {
       const threads = checkInteger(opts.threads ?? 0, 'options.threads', 0, 1024) || os.availableParallelism();
       const half = checkBoolean(opts.half ?? false, 'options.half');
       const engine = checkEngine(opts.engine);
+      const precision = checkPrecision(opts.precision);
       const batching = checkBatchOptions(opts);
       const binding = native(); // throws the setup hint where no addon loads, before any hook is set
       installExitHook();
-      const handle = await binding.load(path.resolve(file), device, threads, half, engine);
+      const handle = await binding.load(path.resolve(file), device, threads, half, engine, precision);
       return new FeatureExtractor(handle, threads, new MicroBatcher(batching(handle.device!)));
     });
   }

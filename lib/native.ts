@@ -1,4 +1,4 @@
-// The raw binding: loaded once through node-gyp-build, typed here and nowhere else public.
+// The raw binding: loaded once (the first binary that loads, scripts/addon-candidates.js), typed here and nowhere else public.
 import * as path from 'node:path';
 
 /** An input level for run(): float data planar [n, 3, h, w]; 8-bit data interleaved, shape [n, c, h, w]. */
@@ -21,7 +21,9 @@ export interface NativeInfo {
   dtype: 'float32' | 'float16';
   optimized: boolean;
   engine: 'onednn' | 'torchscript';
+  precision: 'fp32' | 'bf16';
   isa?: string;
+  onednn?: string;
   weights: string;
 }
 
@@ -75,7 +77,7 @@ export interface NativeCounters {
 }
 
 export interface Binding {
-  load(path: string, device: string, threads: number, half: boolean, engine: string): Promise<NativeExtractor>;
+  load(path: string, device: string, threads: number, half: boolean, engine: string, precision: string): Promise<NativeExtractor>;
   loadInterpolator(path: string, device: string, threads: number, half: boolean): Promise<NativeInterpolator>;
   readonly cudaCompiledIn: boolean;
   /** Built with the fused oneDNN CPU engine (engine: 'onednn'). */
@@ -87,8 +89,8 @@ export interface Binding {
   dataAddress(array: ArrayBufferView): bigint;
   /** Schedules a release of cached and freed memory for when no run is in flight (idle_release.h). */
   releaseWhenIdle(): void;
-  /** The CPU block cache: its cap (0: off), the bytes it holds now, and the idle releases run so far. */
-  cpuCache(): { limit: number; cached: number; idleReleases: number };
+  /** The CPU block cache: its cap (0: off), the bytes it holds now, the idle releases run so far, and whether the build has it. */
+  cpuCache(): { limit: number; cached: number; idleReleases: number; compiledIn: boolean };
   /** Main thread's process 'exit': drops queued work and waits for running work (see lib/exit.ts). */
   shutdownForExit(): void;
   /** The executor's process-wide counters. */
@@ -103,6 +105,19 @@ export const packageRoot = path.resolve(__dirname, '..');
 
 let binding: Binding | undefined;
 
+/** Which addon binary loaded: a local build, a prebuild (one per libtorch), or FILM_FEATURES_ADDON's. */
+export interface AddonBuild {
+  file: string;
+  kind: 'build' | 'prebuild' | 'explicit';
+}
+let build: AddonBuild | undefined;
+
+/** The addon binary this process loaded (loading it if need be), and the libtorch it runs. */
+export function addonBuild(): AddonBuild & { libtorch: string } {
+  const b = native();
+  return { ...(build as AddonBuild), libtorch: b.torchVersion };
+}
+
 /** The binding if it has been loaded, without trying to load it. */
 export function loadedNative(): Binding | undefined {
   return binding;
@@ -113,7 +128,16 @@ export function native(): Binding {
   try {
     // FILM_FEATURES_ADDON names a specific build (the AddressSanitizer one, say).
     const explicit = process.env.FILM_FEATURES_ADDON;
-    binding = (explicit ? require(path.resolve(explicit)) : require('node-gyp-build')(packageRoot)) as Binding;
+    if (explicit) {
+      binding = require(path.resolve(explicit)) as Binding;
+      build = { file: path.resolve(explicit), kind: 'explicit' };
+    } else {
+      // build/Release, then one prebuild per libtorch (Debian 12's 1.13, Debian 13's 2.6): the first that loads
+      const { loadFirst } = require(path.join(packageRoot, 'scripts', 'addon-candidates.js'));
+      const found = loadFirst(packageRoot);
+      binding = found.binding as Binding;
+      build = { file: found.file, kind: found.kind };
+    }
   } catch (cause) {
     const message = (cause as Error).message ?? String(cause);
     const why = /lib(torch|c10)[^ ]*\.so/.test(message)

@@ -42,6 +42,13 @@ export interface LoadOptions {
    */
   engine?: Engine;
   /**
+   * What the CPU convolutions compute in: 'fp32' (default) or 'bf16', opt in: weights rounded to
+   * bfloat16 once at load, activations in bfloat16, sums in float32, outputs float32. Runs on the
+   * oneDNN engine where its instruction set has bf16 (avx512_core_bf16, avx512_core_amx); elsewhere
+   * load rejects with code ERR_FILM_PRECISION. Results differ from fp32 by about 1% (README, "Precision").
+   */
+  precision?: Precision;
+  /**
    * Micro-batching: extract() calls with the same image size, levels and options that arrive
    * within this many ms of the first run as one batch, and each gets its slice of the outputs
    * (views of one buffer). 0 turns it off. Default: 2 on CUDA, 0 on the CPU, where batching
@@ -56,6 +63,8 @@ export type Engine = 'auto' | 'onednn' | 'torchscript';
 
 /** Options of Interpolator.load: the extractor's engine and micro-batching do not apply. */
 export type InterpolatorLoadOptions = Pick<LoadOptions, 'device' | 'threads' | 'half'>;
+
+export type Precision = 'fp32' | 'bf16';
 
 export interface ExtractOptions {
   /** Pyramid levels; defaults to 7, or fewer when the image is too small for 7. */
@@ -79,8 +88,18 @@ export interface ModelInfo {
   optimized: boolean;
   /** What runs it: 'onednn' (CPU only) or 'torchscript'. */
   engine: 'onednn' | 'torchscript';
+  /** What the convolutions compute in: 'fp32', or 'bf16' when loaded with precision: 'bf16'. */
+  precision: Precision;
   /** The instruction set oneDNN's kernels use here, e.g. 'avx2' or 'avx512_core'; oneDNN only. */
   isa?: string;
+  /**
+   * The addon binary running it: `build/Release` (compiled here), a prebuild (one per libtorch:
+   * Debian 12's 1.13, Debian 13's 2.6; the first that loads) or FILM_FEATURES_ADDON's, and the
+   * libtorch version it was built against.
+   */
+  build: { file: string; kind: 'build' | 'prebuild' | 'explicit'; libtorch: string };
+  /** The version of the oneDNN library running it (the one libtorch loads), e.g. '2.6.3'; oneDNN only. */
+  onednn?: string;
   /**
    * Where the weights came from, as models/export.py records it in the file: 'random, seed 0' for
    * the shipped (untrained) model, 'from film_net_fp32.pt' for copied ones; 'unknown' otherwise.

@@ -59,6 +59,7 @@ Napi::Value CpuCacheJs(const Napi::CallbackInfo& info) {
   out.Set("limit", static_cast<double>(state.limit));
   out.Set("cached", static_cast<double>(state.cached));
   out.Set("idleReleases", static_cast<double>(IdleReleases()));
+  out.Set("compiledIn", CpuCacheCompiledIn());
   return out;
 }
 

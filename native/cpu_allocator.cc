@@ -13,10 +13,16 @@
 #include <new>
 #include <string>
 
-// libtorch 2.3 added pure virtuals to c10::Allocator whose signatures have moved since; the cache is
-// built for the interface known here (Debian's 1.13 up to 2.2) and left out for newer libtorch.
+// c10::Allocator's interface: up to 2.2 (Debian 12's 1.13) allocate() is const; 2.3 made it non-const
+// and added the pure virtual copy_data() (checked against Debian 13's 2.6). A libtorch of another
+// major version may have moved again, so the cache is built for the versions known here only.
 #if TORCH_VERSION_MAJOR < 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR < 3)
 #define FILM_CPU_CACHE 1
+#define FILM_ALLOCATE_CONST const
+#elif TORCH_VERSION_MAJOR == 2
+#define FILM_CPU_CACHE 1
+#define FILM_ALLOCATE_CONST
+#define FILM_ALLOCATOR_COPY_DATA 1
 #endif
 
 namespace film {
@@ -41,7 +47,7 @@ class CachingCpuAllocator final : public c10::Allocator {
 
   // Every block carries its size in a header, small or not: raw_deallocate() hands the deleter a
   // bare pointer, so the deleter must be able to tell any block's size.
-  c10::DataPtr allocate(size_t n) const override {
+  c10::DataPtr allocate(size_t n) FILM_ALLOCATE_CONST override {
     const size_t size = SizeClass(n);
     char* base = size >= kMinCached ? Take(size) : nullptr;
     if (!base) {
@@ -56,6 +62,12 @@ class CachingCpuAllocator final : public c10::Allocator {
   }
 
   c10::DeleterFnPtr raw_deleter() const override { return &Release; }
+
+#ifdef FILM_ALLOCATOR_COPY_DATA
+  void copy_data(void* dest, const void* src, std::size_t count) const override {
+    default_copy_data(dest, src, count);
+  }
+#endif
 
   size_t Clear() {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -163,6 +175,14 @@ size_t ReleaseCpuCache() {
 }  // namespace film
 
 namespace film {
+
+bool CpuCacheCompiledIn() {
+#ifdef FILM_CPU_CACHE
+  return true;
+#else
+  return false;
+#endif
+}
 
 CpuCacheState GetCpuCacheState() {
 #ifdef FILM_CPU_CACHE

@@ -10,6 +10,9 @@ namespace film {
 // Installs the allocator once per process (FILM_FEATURES_CPU_CACHE_MB caps the cache; 0 turns it off).
 void InstallCachingCpuAllocator();
 
+// False where this libtorch's allocator interface is not one the cache is built for (see the .cc).
+bool CpuCacheCompiledIn();
+
 struct CpuCacheState {
   size_t limit;   // 0: no cache
   size_t cached;  // bytes held for reuse now

@@ -21,6 +21,7 @@ constexpr const char* kDisposed = "ERR_FILM_DISPOSED";
 constexpr const char* kModelFile = "ERR_FILM_MODEL_FILE";      // missing, unreadable, not a regular file
 constexpr const char* kModelFormat = "ERR_FILM_MODEL_FORMAT";  // readable, but not a FILM extractor
 constexpr const char* kDevice = "ERR_FILM_DEVICE";
+constexpr const char* kPrecision = "ERR_FILM_PRECISION";  // precision 'bf16' where this CPU/build cannot run it
 constexpr const char* kOutOfMemory = "ERR_FILM_OUT_OF_MEMORY";
 constexpr const char* kRuntime = "ERR_FILM_RUNTIME";  // libtorch failed inside a run
 constexpr const char* kAborted = "ABORT_ERR";

@@ -120,8 +120,11 @@ Napi::Value Extractor::Load(const Napi::CallbackInfo& info) {
   return Guard(env, [&]() -> Napi::Value {
     FILM_TYPE_ERROR_IF(info.Length() < 4 || !info[0].IsString() || !info[1].IsString() || !info[2].IsNumber() ||
                            !info[3].IsBoolean(),
-                       "load(path: string, device: string, threads: number, half: boolean, engine?: string)");
+                       "load(path: string, device: string, threads: number, half: boolean, engine?: string, "
+                       "precision?: string)");
     FILM_TYPE_ERROR_IF(info.Length() > 4 && !info[4].IsUndefined() && !info[4].IsString(), "engine must be a string");
+    FILM_TYPE_ERROR_IF(info.Length() > 5 && !info[5].IsUndefined() && !info[5].IsString(),
+                       "precision must be a string");
     LoadOptions options;
     options.path = info[0].As<Napi::String>();
     if (options.path.find('\0') != std::string::npos) {
@@ -132,6 +135,7 @@ Napi::Value Extractor::Load(const Napi::CallbackInfo& info) {
     options.threads = info[2].As<Napi::Number>().Int32Value();
     options.half = info[3].As<Napi::Boolean>();
     if (info.Length() > 4 && info[4].IsString()) options.engine = info[4].As<Napi::String>();
+    if (info.Length() > 5 && info[5].IsString()) options.precision = info[5].As<Napi::String>();
     return Task::Submit(env, std::make_shared<LoadTask>(env, std::move(options)));
   });
 }
@@ -202,7 +206,9 @@ Napi::Value Extractor::Info(const Napi::CallbackInfo& info) {
   out.Set("dtype", m.dtype);
   out.Set("optimized", m.optimized);
   out.Set("engine", m.engine);
+  out.Set("precision", m.precision);
   if (!m.isa.empty()) out.Set("isa", m.isa);
+  if (!m.onednn.empty()) out.Set("onednn", m.onednn);
   out.Set("weights", m.weights);
   return out;
 }

@@ -157,9 +157,28 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   FILM_RANGE_ERROR_IF(options.threads < 1, "threads must be at least 1");
   FILM_RANGE_ERROR_IF(options.engine != "auto" && options.engine != "onednn" && options.engine != "torchscript",
                       "Expected 'auto', 'onednn' or 'torchscript' for engine but received '" + options.engine + "'");
+  FILM_RANGE_ERROR_IF(options.precision != "fp32" && options.precision != "bf16",
+                      "Expected 'fp32' or 'bf16' for precision but received '" + options.precision + "'");
+  const bool bf16 = options.precision == "bf16";
+  FILM_RANGE_ERROR_IF(bf16 && options.engine == "torchscript",
+                      "precision 'bf16' runs on the oneDNN engine, and engine is 'torchscript'");
+  FILM_RANGE_ERROR_IF(bf16 && options.half, "precision 'bf16' and half: true exclude each other");
   const c10::Device device = ResolveDevice(options.device, options.half);
   FILM_RANGE_ERROR_IF(options.engine == "onednn" && !device.is_cpu(),
                       "engine 'onednn' runs on the CPU, and device is " + device.str());
+  FILM_RANGE_ERROR_IF(bf16 && !device.is_cpu(), "precision 'bf16' runs on the CPU, and device is " + device.str());
+#ifdef FILM_WITH_ONEDNN
+  if (bf16 && !onednn::Engine::HasBf16()) {
+    throw UserError(ErrorKind::kError, "precision 'bf16': oneDNN's instruction set on this CPU is " +
+                                           onednn::Engine::Isa() + ", which has no bf16 (it needs avx512_core_bf16 "
+                                           "or avx512_core_amx); use precision 'fp32'", code::kPrecision);
+  }
+#else
+  if (bf16) {
+    throw UserError(ErrorKind::kError, "precision 'bf16': this build of film-features has no oneDNN engine "
+                                       "(apt-get install libdnnl-dev, then rebuild)", code::kPrecision);
+  }
+#endif
   c10::InferenceMode inference;
 
   // Checked and read by us (NUL bytes, FIFOs, missing files), then parsed from memory.
@@ -198,6 +217,7 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   extractor.eval();
   std::shared_ptr<Model> model(new Model(extractor, options.path, device, info, options.threads, options.half));
   if (device.is_cpu() && options.engine != "torchscript" && model->UseOnednn(extractor, options)) return model;
+  FILM_ERROR_IF(bf16, "'" + options.path + "': precision 'bf16' needs the oneDNN engine, which cannot run this file");
 
   model->info_.engine = "torchscript";
   try {
@@ -271,11 +291,13 @@ std::vector<at::Tensor> Model::Forward(const std::vector<at::Tensor>& pyramid, s
 }
 
 bool Model::UseOnednn(const torch::jit::Module& extractor, const LoadOptions& options) {
-  const bool forced = options.engine == "onednn";
+  const bool bf16 = options.precision == "bf16";
+  const bool forced = options.engine == "onednn" || bf16;
 #ifdef FILM_WITH_ONEDNN
   std::shared_ptr<const onednn::Engine> engine;
   try {
-    engine = std::make_shared<const onednn::Engine>(onednn::ReadConvWeights(extractor, info_.sub_levels));
+    engine = std::make_shared<const onednn::Engine>(onednn::ReadConvWeights(extractor, info_.sub_levels),
+                                                    bf16 ? onednn::Precision::kBf16 : onednn::Precision::kF32);
   } catch (...) {
     if (!forced) return false;  // auto: the TorchScript path runs it
     ErrorKind kind;
@@ -283,7 +305,10 @@ bool Model::UseOnednn(const torch::jit::Module& extractor, const LoadOptions& op
                                            FirstLine(DescribeCurrentException(&kind)));
   }
   // The engine runs FILM's network from the file's weights; check that this file's forward is that
-  // network, on a 64x64 frame with 7 levels, against the module itself (unoptimized).
+  // network, on a 64x64 frame with 7 levels, against the module itself (unoptimized). bf16 keeps
+  // 8 bits of mantissa: it is checked to what that allows (README, "Precision"), which still
+  // tells another network apart.
+  const double tolerance = bf16 ? 5e-2 : 1e-4;
   std::vector<at::Tensor> pyramid{at::arange(3 * 64 * 64, at::kFloat).mul(0.37).sin().abs().reshape({1, 3, 64, 64})};
   const std::vector<at::Tensor> expected = Run(pyramid, 7, 1);
   fused_ = engine;
@@ -291,7 +316,7 @@ bool Model::UseOnednn(const torch::jit::Module& extractor, const LoadOptions& op
   for (size_t i = 0; i < expected.size(); ++i) {
     const double scale = std::max(expected[i].abs().max().item<double>(), 1e-12);
     const double error = (got[i] - expected[i]).abs().max().item<double>() / scale;
-    if (!(error <= 1e-4)) {
+    if (!(error <= tolerance)) {
       fused_.reset();
       FILM_ERROR_IF(forced, "'" + options.path + "': engine 'onednn' does not reproduce this file's forward (level " +
                                 std::to_string(i) + " differs by " + std::to_string(error) +
@@ -301,6 +326,8 @@ bool Model::UseOnednn(const torch::jit::Module& extractor, const LoadOptions& op
   }
   info_.engine = "onednn";
   info_.isa = onednn::Engine::Isa();
+  info_.onednn = onednn::Engine::Version();
+  info_.precision = options.precision;
   info_.optimized = true;
   return true;
 #else

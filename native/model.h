@@ -20,6 +20,7 @@ struct LoadOptions {
   int threads = 1;              // CPU intra-op threads for this model's runs
   bool half = false;            // fp16 weights and activations (CUDA only)
   std::string engine = "auto";  // CPU: auto | onednn | torchscript (auto: oneDNN where built in)
+  std::string precision = "fp32";  // fp32 | bf16 (the oneDNN engine, where its ISA has bf16)
 };
 
 struct ModelInfo {
@@ -30,6 +31,8 @@ struct ModelInfo {
   bool optimized = false;  // prepared for fast inference: the oneDNN engine, or a frozen, optimized graph
   std::string engine;      // what runs it: "onednn" or "torchscript"
   std::string isa;         // the instruction set oneDNN's kernels use ("avx2", "avx512_core"); oneDNN only
+  std::string onednn;      // the version of the oneDNN library running it ("3.6.2"); oneDNN only
+  std::string precision = "fp32";  // what the convolutions compute in: "fp32" or "bf16"
   std::string weights;     // where the weights came from (export.py's metadata), or "unknown"
 };
 

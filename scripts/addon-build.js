@@ -26,9 +26,10 @@ function has(cmd) {
   return quiet('sh', ['-c', `command -v ${cmd}`]).ok;
 }
 
-/** True when node-gyp-build finds a binary here (build/ first, then prebuilds/) that loads. */
+/** True when a binary here loads (build/ first, then a prebuild per libtorch; scripts/addon-candidates.js). */
 function binaryLoads() {
-  const r = spawnSync(process.execPath, ['-e', `require('node-gyp-build')(${JSON.stringify(root)})`],
+  const candidates = JSON.stringify(path.join(__dirname, 'addon-candidates.js'));
+  const r = spawnSync(process.execPath, ['-e', `require(${candidates}).loadFirst(${JSON.stringify(root)})`],
     { cwd: root, stdio: 'ignore' });
   return r.status === 0;
 }

@@ -16,13 +16,16 @@
 // Files: native/**/*.cc and *.cpp (so new files are checked whether or not CMake lists them yet),
 // plus any other project file in compile_commands.json.
 //   --keep   leave the scratch folder (build/check-cuda) in place and print its path
+// Then the same inside a root of the other Debian release (.ci/debian-root.sh; Debian 13: libtorch
+// 2.6's headers, as pytorch.org's CUDA libtorch is 2.x) with this toolkit mounted, where a checkout
+// can make one (root, debootstrap). --here-only skips that.
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
-const scratch = path.join(root, 'build', 'check-cuda');
+const scratch = process.env.FILM_CHECK_CUDA_SCRATCH || path.join(root, 'build', 'check-cuda');
 
 function fail(message) {
   console.error(`check:cuda: ${message}`);
@@ -160,6 +163,27 @@ async function main() {
   const took = ((Date.now() - started) / 1000).toFixed(0);
   if (failed.length > 0) fail(`${failed.length} of ${files.length} files do not compile with FILM_WITH_CUDA: ${failed.join(', ')} (${took} s)`);
   console.log(`check:cuda: all ${files.length} files compile with FILM_WITH_CUDA (${took} s)`);
+  if (!process.argv.includes('--here-only')) inOtherRelease(cuda);
+}
+
+// The other Debian release's libtorch headers (1.13 <-> 2.6), in its root, with this CUDA toolkit.
+function inOtherRelease(cuda) {
+  const script = path.join(root, '.ci', 'debian-root.sh');
+  const codename = /^VERSION_CODENAME=(\w+)/m.exec(fs.readFileSync('/etc/os-release', 'utf8'))?.[1];
+  const other = { bookworm: 'trixie', trixie: 'bookworm' }[codename];
+  if (!other || !fs.existsSync(script) || process.getuid?.() !== 0) {
+    console.log(`check:cuda: not checked against the other Debian release's libtorch (needs a checkout, root, Debian 12 or 13)`);
+    return;
+  }
+  if (spawnSync(script, ['make', other], { stdio: ['ignore', 'ignore', 'inherit'] }).status !== 0) fail(`could not make the ${other} root`);
+  // the toolkit: the folder above include/ (cuda_runtime_api.h), mounted at the same path
+  const include = cuda.find((d) => fs.existsSync(path.join(d, 'cuda_runtime_api.h')));
+  const toolkit = fs.realpathSync(path.join(include, include.includes('/targets/') ? '../../..' : '..'));
+  const env = { ...process.env, FILM_ROOT_SRC: root, FILM_ROOT_BIND: toolkit, CUDA_HOME: toolkit, FILM_CHECK_CUDA_SCRATCH: '/build/check-cuda' };
+  for (const v of ['CMAKE_CXX_COMPILER_LAUNCHER', 'LIBTORCH', 'Torch_DIR']) delete env[v];
+  console.log(`check:cuda: again in the ${other} root (${toolkit} mounted)`);
+  const r = spawnSync(script, ['exec', other, 'node', '/src/scripts/check-cuda.js', '--here-only'], { stdio: 'inherit', env });
+  if (r.status !== 0) fail(`the CUDA code does not compile against ${other}'s libtorch`);
 }
 
 main().catch((err) => fail(err.stack || String(err)));

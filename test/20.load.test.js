@@ -11,13 +11,17 @@ describe('FeatureExtractor.load', () => {
     const fx = await FeatureExtractor.load();
     try {
       assert.equal(fx.device, FeatureExtractor.devices().includes('cuda:0') ? 'cuda:0' : 'cpu');
-      const { engine, isa, ...info } = fx.info;
-      assert.deepEqual(info, { source: 'extractor', channels: 64, subLevels: 4, dtype: 'float32', optimized: fx.device === 'cpu', weights: 'random, seed 0' });
+      const { engine, isa, onednn: onednnVersion, build, ...info } = fx.info;
+      assert.match(build.kind, /^(build|prebuild|explicit)$/);
+      assert.ok(require('node:fs').existsSync(build.file), build.file);
+      assert.equal(build.libtorch, require('../dist/native').native().torchVersion);
+      assert.deepEqual(info, { source: 'extractor', channels: 64, subLevels: 4, dtype: 'float32', optimized: fx.device === 'cpu', precision: 'fp32', weights: 'random, seed 0' });
       // on the CPU, the oneDNN engine wherever the addon has it (see test/32.engine)
       const onednn = fx.device === 'cpu' && require('../dist/native').native().onednnCompiledIn;
       const forced = ['onednn', 'torchscript'].includes(process.env.FILM_FEATURES_ENGINE) && process.env.FILM_FEATURES_ENGINE;
       assert.equal(engine, fx.device !== 'cpu' ? 'torchscript' : forced || (onednn ? 'onednn' : 'torchscript'));
       assert.equal(typeof isa, engine === 'onednn' ? 'string' : 'undefined');
+      assert.match(String(onednnVersion), engine === 'onednn' ? /^[23]\.\d+\.\d+$/ : /^undefined$/);
     } finally {
       fx.dispose();
     }

@@ -28,9 +28,10 @@ describe('real FILM files', function () {
       it(`${kind}: loads, says what it is, is optimized, and matches the reference (engine ${engine})`, async () => {
         const fx = await FeatureExtractor.load(models[kind], { device: 'cpu', engine });
         try {
-          const { isa, ...info } = fx.info;
-          assert.deepEqual(info, { ...expected, channels: 16, subLevels: 3, optimized: true, engine, weights: 'unknown' });
+          const { isa, onednn: onednnVersion, build, ...info } = fx.info;
+          assert.deepEqual(info, { ...expected, channels: 16, subLevels: 3, optimized: true, engine, precision: 'fp32', weights: 'unknown' });
           if (engine === 'onednn') assert.match(isa, /^(sse41|avx|avx2|avx512)/);
+          if (engine === 'onednn') assert.match(onednnVersion, /^[23]\.\d+\.\d+$/);
           const c = reference().find((x) => x.name.startsWith(`${kind}-`));
           // fp16 weights run in float32 on CPU, so even the fp16 file matches its float64 reference closely
           const err = maxRelativeError(await fx.extract(c.pyramid[0], { levels: c.levels }), c.features);

@@ -49,6 +49,26 @@ describe('CPU engine switch', function () {
     assert.match(isa, /^(sse41|avx|avx2|avx2_vnni|avx512_\w+)$/);
   });
 
+  it('runs the oneDNN that libtorch runs: one libdnnl in the process, the version python3-torch reports', async function () {
+    needOnednn(this);
+    needPython(this);
+    const fx = await FeatureExtractor.load(models.default, { device: 'cpu', engine: 'onednn', threads: 1 });
+    try {
+      await fx.extract(randomTensor([1, 3, 32, 32], 7), { levels: 3 });
+      // two copies would share oneDNN's C symbol names (libtorch's calls could land in ours)
+      const mapped = new Set(fs.readFileSync('/proc/self/maps', 'utf8').split('\n')
+        .map((line) => line.split(/\s+/)[5]).filter((file) => /\/lib(dnnl|mkldnn)\.so/.test(file || '')));
+      assert.equal(mapped.size, 1, `oneDNN libraries mapped: ${[...mapped].join(', ')}`);
+      // the same libtorch (Debian's), asked by its own Python binding which oneDNN it was built with
+      const config = sh(python, ['-c', 'import torch; print(torch.__config__.show())']);
+      const built = /(?:MKL-DNN|oneDNN) v(\d+\.\d+(?:\.\d+)?)/.exec(config);
+      assert.ok(built, `no oneDNN version in torch.__config__.show():\n${config}`);
+      assert.equal(fx.info.onednn.split('.').slice(0, 2).join('.'), built[1].split('.').slice(0, 2).join('.'));
+    } finally {
+      fx.dispose();
+    }
+  });
+
   it('options.engine forces either engine; FILM_FEATURES_ENGINE sets the default; the option wins', async function () {
     needOnednn(this);
     assert.deepEqual(await engineOf({ engine: 'torchscript' }), { engine: 'torchscript', isa: undefined });

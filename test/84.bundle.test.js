@@ -30,7 +30,7 @@ describe('self-contained bundle (setup --bundle)', function () {
   });
 
   it('loads with libtorch and its libraries masked, and its features equal the normal build\'s', async () => {
-    const normal = require('node-gyp-build').resolve(root);
+    const normal = require('../dist/native').addonBuild().file; // the binary this process runs
     const dir = path.join(tmp, 'bundle');
     fs.mkdirSync(dir);
     const addon = path.join(dir, 'film_features.node');

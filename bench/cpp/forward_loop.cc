@@ -1,4 +1,4 @@
-// forward_loop MODEL THREADS BATCH H W LEVELS REPEATS [torchscript|onednn]
+// forward_loop MODEL THREADS BATCH H W LEVELS REPEATS [torchscript|onednn [fp32|bf16 [nchw|nhwc]]]
 // Times the extractor in a bare C++ loop, prepared as native/model.cc prepares it for the CPU:
 // - torchscript (default): frozen + optimize_for_inference, then module.forward;
 // - onednn: the weights handed to native/onednn's engine, then Engine::Run.
@@ -41,15 +41,21 @@ int64_t SubLevels(const torch::jit::Module& extractor) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 8 && argc != 9) {
-    std::cerr << "usage: forward_loop MODEL THREADS BATCH H W LEVELS REPEATS [torchscript|onednn]\n";
+  if (argc < 8 || argc > 11) {
+    std::cerr << "usage: forward_loop MODEL THREADS BATCH H W LEVELS REPEATS [torchscript|onednn [fp32|bf16 [nchw|nhwc]]]\n";
     return 2;
   }
   const std::string path = argv[1];
   const int threads = std::stoi(argv[2]);
   const int64_t batch = std::stoll(argv[3]), h = std::stoll(argv[4]), w = std::stoll(argv[5]);
   const int levels = std::stoi(argv[6]), repeats = std::stoi(argv[7]);
-  const std::string engine = argc == 9 ? argv[8] : "torchscript";
+  const std::string engine = argc >= 9 ? argv[8] : "torchscript";
+  const std::string precision = argc >= 10 ? argv[9] : "fp32";
+  const std::string layout = argc >= 11 ? argv[10] : "nchw";
+  if ((precision != "fp32" && precision != "bf16") || layout != "nchw") {
+    std::cerr << "forward_loop: precision is fp32 or bf16, layout nchw\n";
+    return 2;
+  }
 
   try {
     c10::InferenceMode inference;
@@ -76,7 +82,8 @@ int main(int argc, char** argv) {
       run = [&]() { return module.forward(inputs).toTensorList().size(); };
     } else if (engine == "onednn") {
 #ifdef FILM_WITH_ONEDNN
-      auto fused = std::make_shared<film::onednn::Engine>(film::onednn::ReadConvWeights(module, SubLevels(module)));
+      const auto type = precision == "bf16" ? film::onednn::Precision::kBf16 : film::onednn::Precision::kF32;
+      auto fused = std::make_shared<film::onednn::Engine>(film::onednn::ReadConvWeights(module, SubLevels(module)), type);
       isa = film::onednn::Engine::Isa();
       run = [&, fused]() { return fused->Run(pyramid).size(); };
 #else
@@ -95,10 +102,13 @@ int main(int argc, char** argv) {
       return 1;
     }
     run();
+    // Marks where the timed calls start in the output, for bench/profile.js (ONEDNN_VERBOSE=1).
+    std::printf("forward_loop: timed calls\n");
+    std::fflush(stdout);
     std::string ms;
     for (int i = 0; i < repeats; ++i) ms += (i ? "," : "") + std::to_string(Millis([&] { run(); }));
-    std::printf("{\"engine\":\"%s\",\"isa\":\"%s\",\"torch\":\"%s\",\"threads\":%d,\"first\":%f,\"ms\":[%s]}\n",
-                engine.c_str(), isa.c_str(), TORCH_VERSION, at::get_num_threads(), first, ms.c_str());
+    std::printf("{\"engine\":\"%s\",\"precision\":\"%s\",\"isa\":\"%s\",\"torch\":\"%s\",\"threads\":%d,\"first\":%f,\"ms\":[%s]}\n",
+                engine.c_str(), precision.c_str(), isa.c_str(), TORCH_VERSION, at::get_num_threads(), first, ms.c_str());
   } catch (const std::exception& e) {  // IRAttributeError is not a c10::Error; dnnl::error is std::exception
     std::cerr << "forward_loop: " << e.what() << "\n";
     return 1;

@@ -31,7 +31,7 @@ interface SetupOptions {
 
 const say = (message: string): void => console.error(`film-features setup: ${message}`);
 
-// Run in a fresh process, so the binary just built is the one node-gyp-build picks and loads.
+// Run in a fresh process, so the binary just built is the one the loader picks and loads.
 const CHECK = `
 const root = process.argv[1];
 const { FeatureExtractor } = require(root);
@@ -40,14 +40,14 @@ const { FeatureExtractor } = require(root);
   const data = new Float32Array(3 * 64 * 64).map((_, i) => (i % 97) / 97);
   const out = await fx.extract({ data, shape: [1, 3, 64, 64] }, { levels: 7 });
   const finite = out.every((l) => l.data.every(Number.isFinite));
-  console.log(JSON.stringify({ binary: require('node-gyp-build').resolve(root), torch: require(root + '/dist/native').native().torchVersion,
+  console.log(JSON.stringify({ binary: fx.info.build.file, torch: fx.info.build.libtorch,
     shapes: out.map((l) => l.shape), finite, weights: fx.info.weights }));
   fx.dispose();
 })().catch((e) => { console.error(e.message); process.exit(1); });`;
 
 async function setup(opts: SetupOptions): Promise<number> {
   const env = { ...process.env };
-  delete env.FILM_FEATURES_ADDON; // check the build node-gyp-build finds, not an override
+  delete env.FILM_FEATURES_ADDON; // check the build the loader finds, not an override
   if (opts.libtorch) env.LIBTORCH = path.resolve(opts.libtorch);
   let missing: string[];
   try {

@@ -22,10 +22,15 @@ struct ConvWeights {
   at::Tensor bias;    // [out]
 };
 
+// kBf16: weights and activations in bfloat16 (weights rounded once, here), accumulation, bias and
+// outputs in float32. Only where HasBf16().
+enum class Precision { kF32, kBf16 };
+
 class Engine {
  public:
   // stages[j] = the two convolutions of stage j. Weights are copied into oneDNN's layout here, once.
-  explicit Engine(const std::vector<std::array<ConvWeights, 2>>& stages);
+  // Throws std::invalid_argument for kBf16 where !HasBf16().
+  explicit Engine(const std::vector<std::array<ConvWeights, 2>>& stages, Precision precision = Precision::kF32);
   ~Engine();
 
   // pyramid: one float32 contiguous NCHW tensor [N, 3, H >> i, W >> i] per level, finest first.
@@ -35,6 +40,10 @@ class Engine {
 
   // The instruction set oneDNN's kernels use on this machine, e.g. "avx2" or "avx512_core".
   static std::string Isa();
+  // The oneDNN library running it (the one libtorch loads), e.g. "2.6.3".
+  static std::string Version();
+  // Whether oneDNN's ISA here runs bf16 convolutions natively (avx512_core_bf16, avx512_core_amx, ...).
+  static bool HasBf16();
 
   struct Plan;
   struct Prepared;
