@@ -28,11 +28,11 @@ const ms = (t: number): string => `${(performance.now() - t).toFixed(0)} ms`;
 
 function times(value: string): number[] {
   const list = value.split(',').map((s) => s.trim());
-  const out = list.map(Number);
-  if (list.some((s) => s === '') || out.some((t) => !(t >= 0 && t <= 1))) {
-    throw new InvalidArgumentError('is not a list of times from 0 to 1, separated by commas (e.g. 0.25,0.5,0.75)');
+  const bad = list.find((s) => s === '' || !(Number(s) >= 0 && Number(s) <= 1));
+  if (bad !== undefined) {
+    throw new InvalidArgumentError(`has ${JSON.stringify(bad)}, which is not a time from 0 to 1 (a list is written 0.25,0.5,0.75)`);
   }
-  return out;
+  return list.map(Number);
 }
 
 function factor(value: string): number {
