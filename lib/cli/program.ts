@@ -13,7 +13,8 @@ export function flagMessage(text: string): string {
   const m = INVALID.exec(text);
   if (!m) return text;
   const problem = m[3].replace(/^Allowed choices are (.*)\.$/, 'is not one of $1');
-  return `error: ${m[1]}: '${m[2]}' ${problem}\n`;
+  const value = m[2].replace(/(\/\/[^:@/]*:)[^@/]*@/, '$1***@'); // a URL's password is never printed
+  return `error: ${m[1]}: '${value}' ${problem}\n`;
 }
 
 /** A new program (or command) that throws instead of exiting and says bad values the way flagMessage does. */
