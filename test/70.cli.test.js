@@ -180,6 +180,30 @@ describe('film-features CLI', function () {
     });
   }
 
+  // Each bad value is named with its flag and as typed, whether commander's parser or lib/batch's
+  // checks of the options the flags make refuse it; never the JS option's name or a type.
+  for (const [args, message] of [
+    [['--save-levels', '0,9'], /^error: --save-levels: 9 is not a level \(0\.\.6; --levels 7 makes levels 0\.\.6\)$/],
+    [['--levels', '3', '--save-levels', '2,1,3'], /^error: --save-levels: 3 is not a level \(0\.\.2; --levels 3 makes levels 0\.\.2\)$/],
+    [['--save-levels', '0,x'], /^error: --save-levels: '0,x' has "x", which is not a level number \(a list is written 0,2,4,6\)$/],
+    [['--levels', '11'], /^error: --levels: '11' is not an integer from 1 to 10$/],
+    [['--levels', '5', '--max-side', '8'], /^error: --max-side: 8 is smaller than a padded frame's side: at least 2\^\(levels-1\) = 16, or 0$/],
+    [['--dtype', 'float64'], /^error: --dtype: 'float64' is not one of float32, float16$/],
+    [['--format', 'zip'], /^error: --format: 'zip' is not one of npy, safetensors$/],
+    [['--frames', '5:2'], /^error: --frames: '5:2' is empty: B must be larger than A$/],
+    [['--every', '0'], /^error: --every: '0' is not an integer from 1 to 1000000000$/],
+    [['--device', 'tpu'], /^error: --device: 'tpu' is not a device: 'auto', 'cpu', 'cuda' or 'cuda:N'$/],
+    [['--jobs', '100'], /^error: --jobs: '100' is not an integer from 1 to 64$/],
+  ]) {
+    it(`says ${args.join(' ')} is wrong by its flag and value (exit 2)`, async () => {
+      const r = await run(['extract', small, '--out', path.join(tmp, 'unused'), ...args]);
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr.split('\n')[0], message);
+      assert.doesNotMatch(r.stderr, /Expected|received|of type|saveLevels|maxSide/);
+      assert.ok(!fs.existsSync(path.join(tmp, 'unused')));
+    });
+  }
+
   it('exits 1 with a clear message when the model file is missing', async () => {
     const r = await run(['extract', small, '--model', path.join(tmp, 'missing.pt'), '--out', path.join(tmp, 'unused')]);
     assert.equal(r.status, 1);

@@ -328,13 +328,13 @@ print(json.dumps(head))`, path.join(dir, 'features.safetensors'), path.join(tmp,
   for (const [args, what] of [
     [['--dtype', 'float64'], "'float64'"], [['--format', 'zip'], "'zip'"], [['--save-levels', 'a,b'], "'a,b'"],
     [['--frames', '5:2'], "'5:2'"], [['--every', '0'], "'0'"], [['--jobs', '0'], "'0'"], [['--max-side', '-3'], "'-3'"],
-    [['--save-levels', '5', '--levels', '4'], 'saveLevels'], [['--max-side', '4', '--levels', '4'], 'maxSide'],
+    [['--save-levels', '5', '--levels', '4'], '--save-levels: 5 '], [['--max-side', '4', '--levels', '4'], '--max-side: 4 '],
   ]) {
     it(`rejects ${args.join(' ')} with exit code 2 before doing anything`, async () => {
       const out = path.join(tmp, 'unused');
       const r = await run(['extract', photo, '--out', out, ...args]);
       assert.equal(r.status, 2, r.stderr);
-      assert.match(r.stderr, new RegExp(`^error: .*${what}`));
+      assert.match(r.stderr, new RegExp(`^error: ${args[0]}: .*${what.replace(/^--[\w-]+: /, '')}`)); // the flag, then the value
       assert.ok(!fs.existsSync(out));
     });
   }

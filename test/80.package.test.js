@@ -170,4 +170,67 @@ describe('package', function () {
     run(process.execPath, [tsc, '--noEmit', '--strict', '--target', 'ES2022', '--module', 'commonjs',
       '--moduleResolution', 'node10', 'consumer.ts'], app);
   });
+
+  // The exports map: each entry point from CommonJS, from ESM, and from TypeScript with node16 and
+  // bundler resolution; and nothing else of dist/ is reachable.
+  const batchNames = ['expandInputs', 'resolveOutputOptions', 'resolveFrameOptions', 'checkWritable', 'runBatch', 'processInput'];
+  const typed = (from) => `
+      import { FeatureExtractor, type Tensor4 } from 'film-features';
+      import { expandInputs, resolveOutputOptions, runBatch, type OutputOptions, type BatchSummary } from '${from}';
+      export async function f(): Promise<[BatchSummary, Tensor4[]]> {
+        const fx = await FeatureExtractor.load();
+        const output: OutputOptions = resolveOutputOptions({ out: 'o', dtype: 'float16', saveLevels: [0, 2] });
+        const { items } = await expandInputs(['a.png'], { recursive: true });
+        const levels = await fx.extract({ data: new Uint8Array(12), width: 2, height: 2 });
+        return [await runBatch(items, { extractor: fx, output }), levels];
+      }
+  `;
+
+  it('exports film-features, film-features/batch and film-features/package.json to require() and import', () => {
+    const node = (file, text) => {
+      fs.writeFileSync(path.join(app, file), text);
+      const r = spawnSync(process.execPath, [file], { cwd: app, encoding: 'utf8' });
+      assert.equal(r.status, 0, `${file}:\n${r.stderr}`);
+      return JSON.parse(r.stdout);
+    };
+    const want = { fx: 'function', batch: batchNames.map(() => 'function'), version: require('../package.json').version };
+    assert.deepEqual(node('entry.cjs', `
+      const { FeatureExtractor } = require('film-features');
+      const batch = require('film-features/batch');
+      const old = require('film-features/dist/batch');
+      if (old.runBatch !== batch.runBatch) throw new Error('film-features/dist/batch is not film-features/batch');
+      const { version } = require('film-features/package.json');
+      let hidden;
+      try { require('film-features/dist/native'); } catch (err) { hidden = err.code; }
+      if (hidden !== 'ERR_PACKAGE_PATH_NOT_EXPORTED') throw new Error('dist/native is reachable: ' + hidden);
+      console.log(JSON.stringify({ fx: typeof FeatureExtractor, batch: ${JSON.stringify(batchNames)}.map((n) => typeof batch[n]), version }));
+    `), want);
+    assert.deepEqual(node('entry.mjs', `
+      import { FeatureExtractor } from 'film-features';
+      import * as batch from 'film-features/batch';
+      import { runBatch } from 'film-features/batch';
+      import pkg from 'film-features/package.json' with { type: 'json' };
+      if (runBatch !== batch.runBatch) throw new Error('named and namespace imports differ');
+      console.log(JSON.stringify({ fx: typeof FeatureExtractor, batch: ${JSON.stringify(batchNames)}.map((n) => typeof batch[n]), version: pkg.version }));
+    `), want);
+  });
+
+  it('type-checks film-features/batch with moduleResolution node16 (ESM and CommonJS), bundler and node10', () => {
+    const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+    fs.writeFileSync(path.join(app, 'batch.mts'), typed('film-features/batch'));
+    fs.writeFileSync(path.join(app, 'batch.cts'), typed('film-features/batch'));
+    fs.writeFileSync(path.join(app, 'batch.ts'), typed('film-features/batch'));
+    fs.writeFileSync(path.join(app, 'legacy.ts'), typed('film-features/dist/batch'));
+    // film-features/batch's types use Node's (Buffer, streams): a consumer has @types/node, here the repository's
+    const common = ['--noEmit', '--strict', '--target', 'ES2022', '--typeRoots', path.join(root, 'node_modules', '@types'), '--types', 'node'];
+    run(process.execPath, [tsc, ...common, '--module', 'node16', '--moduleResolution', 'node16', 'batch.mts', 'batch.cts'], app);
+    run(process.execPath, [tsc, ...common, '--module', 'esnext', '--moduleResolution', 'bundler', 'batch.ts', 'legacy.ts'], app);
+    run(process.execPath, [tsc, ...common, '--module', 'commonjs', '--moduleResolution', 'node10', 'batch.ts', 'legacy.ts'], app);
+    // and a path the map does not export fails to type-check as it fails to load
+    fs.writeFileSync(path.join(app, 'hidden.ts'), "import { native } from 'film-features/dist/native';\nexport const n = native;\n");
+    const r = spawnSync(process.execPath, [tsc, ...common, '--module', 'esnext', '--moduleResolution', 'bundler', 'hidden.ts'],
+      { cwd: app, encoding: 'utf8' });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stdout, /Cannot find module 'film-features\/dist\/native'/);
+  });
 });

@@ -175,16 +175,51 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
     }
   });
 
-  it('fails within seconds, saying why, when Redis is unreachable', async () => {
+  it('fails within 2 s, saying why, when Redis is unreachable: a closed port, or a server that never answers', async () => {
     const { freePort } = require('./redis');
-    const url = `redis://127.0.0.1:${await freePort()}`;
-    const roots = ['--out-root', tmp, '--input-root', tmp];
-    for (const args of [['status', '--redis', url], ['enqueue', '--redis', url, sample], ['worker', '--redis', url, '--device', 'cpu', ...roots]]) {
-      const t = Date.now();
-      const r = await run(args);
-      assert.equal(r.code, 1, `${args[0]}: ${r.stdout}${r.stderr}`);
-      assert.match(r.stderr, /ECONNREFUSED/);
-      assert.ok(Date.now() - t < 20000, `${args[0]} took ${Date.now() - t} ms`);
+    const net = require('node:net');
+    // a real listener that accepts and never says a word (a firewall's black hole, or not Redis)
+    const sockets = [];
+    const silent = net.createServer((socket) => sockets.push(socket));
+    await new Promise((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    try {
+      const roots = ['--out-root', tmp, '--input-root', tmp];
+      for (const [url, why] of [[`redis://127.0.0.1:${await freePort()}`, /nothing listens at 127\.0\.0\.1:\d+ \(connect ECONNREFUSED\)/],
+        [`redis://127.0.0.1:${silent.address().port}`, /no answer from 127\.0\.0\.1:\d+ within 1 s \(ETIMEDOUT\)/]]) {
+        for (const args of [['status', '--redis', url], ['enqueue', '--redis', url, sample], ['worker', '--redis', url, '--device', 'cpu', ...roots]]) {
+          const t = Date.now();
+          const r = await run(args);
+          const took = Date.now() - t;
+          assert.equal(r.code, 1, `${args[0]}: ${r.stdout}${r.stderr}`);
+          assert.match(r.stderr, why, args[0]);
+          assert.match(r.stderr, new RegExp(`^film-features: cannot (read|add jobs to|reach) queue film-features at ${url}: `, 'm'));
+          assert.ok(took < 2000, `${args[0]} on ${url} took ${took} ms`);
+        }
+      }
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
+  });
+
+  it('status answers from a real Redis within 2 s, and a bad flag value is named with the flag', async () => {
+    const t = Date.now();
+    const r = await run(['status', '--redis', redis.url, '--queue', 'q-nothing-yet']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^queue q-nothing-yet: 0 waiting, 0 active, 0 completed, 0 failed, 0 delayed/);
+    assert.ok(Date.now() - t < 2000, `status took ${Date.now() - t} ms`);
+    for (const [args, message] of [
+      [['status', '--redis', 'http://x'], /^error: --redis: 'http:\/\/x' is not a redis:\/\/ or rediss:\/\/ URL$/m],
+      [['status', '--redis', 'redis://:s3cret@127.0.0.1:1/x'], /^error: --redis: 'redis:\/\/:\*\*\*@127\.0\.0\.1:1\/x' has a path that is not a database number/m],
+      [['status', '--redis', redis.url, '--queue', 'a:b'], /^error: --queue: 'a:b' is not a queue name/m],
+      [['worker', '--redis', redis.url, '--lock-seconds', '0'], /^error: --lock-seconds: '0' is not a number of seconds from 0\.1 to 3600$/m],
+      [['enqueue', '--redis', redis.url, sample, '--levels', '3', '--save-levels', '1,3'], /^error: --save-levels: 3 is not a level \(0\.\.2; --levels 3 makes levels 0\.\.2\)$/m],
+      [['enqueue', '--redis', redis.url, sample, '--attempts', '0'], /^error: --attempts: '0' is not an integer from 1 to 100$/m],
+    ]) {
+      const bad = await run(args);
+      assert.equal(bad.code, 2, `${args.join(' ')}: ${bad.stderr}`);
+      assert.match(bad.stderr, message);
+      assert.doesNotMatch(bad.stderr, /Expected|received|of type|s3cret/);
     }
   });
 

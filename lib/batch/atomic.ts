@@ -13,8 +13,26 @@ let counter = 0;
 /** `<host>-<pid>-<n>`, unique to this write on this host. */
 export const atomicTag = (): string => `${host}-${process.pid}-${++counter}`;
 
+/** A file or folder being written (`partial`), or our output moved aside while it is replaced (`old`). */
+export type TempKind = 'partial' | 'old';
+
+/** `.<base>.<kind>-<tag><ext>` in `dir`: the temporary name standing for `<dir>/<base>`. */
+export const tempName = (dir: string, base: string, kind: TempKind, tag: string, ext = ''): string =>
+  path.join(dir, `.${base}.${kind}-${tag}${ext}`);
+
 /** `.<base>.partial-<tag><ext>` in `dir`. */
-export const partialName = (dir: string, base: string, tag: string, ext = ''): string => path.join(dir, `.${base}.partial-${tag}${ext}`);
+export const partialName = (dir: string, base: string, tag: string, ext = ''): string => tempName(dir, base, 'partial', tag, ext);
+
+/** `.<base>.old-<tag>` in `dir`. */
+export const oldName = (dir: string, base: string, tag: string): string => tempName(dir, base, 'old', tag);
+
+const TEMP = /^\.(.+)\.(partial|old)-([\w.-]+)-(\d+)-\d+(\.\w+)?$/;
+
+/** What a temporary name of ours stands for (the final name, `base`) and who wrote it; null for any other name. */
+export function parseTempName(name: string): { base: string; kind: TempKind; host: string; pid: number } | null {
+  const m = TEMP.exec(name);
+  return m ? { base: m[1], kind: m[2] as TempKind, host: m[3], pid: Number(m[4]) } : null;
+}
 
 /** Something is at an output path that film-features did not write (or may not replace). */
 export class OutputExistsError extends Error {
@@ -41,17 +59,23 @@ function alive(pid: number): boolean {
   }
 }
 
-const stale = new RegExp(`^\\..+\\.(partial|old)-${host.replace(/\./g, '\\.')}-(\\d+)-\\d+(\\.\\w+)?$`);
+/**
+ * Removes the temporary names in `parent` that `which` picks (given what each stands for and who
+ * wrote it): the one cleanup of the one scheme, for removeStale and for a fleet job's leftovers.
+ */
+export async function removeTemps(parent: string, which: (temp: NonNullable<ReturnType<typeof parseTempName>>) => boolean): Promise<void> {
+  for (const name of await fs.readdir(parent).catch(() => [] as string[])) {
+    const temp = parseTempName(name);
+    if (temp && which(temp)) await fs.rm(path.join(parent, name), { recursive: true, force: true });
+  }
+}
 
 /** Removes the temporary files and folders that runs on this host left in `parent` when they were killed. */
 export async function removeStale(parent: string): Promise<void> {
   if (cleaned.has(parent)) return;
   cleaned.add(parent);
   if (cleaned.size > STALE_CACHE_LIMIT) cleaned.delete(cleaned.values().next().value!);
-  for (const name of await fs.readdir(parent).catch(() => [] as string[])) {
-    const m = stale.exec(name);
-    if (m && Number(m[2]) !== process.pid && !alive(Number(m[2]))) await fs.rm(path.join(parent, name), { recursive: true, force: true });
-  }
+  await removeTemps(parent, (t) => t.host === host && t.pid !== process.pid && !alive(t.pid));
 }
 
 export interface WriteOptions {

@@ -2,9 +2,10 @@
 export { assignNames, expandInputs, imageSuffixes, nameClash, safePart, VIDEO_SUFFIXES } from './inputs';
 export type { ExpandOptions, InputItem, InputKind, Skipped } from './inputs';
 export {
-  DEFAULT_FRAMES, DTYPES, FORMATS, MAX_LEVELS, parseFrameRange, parseSaveLevels, resolveFrameOptions, resolveOutputOptions, takesFrame,
+  DEFAULT_FRAMES, DTYPES, FORMATS, isOptionProblem, MAX_LEVELS, parseFrameRange, parseSaveLevels, resolveFrameOptions, resolveOutputOptions,
+  takesFrame,
 } from './options';
-export type { Dtype, FrameOptions, OutputFormat, OutputOptions } from './options';
+export type { Dtype, FrameOptions, OptionProblem, OutputFormat, OutputOptions } from './options';
 export {
   checkOutputName, checkWritable, frameName, inspectFrames, inspectUnit, LAYOUT, OutputExistsError, sha256File, unitComplete, unitDir, WRITER,
 } from './output';

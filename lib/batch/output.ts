@@ -8,7 +8,7 @@ import * as path from 'node:path';
 
 import { withCode } from '../errors';
 import type { InputItem } from './inputs';
-import { atomicTag, fsyncDir, OutputExistsError, partialName, removeStale, writeChunks, type WriteOptions } from './atomic';
+import { atomicTag, fsyncDir, oldName, OutputExistsError, parseTempName, partialName, removeStale, writeChunks, type WriteOptions } from './atomic';
 
 export { OutputExistsError, removeStale, staleCacheSize, STALE_CACHE_LIMIT } from './atomic';
 
@@ -20,8 +20,10 @@ export const LAYOUT = 1;
 /** The name of each frame's folder inside its input's folder: the frame index in 6 digits. */
 export const frameName = (index: number): string => String(index).padStart(6, '0');
 const FRAME = /^\d{6}$/;
-/** Our temporary names inside a video's folder (see atomic.ts). */
-const FRAME_TEMP = /^\.\d{6}\.(partial|old)-/;
+/** Whether `name` is a frame folder's name (6 digits). */
+export const isFrameName = (name: string): boolean => FRAME.test(name);
+/** Whether `name` is a frame folder's temporary name (atomic.ts's scheme). */
+const isFrameTemp = (name: string): boolean => isFrameName(parseTempName(name)?.base ?? '');
 
 /**
  * Checks an output name: '/'-separated parts, none empty, none starting with '.' (so never '.' or
@@ -116,7 +118,7 @@ export async function inspectFrames(dir: string, source: string): Promise<UnitSt
   const entries = await fs.readdir(dir, { withFileTypes: true });
   let frames = 0;
   for (const e of entries) {
-    if (FRAME_TEMP.test(e.name)) continue;
+    if (isFrameTemp(e.name)) continue;
     if (!FRAME.test(e.name) || !e.isDirectory()) return foreign(dir, `holds ${e.name}, which film-features did not write`);
     const s = await inspectUnit(path.join(dir, e.name), source);
     if (s.state === 'foreign') return foreign(dir, `holds ${e.name}, which ${s.error.why}`);
@@ -136,7 +138,7 @@ export async function unitComplete(dir: string): Promise<boolean> {
 
 /** Creates `out` and writes and removes a file in it; throws an Error saying why it cannot be written. */
 export async function checkWritable(out: string): Promise<void> {
-  const probe = path.join(out, `.film-features-probe-${process.pid}-${Date.now()}`);
+  const probe = partialName(out, 'film-features-probe', atomicTag()); // our temporary name: removeStale knows it
   try {
     await fs.mkdir(out, { recursive: true });
     await fs.writeFile(probe, '', { flag: 'wx' }); // never over a file of that name
@@ -199,7 +201,7 @@ async function place(temp: string, dir: string, source: string, tag: string, fsy
     }
   }
   if (state.state === 'foreign') throw state.error;
-  const old = path.join(path.dirname(dir), `.${path.basename(dir)}.old-${tag}`);
+  const old = oldName(path.dirname(dir), path.basename(dir), tag);
   await fs.rename(dir, old);
   try {
     await fs.rename(temp, dir);

@@ -1,6 +1,8 @@
 // Video frames from Debian's ffmpeg, spawned, with raw RGB piped out: PPM frames, each a short
 // header giving its size (so rotation and size changes need no probing) and then the RGB bytes.
-import { spawn } from 'node:child_process';
+import { ffmpegCommand, ffprobeJson, spawnTool } from './ffmpeg';
+
+export { ffmpegCommand, ffprobeCommand, FfmpegMissingError } from './ffmpeg';
 
 export interface RgbFrame {
   data: Buffer;
@@ -8,12 +10,6 @@ export interface RgbFrame {
   height: number;
   channels: 3;
 }
-
-/** The ffmpeg that is run: FILM_FEATURES_FFMPEG, or `ffmpeg` on PATH. */
-export const ffmpegCommand = (): string => process.env.FILM_FEATURES_FFMPEG || 'ffmpeg';
-
-/** The ffprobe that is run: FILM_FEATURES_FFPROBE, or `ffprobe` on PATH. */
-export const ffprobeCommand = (): string => process.env.FILM_FEATURES_FFPROBE || 'ffprobe';
 
 /** A video that ends before the frames it states, or whose decoding reported errors. */
 export class DamagedInputError extends Error {
@@ -31,31 +27,17 @@ export class DamagedInputError extends Error {
  * audio may make longer), or undefined where there is none (Matroska, MPEG-TS: damage there shows
  * as decode errors). Not the header's sample count: an edit list may skip some of those.
  */
-function statedLength(file: string): Promise<{ seconds: number; fps: number; frames: number } | undefined> {
-  return new Promise((resolve) => {
-    const child = spawn(ffprobeCommand(), ['-v', 'error', '-select_streams', 'v:0', '-show_entries', 'stream=duration,avg_frame_rate',
-      '-of', 'json', file], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.on('error', () => resolve(undefined)); // no ffprobe: the decode errors still tell
-    child.on('close', (code) => {
-      try {
-        const s = (JSON.parse(out) as { streams?: { duration?: string; avg_frame_rate?: string }[] }).streams?.[0];
-        const seconds = Number(s?.duration);
-        const [n, d] = (s?.avg_frame_rate ?? '').split('/').map(Number);
-        const fps = d ? n / d : NaN;
-        resolve(code === 0 && seconds > 0 && fps > 0 ? { seconds, fps, frames: Math.round(seconds * fps) } : undefined);
-      } catch {
-        resolve(undefined);
-      }
-    });
-  });
-}
-
-export class FfmpegMissingError extends Error {
-  constructor(command: string) {
-    super(`video input needs ffmpeg, and '${command}' was not found: install it with apt-get install ffmpeg`);
-    this.name = 'FfmpegMissingError';
+async function statedLength(file: string): Promise<{ seconds: number; fps: number; frames: number } | undefined> {
+  try {
+    const json = await ffprobeJson<{ streams?: { duration?: string; avg_frame_rate?: string }[] }>(file,
+      ['-select_streams', 'v:0', '-show_entries', 'stream=duration,avg_frame_rate']);
+    const s = json.streams?.[0];
+    const seconds = Number(s?.duration);
+    const [n, d] = (s?.avg_frame_rate ?? '').split('/').map(Number);
+    const fps = d ? n / d : NaN;
+    return seconds > 0 && fps > 0 ? { seconds, fps, frames: Math.round(seconds * fps) } : undefined;
+  } catch {
+    return undefined; // no ffprobe, or it cannot tell: the decode errors still tell
   }
 }
 
@@ -140,15 +122,7 @@ export async function* videoFrames(file: string, options: VideoOptions = {}): As
     args.push('-vf', `scale=w='min(iw,${maxSide})':h='min(ih,${maxSide})':force_original_aspect_ratio=decrease:flags=area`);
   }
   args.push('-f', 'image2pipe', '-c:v', 'ppm', '-pix_fmt', 'rgb24', 'pipe:1');
-  const command = ffmpegCommand();
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
-  const exited = new Promise<number | null>((resolve, reject) => {
-    child.on('error', (err: NodeJS.ErrnoException) => reject(err.code === 'ENOENT' ? new FfmpegMissingError(command) : err));
-    child.on('close', (code, sig) => resolve(sig ? null : code));
-  });
-  exited.catch(() => {}); // awaited below; keeps an early spawn error from being unhandled meanwhile
+  const { child, exited, stderr, said: lastSaid } = spawnTool(ffmpegCommand(), args, { stdin: 'ignore', stdout: 'pipe' });
   const stated = statedLength(file);
   const kill = () => child.kill('SIGKILL');
   signal?.addEventListener('abort', kill, { once: true });
@@ -156,7 +130,7 @@ export async function* videoFrames(file: string, options: VideoOptions = {}): As
   let finished = false;
   let count = 0;
   try {
-    for await (const chunk of child.stdout) {
+    for await (const chunk of child.stdout!) {
       reader.push(chunk as Buffer);
       for (let frame = reader.next(); frame; frame = reader.next()) {
         count++;
@@ -165,13 +139,10 @@ export async function* videoFrames(file: string, options: VideoOptions = {}): As
     }
     const code = await exited;
     signal?.throwIfAborted();
-    if (code !== 0) {
-      const said = stderr.trim().split('\n').slice(-2).join(' / ');
-      throw new Error(`ffmpeg could not decode ${file} (exit ${code})${said ? `: ${said}` : ''}`);
-    }
+    if (code !== 0) throw new Error(`ffmpeg could not decode ${file} (exit ${code})${lastSaid() ? `: ${lastSaid()}` : ''}`);
     if (reader.pending > 0) throw new Error(`ffmpeg stopped in the middle of a frame of ${file}`);
     finished = true;
-    const said = stderr.trim().split('\n').filter((l) => l.trim());
+    const said = stderr().trim().split('\n').filter((l) => l.trim());
     const length = await stated;
     const want = length && Math.min(length.frames, limit ?? Infinity);
     // a little slack for rounding and variable frame rates: a cut file misses far more (and ffmpeg says so)

@@ -1,5 +1,4 @@
 // film-features extract: the batch pipeline (lib/batch) over files, folders, lists and videos.
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
@@ -9,12 +8,14 @@ import type { Command } from 'commander';
 import {
   checkWritable, expandInputs, inspectFrames, inspectUnit, runBatch, unitDir, type BatchEvent, type InputItem, type OutputOptions,
 } from '../batch';
-// From the package entry: it loads the addon, so where none loads the CLI says how to fix it first.
-import { FeatureExtractor, defaultModelPath } from '../index';
+// The addon loads with the model (where none loads, that error says how to fix it), so commands
+// that need no model (status, enqueue) start without libtorch.
+import { FeatureExtractor, defaultModelPath } from '../feature-extractor';
 import type { Device } from '../types';
 import type { Register } from './main';
+import { loadModel } from './model';
 import {
-  addFrameOptions, addInputOptions, addOutputOptions, device, fail, frameOptionsFrom, integer, outputOptionsFrom, reason,
+  addFrameOptions, addInputOptions, addOutputOptions, device, fail, frameOptionsFrom, integer, outputOptionsFrom, reason, usageMessage,
   type CliOutputFlags,
 } from './options';
 import { Reporter } from './report';
@@ -42,8 +43,6 @@ function exposeGc(): void {
   (globalThis as { gc?: unknown }).gc = vm.runInNewContext('gc');
 }
 
-const ms = (t: number): string => `${(performance.now() - t).toFixed(0)} ms`;
-
 /** How many items already have output of ours there, from the same source (a still's folder, or a video's). */
 async function existing(items: InputItem[], out: string): Promise<number> {
   let count = 0;
@@ -55,12 +54,12 @@ async function existing(items: InputItem[], out: string): Promise<number> {
   return count;
 }
 
-async function extract(inputs: string[], flags: Flags): Promise<number> {
+async function extract(inputs: string[], flags: Flags, cmd: Command): Promise<number> {
   let output: OutputOptions;
   try {
     output = outputOptionsFrom(flags);
   } catch (err) {
-    console.error(`error: ${reason(err)}`);
+    console.error(`error: ${usageMessage(err, cmd)}`);
     return 2;
   }
   const frames = frameOptionsFrom(flags);
@@ -86,25 +85,15 @@ async function extract(inputs: string[], flags: Flags): Promise<number> {
   }
 
   exposeGc();
-  let t = performance.now();
-  let fx: FeatureExtractor;
-  try {
-    if (flags.model !== undefined) await fs.access(flags.model);
-    fx = await FeatureExtractor.load(flags.model, { device: flags.device, threads: flags.threads });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    fail(code === 'ENOENT' ? `model file not found: ${flags.model}` : reason(err));
-    return 1;
-  }
-  const { channels, subLevels } = fx.info;
-  const model = flags.model ?? `${path.basename(defaultModelPath)} (shipped)`;
-  console.log(`model ${model} (C=${channels}, S=${subLevels}, weights: ${fx.info.weights}) on ${fx.device}, loaded in ${ms(t)}`);
+  const fx = await loadModel(flags, (file, options) => FeatureExtractor.load(file, options), (m) =>
+    `model ${flags.model ?? `${path.basename(defaultModelPath)} (shipped)`} (C=${m.info.channels}, S=${m.info.subLevels}, ` +
+    `weights: ${m.info.weights}) on ${m.device}`);
+  if (!fx) return 1;
 
   const reporter = new Reporter(items, output, flags.maxSide);
   const controller = new AbortController();
   const stop = () => controller.abort(new Error('interrupted'));
   process.once('SIGINT', stop);
-  t = performance.now();
   try {
     const summary = await runBatch(items, {
       extractor: fx, modelFile: flags.model, output, frames, skipExisting: flags.skipExisting, fsync: flags.fsync, jobs: flags.jobs,
@@ -140,7 +129,7 @@ export const registerExtract: Register = (program: Command, setExitCode) => {
       'still written: something film-features did not write at an output path fails that input, and is left\n' +
       'alone), the output folder cannot be written, or the model did not load; 2 for bad usage;\n' +
       '130 when interrupted (complete outputs are kept).')
-    .action(async (inputs: string[], flags: Flags) => {
-      setExitCode(await extract(inputs, flags));
+    .action(async (inputs: string[], flags: Flags, cmd: Command) => {
+      setExitCode(await extract(inputs, flags, cmd));
     });
 };

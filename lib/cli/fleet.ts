@@ -1,11 +1,9 @@
 // The fleet commands: enqueue (jobs into a BullMQ queue on Redis), worker (runs them), status.
-import { promises as fs } from 'node:fs';
-
 import { Command, InvalidArgumentError } from 'commander';
 
 import { expandInputs, type OutputOptions } from '../batch';
 import { FeatureExtractor } from '../feature-extractor';
-import { DEFAULT_QUEUE, parseQueueName, parseRedisUrl, redactUrl } from '../fleet/connection';
+import { DEFAULT_QUEUE, parseQueueName, parseRedisUrl, probeRedis, redactUrl } from '../fleet/connection';
 import { enqueueJobs } from '../fleet/enqueue';
 import { checkJobData, type FleetJobData } from '../fleet/job';
 import { confineJob, resolveRoots, type Roots } from '../fleet/roots';
@@ -13,27 +11,17 @@ import { formatStatus, queueStatus } from '../fleet/status';
 import { FleetWorker } from '../fleet/worker';
 import type { Device } from '../types';
 import type { Register } from './main';
+import { loadModel } from './model';
 import {
-  addFrameOptions, addInputOptions, addOutputOptions, device, fail, frameOptionsFrom, integer, outputOptionsFrom, reason,
+  addFrameOptions, addInputOptions, addOutputOptions, checked, device, fail, frameOptionsFrom, integer, outputOptionsFrom, reason, usageMessage,
   type CliOutputFlags,
 } from './options';
-
-/** A commander parser from a checking function: its RangeError's message becomes the usage error. */
-function checked<T>(parse: (value: string) => T) {
-  return (value: string): T => {
-    try {
-      return parse(value);
-    } catch (err) {
-      throw new InvalidArgumentError(reason(err));
-    }
-  };
-}
 
 function seconds(min: number, max: number) {
   return (value: string): number => {
     const n = Number(value);
     if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max) {
-      throw new InvalidArgumentError(`Expected a number of seconds from ${min} to ${max}.`);
+      throw new InvalidArgumentError(`is not a number of seconds from ${min} to ${max}`);
     }
     return n;
   };
@@ -84,12 +72,12 @@ interface EnqueueFlags extends RedisFlags, CliOutputFlags, RootFlags {
   backoff: number;
 }
 
-async function enqueue(inputs: string[], flags: EnqueueFlags): Promise<number> {
+async function enqueue(inputs: string[], flags: EnqueueFlags, cmd: Command): Promise<number> {
   let output: OutputOptions;
   try {
     output = outputOptionsFrom(flags); // out made absolute here: workers on other machines see the same path
   } catch (err) {
-    console.error(`error: ${reason(err)}`);
+    console.error(`error: ${usageMessage(err, cmd)}`);
     return 2;
   }
   if (inputs.length === 0 && flags.fromList === undefined) {
@@ -148,20 +136,13 @@ async function worker(flags: WorkerFlags): Promise<number> {
   const roots = await rootsFrom(flags);
   if (!roots) return 2;
   try {
-    await queueStatus(flags.redis, flags.queue, 0); // an unreachable Redis ends the worker here, not in endless retries
+    await probeRedis(flags.redis); // an unreachable Redis ends the worker here, not in endless retries
   } catch (err) {
     fail(`cannot reach ${where}: ${reason(err)}`);
     return 1;
   }
-  let fx: FeatureExtractor;
-  try {
-    if (flags.model !== undefined) await fs.access(flags.model);
-    fx = await FeatureExtractor.load(flags.model, { device: flags.device, threads: flags.threads });
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    fail(code === 'ENOENT' ? `model file not found: ${flags.model}` : reason(err));
-    return 1;
-  }
+  const fx = await loadModel(flags, (file, options) => FeatureExtractor.load(file, options));
+  if (!fx) return 1;
   const w = new FleetWorker(fx, {
     redisUrl: flags.redis, queueName: flags.queue, modelFile: flags.model, concurrency: flags.concurrency, lockSeconds: flags.lockSeconds,
     roots, log,
@@ -222,7 +203,7 @@ export const registerFleetCommands: Register = (program, setExitCode) => {
       '1 when an input was missing or refused (the others are added) or Redis could not be reached; 2 for bad usage.\n' +
       'Every job is checked as a worker checks it: a safe output name, absolute paths, and, given --out-root or\n' +
       '--input-root, its output folder and source inside them.')
-    .action(async (inputs: string[], flags: EnqueueFlags) => setExitCode(await enqueue(inputs, flags)));
+    .action(async (inputs: string[], flags: EnqueueFlags, cmd: Command) => setExitCode(await enqueue(inputs, flags, cmd)));
 
   addRootOptions(addRedisOptions(program.command('worker')), true)
     .description('Runs the queue\'s jobs until SIGTERM or SIGINT, then finishes the jobs in flight and exits 0')

@@ -12,6 +12,7 @@ import { ffmpegCommand, videoFrames } from '../batch/video';
 import { Interpolator } from '../interpolator';
 import type { Device, RawImage } from '../types';
 import type { Register } from './main';
+import { loadModel } from './model';
 import { device, explain, fail, integer, reason } from './options';
 import { isOurPng, isOurVideo, markPng } from './owned';
 import { encodeVideo, probeFrameRate } from './video-out';
@@ -27,31 +28,20 @@ const ms = (t: number): string => `${(performance.now() - t).toFixed(0)} ms`;
 
 function times(value: string): number[] {
   const list = value.split(',').map((s) => s.trim());
-  const out = list.map(Number);
-  if (list.some((s) => s === '') || out.some((t) => !(t >= 0 && t <= 1))) {
-    throw new InvalidArgumentError('Expected numbers from 0 to 1, separated by commas (e.g. 0.25,0.5,0.75).');
+  const bad = list.find((s) => s === '' || !(Number(s) >= 0 && Number(s) <= 1));
+  if (bad !== undefined) {
+    throw new InvalidArgumentError(`has ${JSON.stringify(bad)}, which is not a time from 0 to 1 (a list is written 0.25,0.5,0.75)`);
   }
-  return out;
+  return list.map(Number);
 }
 
 function factor(value: string): number {
-  if (!['2', '4', '8'].includes(value.trim())) throw new InvalidArgumentError('Expected 2, 4 or 8.');
+  if (!['2', '4', '8'].includes(value.trim())) throw new InvalidArgumentError('is not 2, 4 or 8');
   return Number(value);
 }
 
-async function load(flags: Common): Promise<Interpolator | null> {
-  const t = performance.now();
-  try {
-    await fs.access(flags.model);
-    const film = await Interpolator.load(flags.model, { device: flags.device, threads: flags.threads });
-    console.log(`model ${flags.model} (${film.info.dtype}, batch_dt ${film.info.dtShape}) on ${film.device}, loaded in ${ms(t)}`);
-    return film;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    fail(code === 'ENOENT' ? `model file not found: ${flags.model}` : explain(err, flags.verbose));
-    return null;
-  }
-}
+const load = (flags: Common): Promise<Interpolator | null> => loadModel(flags, (file, options) => Interpolator.load(file!, options),
+  (film) => `model ${flags.model} (${film.info.dtype}, batch_dt ${film.info.dtShape}) on ${film.device}`);
 
 /** The file name of the frame at time t: t0.25.png, with as many digits as t needs. */
 export const frameFile = (t: number): string => `t${Number(t.toFixed(6))}.png`;

@@ -3,37 +3,54 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 
 import {
-  DTYPES, FORMATS, MAX_LEVELS, parseFrameRange, parseSaveLevels, resolveFrameOptions, resolveOutputOptions,
+  DTYPES, FORMATS, isOptionProblem, MAX_LEVELS, parseFrameRange, parseSaveLevels, resolveFrameOptions, resolveOutputOptions,
   type FrameOptions, type OutputOptions,
 } from '../batch';
 import type { Device } from '../types';
 
 const DEVICE = /^(auto|cpu|cuda(:\d{1,4})?)$/;
 
+// Parsers say what is wrong with the value ("is not ..."); commander's message, which names the flag
+// and the value typed, is reworded by ./program's flagMessage to "--flag: 'value' is not ...".
+
 /** A commander parser for an integer in [min, max]. */
 export function integer(min: number, max: number) {
   return (value: string): number => {
     const n = Number(value);
     if (!/^\s*\d+\s*$/.test(value) || n < min || n > max) {
-      throw new InvalidArgumentError(`Expected an integer from ${min} to ${max}.`);
+      throw new InvalidArgumentError(`is not an integer from ${min} to ${max}`);
     }
     return n;
   };
 }
 
 export function device(value: string): Device {
-  if (!DEVICE.test(value)) throw new InvalidArgumentError("Expected 'auto', 'cpu', 'cuda' or 'cuda:N'.");
+  if (!DEVICE.test(value)) throw new InvalidArgumentError("is not a device: 'auto', 'cpu', 'cuda' or 'cuda:N'");
   return value as Device;
 }
 
-function wrap<T>(parse: (value: string) => T) {
+/** A commander parser from a checking function of lib/: its OptionProblem (or message) becomes the usage error. */
+export function checked<T>(parse: (value: string) => T) {
   return (value: string): T => {
     try {
       return parse(value);
     } catch (err) {
-      throw new InvalidArgumentError((err as Error).message.replace(/ for --[\w-]+ but received .*$/, '.'));
+      throw new InvalidArgumentError(isOptionProblem(err) ? err.problem : reason(err));
     }
   };
+}
+
+/**
+ * An error from lib/batch's checks of the options the flags were turned into, said with the flag:
+ * "--save-levels: 9 is not a level (0..6)". The flag is the command's option whose attribute is
+ * the option named (commander's own mapping), so no table of names is kept here.
+ */
+export function usageMessage(err: unknown, cmd: Command): string {
+  if (!isOptionProblem(err)) return reason(err);
+  const name = err.option.replace(/\[.*$/, '');
+  const flag = cmd.options.find((o) => o.attributeName() === name)?.long ?? name;
+  const value = Array.isArray(err.value) ? err.value.join(',') : typeof err.value === 'string' ? `'${err.value}'` : String(err.value);
+  return `${flag}: ${value} ${err.problem}`;
 }
 
 /** -r/--recursive and --from-list FILE|- */
@@ -47,7 +64,7 @@ export function addInputOptions(cmd: Command): Command {
 export function addFrameOptions(cmd: Command): Command {
   return cmd
     .option('--every <n>', 'videos and animated images: take every Nth frame', integer(1, 1e9), 1)
-    .option('--frames <A:B>', 'videos and animated images: frames A to B-1 (0-based; A or B may be left out)', wrap(parseFrameRange));
+    .option('--frames <A:B>', 'videos and animated images: frames A to B-1 (0-based; A or B may be left out)', checked((v) => parseFrameRange(v)));
 }
 
 /** --out --levels --save-levels --dtype --crop --format --max-side --preview */
@@ -55,7 +72,7 @@ export function addOutputOptions(cmd: Command): Command {
   return cmd
     .option('--out <dir>', 'output folder', 'film-features-out')
     .option('--levels <n>', `pyramid levels, 1 to ${MAX_LEVELS}; frames are zero-padded to a multiple of 2^(n-1)`, integer(1, MAX_LEVELS), 7)
-    .option('--save-levels <list>', 'levels to write, e.g. 0,2,4,6 (default: all)', wrap((v) => parseSaveLevels(v)))
+    .option('--save-levels <list>', 'levels to write, e.g. 0,2,4,6 (default: all)', checked((v) => parseSaveLevels(v)))
     .addOption(new Option('--dtype <type>', 'element type written').choices(DTYPES).default('float32'))
     .option('--crop', 'write each level cut back to the frame (default: the padded frame; the crop box is in meta.json)', false)
     .addOption(new Option('--format <format>', 'npy: a .npy per level; safetensors: one file per frame, meta in its header')

@@ -1,10 +1,9 @@
 // How interpolate's PNGs and slowmo's videos are known to be film-features' own, so that a later
 // run replaces them and nothing else: a PNG tEXt chunk "Software" and a container comment.
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as zlib from 'node:zlib';
 
-import { ffprobeCommand } from '../batch/video';
+import { ffprobeJson } from '../batch/ffmpeg';
 
 /** The text of the PNG "Software" chunk and of the video's comment tag. */
 export const MARK = 'film-features';
@@ -44,19 +43,8 @@ export async function isOurPng(file: string): Promise<boolean> {
 export const videoMarkArgs = (): string[] => ['-metadata', `comment=${MARK}`];
 
 /** Whether ffprobe reads our mark as the file's comment tag. */
-export function isOurVideo(file: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const child = spawn(ffprobeCommand(), ['-v', 'error', '-show_entries', 'format_tags=comment', '-of', 'json', file],
-      { stdio: ['ignore', 'pipe', 'ignore'] });
-    let out = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.on('error', () => resolve(false));
-    child.on('close', (code) => {
-      try {
-        resolve(code === 0 && (JSON.parse(out) as { format?: { tags?: { comment?: string } } }).format?.tags?.comment === MARK);
-      } catch {
-        resolve(false);
-      }
-    });
-  });
+export async function isOurVideo(file: string): Promise<boolean> {
+  const json = await ffprobeJson<{ format?: { tags?: { comment?: string } } }>(file, ['-show_entries', 'format_tags=comment'])
+    .catch(() => null); // not a video ffprobe reads (or no ffprobe): not ours
+  return json?.format?.tags?.comment === MARK;
 }

@@ -5,7 +5,9 @@
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
-import { Command, CommanderError } from 'commander';
+import type { Command } from 'commander';
+
+import { newProgram, runProgram } from './program';
 
 interface AddonBuild {
   root: string;
@@ -113,8 +115,7 @@ async function setup(opts: SetupOptions): Promise<number> {
 
 /** The `setup` command; onExit receives its exit code. */
 export function setupCommand(onExit: (code: number) => void): Command {
-  return new Command('setup')
-    .exitOverride()
+  return newProgram('setup')
     .description('Builds the native addon for this machine (when no prebuilt binary loads) and checks it')
     .option('--libtorch <path>', 'an unpacked libtorch (default: LIBTORCH, Torch_DIR, a Python torch, then the system\'s)')
     .option('--install-deps', 'apt-get install what the build lacks (cmake, g++, libtorch-dev, patchelf); needs root')
@@ -126,12 +127,5 @@ export function setupCommand(onExit: (code: number) => void): Command {
 /** `film-features setup ...` on its own, without loading the addon (bin/film-features.js). */
 export async function main(argv: string[]): Promise<number> {
   let code = 0;
-  const program = new Command('film-features').exitOverride().addCommand(setupCommand((c) => { code = c; }));
-  try {
-    await program.parseAsync(argv);
-  } catch (err) {
-    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    throw err;
-  }
-  return code;
+  return runProgram(newProgram('film-features').addCommand(setupCommand((c) => { code = c; })), argv, () => code);
 }

@@ -1,33 +1,20 @@
 // Writing video with Debian's ffmpeg: raw RGB frames piped in, H.264 out, under a temporary name
 // that is renamed to the target only once ffmpeg has finished cleanly. And ffprobe's frame rate.
-import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
 import { atomicTag, partialName, placeFile, removeStale } from '../batch/atomic';
-import { ffmpegCommand, ffprobeCommand } from '../batch/video';
+import { ffmpegCommand, ffprobeJson, spawnTool, type Tool } from '../batch/ffmpeg';
 import { videoMarkArgs } from './owned';
 
-function run(command: string, args: string[]): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (err = (err + d).slice(-4000)));
-    child.on('error', (e: NodeJS.ErrnoException) =>
-      reject(e.code === 'ENOENT' ? new Error(`'${command}' was not found: install it with apt-get install ffmpeg`) : e));
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(err.trim().split('\n').slice(-2).join(' / ') || `${command} exited with ${code}`))));
-  });
-}
+type Streams = { streams?: { avg_frame_rate?: string; r_frame_rate?: string; nb_frames?: string; nb_read_packets?: string }[] };
 
 /** The first video stream's frame rate (as ffmpeg writes it, e.g. "30000/1001") and frame count when known. */
 export async function probeFrameRate(file: string): Promise<{ fps: number; text: string; frames?: number }> {
   await fs.access(file);
-  let json: { streams?: { avg_frame_rate?: string; r_frame_rate?: string; nb_frames?: string }[] };
+  let json: Streams;
   try {
-    json = JSON.parse(await run(ffprobeCommand(), ['-v', 'error', '-select_streams', 'v:0', '-show_entries',
-      'stream=avg_frame_rate,r_frame_rate,nb_frames', '-of', 'json', file]));
+    json = await ffprobeJson<Streams>(file, ['-select_streams', 'v:0', '-show_entries', 'stream=avg_frame_rate,r_frame_rate,nb_frames']);
   } catch (err) {
     throw new Error(`cannot read ${file} as a video: ${(err as Error).message}`);
   }
@@ -42,8 +29,8 @@ export async function probeFrameRate(file: string): Promise<{ fps: number; text:
   let frames = Number(stream.nb_frames);
   if (!(frames > 0)) {
     // Matroska and others keep no count: count packets (demuxing only, no decoding).
-    const counted = JSON.parse(await run(ffprobeCommand(), ['-v', 'error', '-select_streams', 'v:0', '-count_packets',
-      '-show_entries', 'stream=nb_read_packets', '-of', 'json', file]).catch(() => '{}'));
+    const counted = await ffprobeJson<Streams>(file, ['-select_streams', 'v:0', '-count_packets', '-show_entries', 'stream=nb_read_packets'])
+      .catch((): Streams => ({}));
     frames = Number(counted.streams?.[0]?.nb_read_packets);
   }
   return { fps: value(text), text, frames: frames > 0 ? frames : undefined };
@@ -79,10 +66,8 @@ export async function encodeVideo(out: string, options: EncodeOptions,
   const partial = partialName(path.dirname(out), path.basename(out), atomicTag(), ext); // the suffix tells ffmpeg the container
   await fs.mkdir(path.dirname(path.resolve(out)), { recursive: true });
   await removeStale(path.dirname(path.resolve(out)));
-  const command = ffmpegCommand();
-  let child: ReturnType<typeof spawn> | undefined;
+  let tool: Tool | undefined;
   let exited: Promise<number | null> | undefined;
-  let stderr = '';
   let size = '';
   let failure: Error | undefined;
 
@@ -92,53 +77,50 @@ export async function encodeVideo(out: string, options: EncodeOptions,
     // 4:2:0 halves the chroma both ways, so it needs even sides; an odd side gets 4:4:4 rather
     // than a size other than the input's.
     pixelFormat = width % 2 === 0 && height % 2 === 0 ? 'yuv420p' : 'yuv444p';
-    child = spawn(command, ['-hide_banner', '-v', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', size,
+    tool = spawnTool(ffmpegCommand(), ['-hide_banner', '-v', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', size,
       '-framerate', options.fps, '-i', 'pipe:0', '-c:v', 'libx264', '-crf', String(options.crf), '-pix_fmt', pixelFormat,
-      ...videoMarkArgs(), '-movflags', '+faststart', '-y', partial], { stdio: ['pipe', 'ignore', 'pipe'] });
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
-    child.stdin!.on('error', () => {}); // EPIPE when ffmpeg fails; its exit code tells why
-    exited = new Promise((resolve) => {
-      child!.on('error', (e: NodeJS.ErrnoException) => {
-        failure = e.code === 'ENOENT' ? new Error(`'${command}' was not found: install it with apt-get install ffmpeg`) : e;
-        resolve(null);
-      });
-      child!.on('close', (code) => resolve(code));
+      ...videoMarkArgs(), '-movflags', '+faststart', '-y', partial], { stdin: 'pipe', stdout: 'ignore' }, '');
+    tool.child.stdin!.on('error', () => {}); // EPIPE when ffmpeg fails; its exit code tells why
+    exited = tool.exited.catch((err: Error) => {
+      failure = err;
+      return null;
     });
   };
   const ffmpegError = (code: number | null) =>
-    failure ?? new Error(`ffmpeg could not encode ${out} (exit ${code})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-2).join(' / ')}` : ''}`);
+    failure ?? new Error(`ffmpeg could not encode ${out} (exit ${code})${tool?.said() ? `: ${tool.said()}` : ''}`);
 
   const write = async (frame: RawFrame): Promise<void> => {
     const { width, height, channels } = frame.info;
     if (channels !== 3) throw new Error(`frames must be RGB, not ${channels} channels`);
-    if (!child) start(width, height);
+    if (!tool) start(width, height);
     else if (`${width}x${height}` !== size) throw new Error(`frame is ${width}x${height}, the video is ${size}`);
-    if (child!.exitCode !== null || failure) throw ffmpegError(child!.exitCode);
-    const stdin = child!.stdin!;
+    const child = tool!.child;
+    if (child.exitCode !== null || failure) throw ffmpegError(child.exitCode);
+    const stdin = child.stdin!;
     if (!stdin.write(frame.data)) {
       await new Promise<void>((resolve) => {
         const done = () => {
           stdin.off('drain', done);
-          child!.off('close', done);
+          child.off('close', done);
           resolve();
         };
         stdin.on('drain', done);
-        child!.on('close', done);
+        child.on('close', done);
       });
     }
   };
 
   try {
     await produce(write);
-    if (!child) throw new Error('no frames to write');
+    if (!tool) throw new Error('no frames to write');
     options.signal?.throwIfAborted();
-    child.stdin!.end();
+    tool.child.stdin!.end();
     const code = await exited!;
     if (code !== 0) throw ffmpegError(code);
     await placeFile(partial, out, { ours: options.ours });
     return pixelFormat;
   } catch (err) {
-    if (child && child.exitCode === null) child.kill('SIGKILL');
+    if (tool && tool.child.exitCode === null) tool.child.kill('SIGKILL');
     await exited;
     await fs.rm(partial, { force: true });
     throw err;

@@ -1,13 +1,14 @@
 // Adds jobs to the queue, many per round trip.
 import { Queue } from 'bullmq';
 
-import { clientConnection } from './connection';
+import { clientConnection, probeRedis } from './connection';
 import { JOB_NAME, jobOptions, type FleetJobData, type RetryOptions } from './job';
 
 const CHUNK = 500; // jobs per addBulk call: one MULTI each, so a large batch does not hold Redis up
 
 /** Adds one job per entry; resolves to the number added. */
 export async function enqueueJobs(redisUrl: string, queueName: string, jobs: FleetJobData[], retry: RetryOptions): Promise<number> {
+  await probeRedis(redisUrl); // fails within a second where Redis is not there, instead of in BullMQ's retries
   const queue = new Queue<FleetJobData>(queueName, { connection: clientConnection(redisUrl) });
   queue.on('error', () => {}); // the awaited calls below reject with the same error
   const opts = jobOptions(retry);

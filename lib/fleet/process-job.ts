@@ -1,10 +1,11 @@
 // One fleet job through the batch pipeline (lib/batch), the same one `extract` runs. Frames whose
 // complete output exists are left alone, so a job that runs again (its worker was killed, or it is
 // retried) writes each frame exactly once.
-import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
 import { processInput, unitDir, type PipelineLimits } from '../batch';
+import { removeTemps } from '../batch/atomic';
+import { isFrameName } from '../batch/output';
 import type { FeatureExtractor } from '../feature-extractor';
 import type { FleetJobData } from './job';
 
@@ -33,21 +34,15 @@ export interface JobRunOptions {
 /** A failure another try cannot fix: the input is missing, or is not an image or video that decodes. */
 export class PermanentError extends Error {}
 
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
 /**
  * Removes the temporary folders an earlier run of this job left (its worker was killed mid-write).
  * The job's lock says no one else is running it now, so they are removed whoever wrote them.
  */
 async function removePartials(job: FleetJobData): Promise<void> {
   const dir = unitDir(job.output.out, job.item, null);
-  const remove = async (parent: string, pattern: RegExp) => {
-    const names = await fs.readdir(parent).catch(() => [] as string[]);
-    await Promise.all(names.filter((n) => pattern.test(n)).map((n) => fs.rm(path.join(parent, n), { recursive: true, force: true })));
-  };
-  // a still's folder is written as .<name>.partial-*; a frame's as .<6 digits>.partial-* inside the input's folder
-  await remove(path.dirname(dir), new RegExp(`^\\.${escape(path.basename(dir))}\\.(partial|old)-`));
-  await remove(dir, /^\.\d{6}\.(partial|old)-/);
+  // a still's folder (or a video's, made with its first frame) beside it; a frame's inside the video's folder
+  await removeTemps(path.dirname(dir), (t) => t.base === path.basename(dir));
+  await removeTemps(dir, (t) => isFrameName(t.base));
 }
 
 const frameLabel = (frame: number | null): string => (frame === null ? '' : `frame ${frame}: `);

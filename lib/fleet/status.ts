@@ -1,7 +1,7 @@
 // What a queue holds: counts per state, the jobs running now and why failed jobs failed.
 import { Queue } from 'bullmq';
 
-import { clientConnection } from './connection';
+import { clientConnection, probeRedis } from './connection';
 import type { FleetJobData } from './job';
 import type { JobProgress } from './process-job';
 
@@ -36,6 +36,7 @@ export interface QueueStatus {
 }
 
 export async function queueStatus(redisUrl: string, queueName: string, failedLimit = 20): Promise<QueueStatus> {
+  await probeRedis(redisUrl); // fails within a second where Redis is not there, instead of in BullMQ's retries
   const queue = new Queue<FleetJobData>(queueName, { connection: clientConnection(redisUrl) });
   queue.on('error', () => {}); // the awaited calls below reject with the same error
   try {

@@ -1,0 +1,34 @@
+// Loading the model named by --model (or the shipped one) with --device and --threads, the same
+// way in every command that runs one (extract, worker, interpolate, slowmo).
+import { promises as fs } from 'node:fs';
+
+import type { Device } from '../types';
+import { explain, fail } from './options';
+
+export interface ModelFlags {
+  model?: string;
+  device: Device;
+  threads: number;
+  verbose?: boolean;
+}
+
+/**
+ * `load(file, { device, threads })`, where `load` is FeatureExtractor.load or Interpolator.load; on
+ * failure says why (a missing file by name, a model's error with its cause under --verbose) and
+ * resolves to null. Prints the line `describe` makes (if given), with the time taken.
+ */
+export async function loadModel<M>(flags: ModelFlags, load: (file: string | undefined, options: { device: Device; threads: number }) => Promise<M>,
+  describe?: (model: M) => string): Promise<M | null> {
+  const t = performance.now();
+  let model: M;
+  try {
+    if (flags.model !== undefined) await fs.access(flags.model); // a plain "not found" rather than libtorch's words
+    model = await load(flags.model, { device: flags.device, threads: flags.threads });
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    fail(code === 'ENOENT' ? `model file not found: ${flags.model}` : explain(err, flags.verbose ?? false));
+    return null;
+  }
+  if (describe) console.log(`${describe(model)}, loaded in ${(performance.now() - t).toFixed(0)} ms`);
+  return model;
+}
