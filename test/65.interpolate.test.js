@@ -6,7 +6,7 @@ const assert = require('node:assert/strict');
 
 const { Interpolator, FeatureExtractor, defaultModelPath } = require('..');
 const { native, RUN_BYTES, RUN_COPY_OUTPUTS, RUN_WITH_ADDRESSES } = require('../dist/native');
-const { models, needPython, interpolateReference, relativeError, randomTensor } = require('./fixtures');
+const { models, interpolateReference, relativeError, randomTensor } = require('./fixtures');
 
 const TOLERANCE = 1e-5;
 
@@ -44,7 +44,6 @@ describe('Interpolator', function () {
   };
 
   before(function () {
-    needPython(this);
     cases = Object.fromEntries(interpolateReference().map((c) => [c.name, c]));
   });
   after(() => loaded.forEach((film) => film.dispose()));

@@ -5,7 +5,7 @@
 const assert = require('node:assert/strict');
 
 const { Interpolator, FeatureExtractor } = require('..');
-const { models, needPython, interpolateReference, relativeError, randomTensor } = require('./fixtures');
+const { models, interpolateReference, relativeError, randomTensor } = require('./fixtures');
 
 const TOLERANCE = 1e-5;
 
@@ -24,7 +24,6 @@ describe('FILM files: batch_dt conventions, our export, failures', function () {
   };
 
   before(function () {
-    needPython(this);
     cases = Object.fromEntries(interpolateReference().map((c) => [c.name, c]));
   });
   after(() => loaded.forEach((film) => film.dispose()));

@@ -4,42 +4,15 @@
 // refused, for good. Redis with a password. One pipeline's memory bound across a worker's jobs.
 // A real redis-server (test/redis.js), real worker processes, real files.
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
 const { Queue } = require('bullmq');
 const { FeatureExtractor } = require('..');
-const { root, randomTensor } = require('./fixtures');
+const { randomTensor } = require('./fixtures');
+const { startCli: start, finishCli: run, pollUntil } = require('./helpers');
 const { startRedis } = require('./redis');
-
-const cli = path.join(root, 'bin', 'film-features.js');
-
-function start(args, env = {}) {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  const proc = { child, stdout: '', stderr: '' };
-  child.stdout.on('data', (d) => (proc.stdout += d));
-  child.stderr.on('data', (d) => (proc.stderr += d));
-  proc.exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  return proc;
-}
-
-async function run(args, env) {
-  const p = start(args, env);
-  const { code } = await p.exited;
-  return { code, stdout: p.stdout, stderr: p.stderr };
-}
-
-async function pollUntil(what, check, ms = 90000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Every file under dir with its contents, to show that nothing changed. */
 function snapshot(dir) {
@@ -185,7 +158,7 @@ describe('fleet: confined to its roots, Redis passwords, one memory bound per wo
         const c = await q.getJobCounts('completed', 'failed');
         return c.completed + c.failed === Object.keys(hostile).length + 1;
       });
-      await new Promise((r) => setTimeout(r, 300)); // a retry (50 ms back-off) would have started by now
+      // settled: 'failed' is final in BullMQ (a job to be retried waits in 'delayed', not counted here)
       for (const [what, [, reason]] of Object.entries(hostile)) {
         const job = await q.getJob(ids[what]);
         assert.equal(await job.getState(), 'failed', what);

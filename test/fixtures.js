@@ -12,14 +12,29 @@ const defaultModel = path.join(root, 'models', 'film_extractor.pt');
 // Without the ASan runtime that npm run test:asan preloads for node: Python's torch breaks under it.
 const { LD_PRELOAD, ...childEnv } = process.env;
 
-const python = ['/usr/bin/python3', 'python3'].find(
-  (py) => spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', env: childEnv }).status === 0);
+// Debian's python3-torch is at /usr/bin/python3 (a python3 first on PATH may lack torch);
+// FILM_TEST_PYTHON names another interpreter with torch and numpy.
+const python = process.env.FILM_TEST_PYTHON || '/usr/bin/python3';
 
-function needPython(ctx) {
-  if (!python) {
-    console.log('    (skipped: no Python with torch; apt-get install python3-torch)');
-    ctx.skip();
+const runs = (cmd, args) => spawnSync(cmd, args, { stdio: 'ignore', env: childEnv }).status === 0;
+
+/**
+ * What the tests need beyond this checkout, each with the package that provides it. A missing one
+ * fails the whole run (the root hook below), never turns a test pending.
+ */
+function missingPrerequisites() {
+  const missing = [];
+  if (!runs(python, ['-c', 'import torch, numpy'])) {
+    missing.push(`${python} cannot import torch and numpy: apt-get install python3-torch python3-numpy (or set FILM_TEST_PYTHON)`);
   }
+  try {
+    require('sharp');
+  } catch (err) {
+    missing.push(`sharp does not load (${err.message.split('\n')[0]}): npm install`);
+  }
+  if (!runs('ffmpeg', ['-version']) || !runs('ffprobe', ['-version'])) missing.push('ffmpeg and ffprobe: apt-get install ffmpeg');
+  if (!runs('redis-server', ['--version'])) missing.push('redis-server: apt-get install redis-server');
+  return missing;
 }
 
 function sh(cmd, args) {
@@ -201,10 +216,12 @@ function randomTensor(shape, seed = 1) {
 
 exports.mochaHooks = {
   beforeAll() {
-    if (python) makeModels();
+    const missing = missingPrerequisites();
+    if (missing.length) throw new Error(`the tests need:\n  ${missing.join('\n  ')}`);
+    makeModels();
   },
 };
 
 module.exports = Object.assign(exports, {
-  root, dir, python, needPython, models, EXPORTED_ARGS, reference, interpolateReference, relativeError, randomTensor, sh, cpuEngines,
+  root, dir, python, models, EXPORTED_ARGS, reference, interpolateReference, relativeError, randomTensor, sh, cpuEngines,
 });
