@@ -5,6 +5,7 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+require('./fixtures').need('sharp'); // before sharp is required: a missing one fails loudly
 const sharp = require('sharp');
 const { FeatureExtractor, imageToTensor, padToMultiple } = require('..');
 const { root, python, randomTensor, relativeError } = require('./fixtures');

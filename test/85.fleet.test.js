@@ -8,6 +8,7 @@ const os = require('node:os');
 const path = require('node:path');
 
 const { Queue, QueueEvents, Worker } = require('bullmq');
+require('./fixtures').need('sharp', 'ffmpeg'); // before sharp is required: a missing one fails loudly
 const sharp = require('sharp');
 const { FeatureExtractor, imageToTensor, padToMultiple } = require('..');
 const { root, randomTensor, relativeError } = require('./fixtures');

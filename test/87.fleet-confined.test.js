@@ -10,9 +10,11 @@ const path = require('node:path');
 
 const { Queue } = require('bullmq');
 const { FeatureExtractor } = require('..');
-const { randomTensor } = require('./fixtures');
+const { need, randomTensor } = require('./fixtures');
 const { startCli: start, finishCli: run, pollUntil } = require('./helpers');
 const { startRedis } = require('./redis');
+
+need('sharp');
 
 /** Every file under dir with its contents, to show that nothing changed. */
 function snapshot(dir) {

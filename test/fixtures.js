@@ -12,29 +12,36 @@ const defaultModel = path.join(root, 'models', 'film_extractor.pt');
 // Without the ASan runtime that npm run test:asan preloads for node: Python's torch breaks under it.
 const { LD_PRELOAD, ...childEnv } = process.env;
 
-// Debian's python3-torch is at /usr/bin/python3 (a python3 first on PATH may lack torch);
-// FILM_TEST_PYTHON names another interpreter with torch and numpy.
-const python = process.env.FILM_TEST_PYTHON || '/usr/bin/python3';
-
 const runs = (cmd, args) => spawnSync(cmd, args, { stdio: 'ignore', env: childEnv }).status === 0;
 
+// Python with torch and numpy, for the float64 references and the fixture models: FILM_TEST_PYTHON,
+// else Debian's python3-torch at /usr/bin/python3 (a python3 first on PATH may lack torch), else that.
+const python = process.env.FILM_TEST_PYTHON ||
+  ['/usr/bin/python3', 'python3'].find((py) => runs(py, ['-c', 'import torch, numpy'])) || '/usr/bin/python3';
+
+// What the tests need beyond this checkout: each check returns how to get it, or nothing.
+const prerequisites = {
+  python: () => !runs(python, ['-c', 'import torch, numpy']) &&
+    `${python} with torch and numpy: apt-get install python3-torch python3-numpy (or set FILM_TEST_PYTHON)`,
+  sharp: () => {
+    try {
+      require('sharp');
+      return false;
+    } catch (err) {
+      return `sharp, a dependency, does not load (${err.message.split('\n')[0]}): npm install`;
+    }
+  },
+  ffmpeg: () => !(runs('ffmpeg', ['-version']) && runs('ffprobe', ['-version'])) && 'ffmpeg and ffprobe: apt-get install ffmpeg',
+};
+
 /**
- * What the tests need beyond this checkout, each with the package that provides it. A missing one
- * fails the whole run (the root hook below), never turns a test pending.
+ * Throws, naming the package to install, unless every prerequisite named is there: called where a
+ * test file is loaded, it fails the run loudly rather than turning tests pending. (redis-server:
+ * test/redis.js.)
  */
-function missingPrerequisites() {
-  const missing = [];
-  if (!runs(python, ['-c', 'import torch, numpy'])) {
-    missing.push(`${python} cannot import torch and numpy: apt-get install python3-torch python3-numpy (or set FILM_TEST_PYTHON)`);
-  }
-  try {
-    require('sharp');
-  } catch (err) {
-    missing.push(`sharp does not load (${err.message.split('\n')[0]}): npm install`);
-  }
-  if (!runs('ffmpeg', ['-version']) || !runs('ffprobe', ['-version'])) missing.push('ffmpeg and ffprobe: apt-get install ffmpeg');
-  if (!runs('redis-server', ['--version'])) missing.push('redis-server: apt-get install redis-server');
-  return missing;
+function need(...names) {
+  const missing = names.map((name) => prerequisites[name]()).filter(Boolean);
+  if (missing.length) throw new Error(`the tests need:\n  ${missing.join('\n  ')}`);
 }
 
 function sh(cmd, args) {
@@ -216,12 +223,11 @@ function randomTensor(shape, seed = 1) {
 
 exports.mochaHooks = {
   beforeAll() {
-    const missing = missingPrerequisites();
-    if (missing.length) throw new Error(`the tests need:\n  ${missing.join('\n  ')}`);
+    need('python');
     makeModels();
   },
 };
 
 module.exports = Object.assign(exports, {
-  root, dir, python, models, EXPORTED_ARGS, reference, interpolateReference, relativeError, randomTensor, sh, cpuEngines,
+  root, dir, python, need, models, EXPORTED_ARGS, reference, interpolateReference, relativeError, randomTensor, sh, cpuEngines,
 });
