@@ -93,7 +93,7 @@ function makeModels() {
   if (stale(models.small, [exporter, extractor])) {
     sh(python, [exporter, '--channels', '16', '--sub-levels', '3', '--seed', '1', '--out', models.small]);
   }
-  if (stale(models.fixedSizeExtractor, [exporter, extractor, maker])) sh(python, [maker, dir]);
+  if (stale(models.fixedSizeExtractor, [exporter, extractor, filmNet, maker])) sh(python, [maker, dir]);
   if (stale(models.exported, [exporter, extractor, filmNet])) {
     sh(python, [exporter, '--interpolator', models.exported, ...EXPORTED_ARGS]);
   }
@@ -119,7 +119,7 @@ function reference() {
   if (manifest) return manifest;
   const file = path.join(dir, 'manifest.json');
   const casesFile = path.join(dir, 'cases.json');
-  const inputs = [path.join(__dirname, 'reference.py'), __filename, models.small, models.default, models.same];
+  const inputs = [path.join(__dirname, 'reference.py'), path.join(__dirname, 'reference_io.py'), __filename, models.small, models.default, models.same];
   if (stale(file, inputs)) {
     fs.writeFileSync(casesFile, JSON.stringify(cases));
     sh(python, [path.join(__dirname, 'reference.py'), dir, casesFile]);
@@ -160,7 +160,7 @@ function interpolateReference() {
   const file = path.join(dir, 'interpolate.json');
   const casesFile = path.join(dir, 'interpolate-cases.json');
   const script = path.join(__dirname, 'reference_interpolate.py');
-  if (stale(file, [script, __filename, models.tinyFilm, models.tinyFilmOld, models.interpolator, models.exported])) {
+  if (stale(file, [script, path.join(__dirname, 'reference_io.py'), __filename, models.tinyFilm, models.tinyFilmOld, models.interpolator, models.exported])) {
     fs.writeFileSync(casesFile, JSON.stringify(interpolateCases));
     sh(python, [script, dir, casesFile]);
   }
