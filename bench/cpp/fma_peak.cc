@@ -23,8 +23,9 @@ constexpr int kChains = 12;
 typedef float Floats8 __attribute__((vector_size(32)));
 typedef float Floats16 __attribute__((vector_size(64)));
 
-// kChains FMA chains on vectors V, in the instruction set of the function it is inlined into. acc * a + b is one FMA there: GCC contracts it (with
-// -std=gnu++17 and c++17 alike; `objdump -d fma_peak` shows 12 vfmadd per loop, as the intrinsics gave).
+// kChains FMA chains on vectors V, in the instruction set of the function it is inlined into.
+// acc * a + b is one FMA there: GCC contracts it (-std=gnu++17 and c++17 alike; `objdump -d
+// fma_peak` shows 12 vfmadd per loop, as the intrinsics did).
 template <typename V>
 __attribute__((always_inline)) inline float Chains(long iterations) {
   V acc[kChains];
