@@ -6,23 +6,12 @@
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { parseArgs } = require('node:util');
 
-const { randomTensor, timeInterleaved, median, gcHook, table, machineLines, fmt, now } = require('./common');
+const { randomTensor, timeInterleaved, median, gcHook, table, machineLines, fmt, now, cliOptions } = require('./common');
 
-const { values } = parseArgs({
-  options: {
-    before: { type: 'string' },
-    rounds: { type: 'string', default: '5' },
-    count: { type: 'string', default: '8' },
-    size: { type: 'string', default: '256' },
-  },
-});
-const rounds = Number(values.rounds);
-const count = Number(values.count);
-const size = Number(values.size);
+const { before, rounds, count, size } = cliOptions({ before: undefined, rounds: 5, count: 8, size: 256 });
 const here = path.resolve(__dirname, '..');
-const packages = { after: here, ...(values.before ? { before: path.resolve(values.before) } : {}) };
+const packages = { after: here, ...(before ? { before: path.resolve(before) } : {}) };
 
 function isa() {
   const flags = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1].split(' ') ?? [];
