@@ -7,12 +7,12 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const { Queue, QueueEvents, Worker } = require('bullmq');
+const { QueueEvents, Worker } = require('bullmq');
 require('./fixtures').need('sharp', 'ffmpeg'); // before sharp is required: a missing one fails loudly
 const sharp = require('sharp');
 const { FeatureExtractor, imageToTensor, padToMultiple } = require('..');
 const { root, randomTensor, relativeError } = require('./fixtures');
-const { startCli: start, finishCli: run, pollUntil, readNpy } = require('./helpers');
+const { startCli: start, finishCli: run, pollUntil, readNpy, fleetSuite } = require('./helpers');
 const { startRedis } = require('./redis');
 
 const sample = path.join(root, 'models', 'sample.png');
@@ -32,8 +32,7 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
   let redis;
   let tmp;
   let fx;
-  const queues = [];
-  const children = [];
+  const fleet = fleetSuite();
 
   before(async () => {
     redis = await startRedis();
@@ -42,25 +41,14 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
   });
 
   after(async () => {
-    for (const p of children) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await Promise.all(children.map((p) => p.exited));
-    await Promise.all(queues.map((q) => q.close()));
     fx?.dispose();
     await redis?.stop();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  const queue = (name) => {
-    const q = new Queue(name, { connection: { url: redis.url } });
-    queues.push(q);
-    return q;
-  };
-  const worker = (name, ...extra) => {
-    const p = start(['worker', '--redis', redis.url, '--queue', name, '--lock-seconds', LOCK, '--threads', '1', '--device', 'cpu',
-      '--out-root', tmp, '--input-root', tmp, '--input-root', path.dirname(sample), ...extra]);
-    children.push(p);
-    return p;
-  };
+  const queue = (name) => fleet.queue(name, redis.url);
+  const worker = (name, ...extra) => fleet.track(start(['worker', '--redis', redis.url, '--queue', name, '--lock-seconds', LOCK,
+    '--threads', '1', '--device', 'cpu', '--out-root', tmp, '--input-root', tmp, '--input-root', path.dirname(sample), ...extra]));
   const enqueue = (name, ...args) => run(['enqueue', '--redis', redis.url, '--queue', name, ...args]);
   const status = async (name) => {
     const r = await run(['status', '--redis', redis.url, '--queue', name, '--json']);

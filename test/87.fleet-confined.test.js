@@ -10,8 +10,8 @@ const path = require('node:path');
 
 const { Queue } = require('bullmq');
 const { FeatureExtractor } = require('..');
-const { need, randomTensor } = require('./fixtures');
-const { startCli: start, finishCli: run, pollUntil } = require('./helpers');
+const { need, randomTensor, root } = require('./fixtures');
+const { startCli: start, finishCli: run, pollUntil, fleetSuite } = require('./helpers');
 const { startRedis } = require('./redis');
 
 need('sharp');
@@ -37,8 +37,7 @@ describe('fleet: confined to its roots, Redis passwords, one memory bound per wo
   this.timeout(180000);
   let redis;
   let tmp;
-  const queues = [];
-  const children = [];
+  const fleet = fleetSuite();
 
   before(async () => {
     redis = await startRedis();
@@ -46,27 +45,23 @@ describe('fleet: confined to its roots, Redis passwords, one memory bound per wo
   });
 
   after(async () => {
-    for (const p of children) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await Promise.all(children.map((p) => p.exited));
-    await Promise.all(queues.map((q) => q.close()));
     await redis?.stop();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  const queue = (name, url = redis.url) => {
-    const q = new Queue(name, { connection: { url } });
-    queues.push(q);
-    return q;
-  };
-  const worker = (args, env) => {
-    const p = start(['worker', '--lock-seconds', '2', '--threads', '1', '--device', 'cpu', ...args], env);
-    children.push(p);
-    return p;
-  };
+  const queue = (name, url = redis.url) => fleet.queue(name, url);
+  const worker = (args, env) => fleet.track(start(['worker', '--lock-seconds', '2', '--threads', '1', '--device', 'cpu', ...args], env));
   const mkdir = (...parts) => {
     const dir = path.join(tmp, ...parts);
     fs.mkdirSync(dir, { recursive: true });
     return dir;
+  };
+  /** Under `tag`: an out root, an in root with good.png, and a folder outside both with secret.png. */
+  const roots = async (tag, seed) => {
+    const [outRoot, inRoot, outside] = ['out-root', 'in-root', 'outside'].map((name) => mkdir(tag, name));
+    const good = await png(path.join(inRoot, 'good.png'), seed);
+    const secret = await png(path.join(outside, 'secret.png'), seed + 1);
+    return { outRoot, inRoot, outside, good, secret };
   };
 
   describe('job data', () => {
@@ -112,11 +107,7 @@ describe('fleet: confined to its roots, Redis passwords, one memory bound per wo
     });
 
     it('hostile jobs fail at once, unretried, saying why, and leave every folder as it was', async () => {
-      const outRoot = mkdir('h', 'out-root');
-      const inRoot = mkdir('h', 'in-root');
-      const outside = mkdir('h', 'outside');
-      const good = await png(path.join(inRoot, 'good.png'), 1);
-      const secret = await png(path.join(outside, 'secret.png'), 2);
+      const { outRoot, inRoot, outside, good, secret } = await roots('h', 1);
       // folders with files that no job may touch: inside the out root and outside it
       const victim = mkdir('h', 'out-root', 'victim');
       fs.writeFileSync(path.join(victim, 'notes.txt'), 'mine');
@@ -178,11 +169,7 @@ describe('fleet: confined to its roots, Redis passwords, one memory bound per wo
     });
 
     it('enqueue checks the same rules before adding, given the roots', async () => {
-      const outRoot = mkdir('e', 'out-root');
-      const inRoot = mkdir('e', 'in-root');
-      const outside = mkdir('e', 'outside');
-      const good = await png(path.join(inRoot, 'good.png'), 3);
-      const secret = await png(path.join(outside, 'secret.png'), 4);
+      const { outRoot, inRoot, outside, good, secret } = await roots('e', 3);
       fs.symlinkSync(outside, path.join(outRoot, 'link'));
       const enqueue = (...args) => run(['enqueue', '--redis', redis.url, '--queue', 'q-enq', '--out-root', outRoot, '--input-root', inRoot, ...args]);
       let r = await enqueue(good, secret, '--out', outRoot);

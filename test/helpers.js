@@ -4,7 +4,7 @@ const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { root } = require('./fixtures');
+const { root, interpolateReference } = require('./fixtures');
 
 const cli = path.join(root, 'bin', 'film-features.js');
 
@@ -99,4 +99,40 @@ function halfToFloat(h) {
   return sign * (1 + f / 1024) * 2 ** (e - 15);
 }
 
-module.exports = { cli, runCli, startCli, finishCli, pollUntil, readNpy };
+/**
+ * For a describe() of Interpolator tests: `cases`, the interpolation references by name (filled
+ * before its tests), and load(file), each file loaded once (CPU, 2 threads) and disposed after them.
+ */
+function interpolatorSuite() {
+  const { Interpolator } = require('..');
+  const cases = {};
+  const loaded = new Map();
+  before(() => Object.assign(cases, Object.fromEntries(interpolateReference().map((c) => [c.name, c]))));
+  after(() => loaded.forEach((film) => film.dispose()));
+  const load = async (file) => {
+    if (!loaded.has(file)) loaded.set(file, await Interpolator.load(file, { device: 'cpu', threads: 2 }));
+    return loaded.get(file);
+  };
+  return { cases, load };
+}
+
+/**
+ * For a describe() of fleet tests: queue(name, url), a BullMQ Queue, and track(proc), a startCli
+ * process; after its tests, processes still running are killed and the queues closed.
+ */
+function fleetSuite() {
+  const { Queue } = require('bullmq');
+  const queues = [];
+  const children = [];
+  after(async () => {
+    for (const p of children) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await Promise.all(children.map((p) => p.exited));
+    await Promise.all(queues.map((q) => q.close()));
+  });
+  return {
+    queue: (name, url) => queues[queues.push(new Queue(name, { connection: { url } })) - 1],
+    track: (proc) => children[children.push(proc) - 1],
+  };
+}
+
+module.exports = { cli, runCli, startCli, finishCli, pollUntil, readNpy, interpolatorSuite, fleetSuite };
