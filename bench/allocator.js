@@ -5,17 +5,10 @@
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { parseArgs } = require('node:util');
 
-const { median, table, machineLines, fmt } = require('./common');
+const { median, table, machineLines, fmt, cliOptions } = require('./common');
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '2' },
-    runs: { type: 'string', default: '5' },
-    size: { type: 'string', default: '512' },
-  },
-});
+const values = cliOptions({ rounds: 2, runs: 5, size: 512 });
 const jemalloc = ['/usr/lib/x86_64-linux-gnu/libjemalloc.so.2', '/usr/lib/aarch64-linux-gnu/libjemalloc.so.2']
   .find((f) => fs.existsSync(f));
 

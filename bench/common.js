@@ -77,4 +77,23 @@ function machineLines(extra = []) {
 
 const fmt = (x, digits = 1) => (Number.isFinite(x) ? x.toFixed(digits) : '-');
 
-module.exports = { rng, randomTensor, now, timeInterleaved, median, gcHook, table, machineLines, fmt };
+/**
+ * The command line's --name value options, from their defaults: a number default makes a number
+ * option (checked), a boolean a flag, a string or undefined (no default) a string.
+ */
+function cliOptions(defaults) {
+  const { parseArgs } = require('node:util');
+  const options = Object.fromEntries(Object.entries(defaults).map(([name, value]) => [name, typeof value === 'boolean'
+    ? { type: 'boolean', default: value }
+    : { type: 'string', ...(value === undefined ? {} : { default: String(value) }) }]));
+  const { values } = parseArgs({ options });
+  for (const [name, value] of Object.entries(defaults)) {
+    if (typeof value !== 'number') continue;
+    const n = Number(values[name]);
+    if (!Number.isFinite(n)) throw new RangeError(`--${name}: expected a number, got '${values[name]}'`);
+    values[name] = n;
+  }
+  return values;
+}
+
+module.exports = { rng, randomTensor, now, timeInterleaved, median, gcHook, table, machineLines, fmt, cliOptions };

@@ -10,29 +10,19 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
-const { parseArgs } = require('node:util');
 
 const { Interpolator } = require('..');
 const { native } = require('../dist/native');
-const { randomTensor, median, gcHook, table, machineLines, fmt, now } = require('./common');
+const { randomTensor, median, gcHook, table, machineLines, fmt, now, cliOptions } = require('./common');
 
 const root = path.resolve(__dirname, '..');
 
 function options() {
-  const { values } = parseArgs({
-    options: {
-      model: { type: 'string' },
-      size: { type: 'string', default: '1024x768' },
-      threads: { type: 'string', default: '2' },
-      runs: { type: 'string', default: '3' },
-      warmup: { type: 'string', default: '2' },
-      all: { type: 'boolean', default: false },
-    },
-  });
+  const values = cliOptions({ model: undefined, size: '1024x768', threads: 2, runs: 3, warmup: 2, all: false });
   const m = /^(\d+)x(\d+)$/.exec(values.size);
   if (!m) throw new RangeError(`--size: expected WxH, got '${values.size}'`);
-  return { model: values.model, width: Number(m[1]), height: Number(m[2]), threads: Number(values.threads),
-    runs: Number(values.runs), warmup: Number(values.warmup), all: values.all };
+  return { model: values.model, width: Number(m[1]), height: Number(m[2]), threads: values.threads,
+    runs: values.runs, warmup: values.warmup, all: values.all };
 }
 
 function isa() {

@@ -4,25 +4,12 @@
 // all loaded at once and timed in turn. Reports images/s (medians) and the ratio to "off".
 // Usage: node bench/microbatch.js [--rounds 5] [--count 16] [--size 256] [--threads 0] [--device cpu]
 const fs = require('node:fs');
-const { parseArgs } = require('node:util');
 
 const { FeatureExtractor } = require('..');
 const { native } = require('../dist/native');
-const { randomTensor, timeInterleaved, median, gcHook, table, machineLines, fmt } = require('./common');
+const { randomTensor, timeInterleaved, median, gcHook, table, machineLines, fmt, cliOptions } = require('./common');
 
-const { values } = parseArgs({
-  options: {
-    rounds: { type: 'string', default: '5' },
-    count: { type: 'string', default: '16' },
-    size: { type: 'string', default: '256' },
-    threads: { type: 'string', default: '0' },
-    device: { type: 'string', default: 'cpu' },
-  },
-});
-const rounds = Number(values.rounds);
-const count = Number(values.count);
-const size = Number(values.size);
-const threads = Number(values.threads);
+const { rounds, count, size, threads, device } = cliOptions({ rounds: 5, count: 16, size: 256, threads: 0, device: 'cpu' });
 
 const CONFIGS = [
   { name: 'off (batchWindowMs 0)', batchWindowMs: 0 },
@@ -46,7 +33,7 @@ async function main() {
   const fxs = {};
   for (const config of CONFIGS) {
     const { name, ...options } = config;
-    fxs[name] = await FeatureExtractor.load(undefined, { device: values.device, threads, ...options });
+    fxs[name] = await FeatureExtractor.load(undefined, { device, threads, ...options });
   }
   const fns = Object.fromEntries(Object.entries(fxs).map(([name, fx]) =>
     [name, () => Promise.all(images.map((image) => fx.extract(image, { levels: 7 })))]));
@@ -63,7 +50,7 @@ async function main() {
   Object.values(fxs).forEach((fx) => fx.dispose());
 
   console.log(machineLines([
-    `ISA: ${isa()}; libtorch ${native().torchVersion}; device ${values.device}, threads ${threads || 'all'}`,
+    `ISA: ${isa()}; libtorch ${native().torchVersion}; device ${device}, threads ${threads || 'all'}`,
     `${count} concurrent extracts of ${size}x${size} (7 levels) per round; medians of ${rounds} rounds after ` +
       '1 warm-up round, set-ups taken in turn (order rotating)',
   ]).join('\n'));

@@ -6,9 +6,8 @@
 //   [--precision fp32|bf16] [--layout nchw|nhwc] [--detail]
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
-const { parseArgs } = require('node:util');
 
-const { median, table, fmt } = require('./common');
+const { median, table, fmt, cliOptions } = require('./common');
 
 const KINDS = ['first convolution', 'convolution', 'reorder', 'pooling', 'other'];
 
@@ -92,26 +91,15 @@ function profileRow(label, p) {
 }
 
 function main() {
-  const { values } = parseArgs({
-    options: {
-      size: { type: 'string', default: '256' },
-      batch: { type: 'string', default: '1' },
-      threads: { type: 'string', default: '2' },
-      repeats: { type: 'string', default: '9' },
-      precision: { type: 'string', default: 'fp32' },
-      layout: { type: 'string', default: 'nchw' },
-      detail: { type: 'boolean', default: false },
-    },
-  });
+  const values = cliOptions({ size: '256', batch: 1, threads: 2, repeats: 9, precision: 'fp32', layout: 'nchw', detail: false });
   const m = /^(\d+)(?:x(\d+))?$/.exec(values.size);
   if (!m) throw new RangeError(`--size: expected N or HxW, got '${values.size}'`);
   const [h, w] = [Number(m[1]), Number(m[2] ?? m[1])];
   const root = path.resolve(__dirname, '..');
   const binary = path.join(__dirname, '.cache', 'cpp-build', 'forward_loop');
-  const batch = Number(values.batch);
-  const threads = Number(values.threads);
+  const { batch, threads } = values;
   const p = profile(binary, path.join(root, 'models', 'film_extractor.pt'), {
-    threads, shape: [batch, 3, h, w], repeats: Number(values.repeats), precision: values.precision, layout: values.layout,
+    threads, shape: [batch, 3, h, w], repeats: values.repeats, precision: values.precision, layout: values.layout,
   });
   console.log(`oneDNN ${p.version}, ISA ${p.isa}, CPU ${require('node:os').cpus()[0]?.model}; medians of ${values.repeats} warm runs`);
   console.log(table(PROFILE_HEADER, [profileRow([`${h}x${w}`, batch, threads, values.precision, values.layout], p)]));

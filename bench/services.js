@@ -6,23 +6,12 @@
 const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { parseArgs } = require('node:util');
 
-const { randomTensor, timeInterleaved, median, gcHook, table, machineLines, fmt, now } = require('./common');
+const { randomTensor, timeInterleaved, median, gcHook, table, machineLines, fmt, now, cliOptions } = require('./common');
 
-const { values } = parseArgs({
-  options: {
-    before: { type: 'string' },
-    rounds: { type: 'string', default: '5' },
-    count: { type: 'string', default: '8' },
-    size: { type: 'string', default: '256' },
-  },
-});
-const rounds = Number(values.rounds);
-const count = Number(values.count);
-const size = Number(values.size);
+const { before, rounds, count, size } = cliOptions({ before: undefined, rounds: 5, count: 8, size: 256 });
 const here = path.resolve(__dirname, '..');
-const packages = { after: here, ...(values.before ? { before: path.resolve(values.before) } : {}) };
+const packages = { after: here, ...(before ? { before: path.resolve(before) } : {}) };
 
 function isa() {
   const flags = fs.readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1].split(' ') ?? [];
@@ -73,35 +62,17 @@ async function throughput() {
     t.map((x) => fmt((1000 * count) / x, 2)).join(', ')]);
 }
 
-const RSS_SCRIPT = `
-  const { FeatureExtractor } = require(process.argv[1]);
-  const model = require('node:path').join(process.argv[1], 'models', 'film_extractor.pt');
-  const rss = () => process.memoryUsage().rss;
-  (async () => {
-    const image = { data: new Float32Array(3 * 64 * 64).fill(0.25), shape: [1, 3, 64, 64] };
-    const warm = await FeatureExtractor.load(model, { device: 'cpu' });
-    await warm.extract(image);
-    warm.dispose();
-    if (global.gc) global.gc();
-    const base = rss();
-    const models = [];
-    for (let i = 0; i < 8; i++) models.push(await FeatureExtractor.load(model, { device: 'cpu' }));
-    for (const fx of models) await fx.extract(image);
-    const loaded = rss();
-    for (const fx of models) fx.dispose();
-    const disposed = rss();
-    global.gc();
-    await new Promise((r) => setTimeout(r, 100));
-    console.log(JSON.stringify({ base, loaded, disposed, afterGc: rss() }));
-  })();`;
-
+// test/services/dispose-rss.js, on each package: RSS right after dispose(), after the idle release
+// it schedules (builds that have one), and after a gc().
 function rssAfterDispose() {
+  const script = path.join(here, 'test', 'services', 'dispose-rss.js');
+  const model = path.join(here, 'models', 'film_extractor.pt');
   return Object.entries(packages).map(([name, root]) => {
-    const r = spawnSync(process.execPath, ['--expose-gc', '-e', RSS_SCRIPT, root], { encoding: 'utf8' });
+    const r = spawnSync(process.execPath, ['--expose-gc', script, model, root], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(r.stderr);
     const m = JSON.parse(r.stdout);
     const mb = (x) => fmt(x / 2 ** 20, 0);
-    return [name, mb(m.base), mb(m.loaded), mb(m.disposed), mb(m.afterGc)];
+    return [name, mb(m.base), mb(m.loaded), mb(m.rightAfter), m.released ? mb(m.disposed) : 'none', mb(m.afterGc)];
   });
 }
 
@@ -111,8 +82,9 @@ async function main() {
   console.log(table(['input', 'MB', 'ms on the JS thread', 'GB/s'], await copyCost()));
   console.log(`\n${count} concurrent extracts of ${size}x${size} (Promise.all, 7 levels, threads 0), medians of ${rounds} rounds, packages in turn:\n`);
   console.log(table(['package', 'root', 'images/s', 'per round'], await throughput()));
-  console.log('\nRSS (MB) with 8 models loaded, right after dispose() of all 8, and after a gc():\n');
-  console.log(table(['package', 'before loading', '8 loaded', 'right after dispose()', 'after gc()'], rssAfterDispose()));
+  console.log('\nRSS (MB) with 8 models loaded, right after dispose() of all 8, after the idle release, and after a gc():\n');
+  console.log(table(['package', 'before loading', '8 loaded', 'right after dispose()', 'after the idle release', 'after gc()'],
+    rssAfterDispose()));
 }
 
 main().catch((err) => {

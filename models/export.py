@@ -37,22 +37,11 @@ CONV = re.compile(r'^(?:extract\.)?(extract_sublevels\.convs\.(\d+)\.([01])\.0\.
 
 def read_weights(path: str) -> Tuple[Dict[str, torch.Tensor], int, int]:
     """FILM extractor weights from any FILM file, as float32, with the bare names."""
-    try:
-        module = torch.jit.load(path, map_location='cpu')
-        if hasattr(module, 'extract'):
-            module = module.extract
-        state = module.state_dict()
-    except RuntimeError:
-        state = torch.load(path, map_location='cpu')
-        if isinstance(state, dict) and isinstance(state.get('state_dict'), dict):
-            state = state['state_dict']
-    if not isinstance(state, dict):
-        raise SystemExit(f'{path}: neither TorchScript nor a state_dict')
     weights = {}
-    for name, tensor in state.items():
+    for name, tensor in read_state(path).items():
         m = CONV.match(name)
         if m:
-            weights[m[1]] = tensor.float()
+            weights[m[1]] = tensor
     if not weights:
         raise SystemExit(f'{path}: no extract_sublevels.convs.*.weight tensors')
     sub_levels = 1 + max(int(CONV.match(n)[2]) for n in weights)

@@ -51,6 +51,14 @@ def backward_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
                          align_corners=False)
 
 
+def image_pyramid(image: torch.Tensor, levels: int) -> List[torch.Tensor]:
+    """The frame and its 2x2 average poolings, finest first."""
+    pyramid = [image]
+    for _ in range(1, levels):
+        pyramid.append(F.avg_pool2d(pyramid[-1], kernel_size=2, stride=2))
+    return pyramid
+
+
 def upsample_flow(flow: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """A flow at twice the resolution: twice the vectors, bilinearly resized."""
     return F.interpolate(2 * flow, size=(like.shape[2], like.shape[3]), mode='bilinear', align_corners=False)
@@ -163,10 +171,7 @@ class FilmNet(nn.Module):
                            specialized_levels)
 
     def forward(self, x0: torch.Tensor, x1: torch.Tensor, batch_dt: torch.Tensor) -> torch.Tensor:
-        images0, images1 = [x0], [x1]
-        for _ in range(1, self.pyramid_levels):
-            images0.append(F.avg_pool2d(images0[-1], kernel_size=2, stride=2))
-            images1.append(F.avg_pool2d(images1[-1], kernel_size=2, stride=2))
+        images0, images1 = image_pyramid(x0, self.pyramid_levels), image_pyramid(x1, self.pyramid_levels)
         feats0, feats1 = self.extract(images0), self.extract(images1)
         forward_flows = accumulate(self.predict_flow(feats0, feats1))
         backward_flows = accumulate(self.predict_flow(feats1, feats0))

@@ -4,7 +4,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { FeatureExtractor } = require('..');
-const { models, needPython } = require('./fixtures');
+const { models } = require('./fixtures');
 
 describe('FeatureExtractor.load', () => {
   it('loads the shipped model with no path, on the CPU here, and reports what it holds', async () => {
@@ -28,7 +28,6 @@ describe('FeatureExtractor.load', () => {
   });
 
   it('reads width and depth from the weights of a non-default model', async function () {
-    needPython(this);
     const fx = await FeatureExtractor.load(models.small, { device: 'cpu', threads: 1 });
     assert.equal(fx.info.channels, 16);
     assert.equal(fx.info.subLevels, 3);

@@ -6,14 +6,13 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { FeatureExtractor } = require('..');
-const { models, needPython, python, sh, randomTensor } = require('./fixtures');
+const { models, python, sh, randomTensor } = require('./fixtures');
 
 describe('model metadata (info.weights)', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'film-meta-'));
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
   it('the shipped model stores "random, seed 0" in the file itself, readable by torch', function () {
-    needPython(this);
     const out = sh(python, ['-c', `
 import json, torch
 extra = {'film_features.json': ''}
@@ -37,7 +36,6 @@ print(json.dumps(json.loads(extra['film_features.json'])))`]);
   ];
   for (const [name, json, expected] of cases) {
     it(`${name}: info.weights is ${JSON.stringify(expected)}`, async function () {
-      needPython(this);
       const file = path.join(tmp, `${name.replace(/\W+/g, '_')}.pt`);
       fs.writeFileSync(`${file}.json`, json);
       sh(python, ['-c', `
@@ -55,7 +53,6 @@ torch.jit.save(m, ${JSON.stringify(file)}, _extra_files={'film_features.json': o
   }
 
   it('re-exporting with seed 0 gives the shipped weights: the same features to the bit', async function () {
-    needPython(this);
     const file = path.join(tmp, 'seed0.pt');
     sh(python, [path.join(__dirname, '..', 'models', 'export.py'), '--seed', '0', '--out', file]);
     const image = randomTensor([1, 3, 24, 40], 22);

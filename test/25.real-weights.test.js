@@ -3,7 +3,7 @@
 const assert = require('node:assert/strict');
 const { FeatureExtractor } = require('..');
 const path = require('node:path');
-const { cpuEngines, dir, models, needPython, python, reference, relativeError, randomTensor, sh } = require('./fixtures');
+const { cpuEngines, dir, models, python, reference, relativeError, randomTensor, sh } = require('./fixtures');
 
 function maxRelativeError(actual, expected) {
   assert.equal(actual.length, expected.length);
@@ -15,7 +15,6 @@ function maxRelativeError(actual, expected) {
 
 describe('real FILM files', function () {
   before(function () {
-    needPython(this);
   });
 
   const kinds = {

@@ -1,8 +1,8 @@
 'use strict';
 // Features against an independent float64 reference (test/reference.py) on the same weights.
 const assert = require('node:assert/strict');
-const { FeatureExtractor } = require('..');
-const { cpuEngines, models, needPython, reference, relativeError } = require('./fixtures');
+const { FeatureExtractor, buildPyramid } = require('..');
+const { cpuEngines, models, reference, relativeError } = require('./fixtures');
 
 const TOLERANCE = 1e-5;
 
@@ -19,7 +19,6 @@ for (const engine of cpuEngines()) {
   describe(`features match the reference (engine ${engine})`, function () {
     const extractors = {};
     before(async function () {
-      needPython(this);
       reference();
       extractors.default = await FeatureExtractor.load(models.default, { device: 'cpu', engine });
       extractors.small = await FeatureExtractor.load(models.small, { device: 'cpu', engine });
@@ -40,11 +39,15 @@ for (const engine of cpuEngines()) {
       });
     }
 
-    it('pyramidOnDevice: the native side pools the coarse levels from level 0, with the same result', async () => {
+    it('pyramidOnDevice: false pools on the main thread (buildPyramid), true natively: both match the reference', async () => {
       for (const name of ['default-97x61-L6', 'default-b2-64x80-L7']) {
         const c = reference().find((x) => x.name === name);
-        const out = await extractors.default.extract(c.pyramid[0], { levels: c.levels, pyramidOnDevice: true });
-        assertClose(out, c.features, `${name} pyramidOnDevice`);
+        const fx = extractors.default;
+        const onMain = await fx.extract(c.pyramid[0], { levels: c.levels, pyramidOnDevice: false });
+        assertClose(onMain, c.features, `${name} pyramidOnDevice: false`);
+        const ours = await fx.extractPyramid(buildPyramid(c.pyramid[0], c.levels));
+        onMain.forEach((level, i) => assert.deepEqual(level.data, ours[i].data, `${name} level ${i}: false runs buildPyramid's pyramid`));
+        assertClose(await fx.extract(c.pyramid[0], { levels: c.levels, pyramidOnDevice: true }), c.features, `${name} pyramidOnDevice: true`);
       }
     });
 

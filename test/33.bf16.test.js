@@ -3,7 +3,7 @@
 // oneDNN's instruction set has bf16, a clear error with a code where it has not; bad values rejected.
 const assert = require('node:assert/strict');
 const { FeatureExtractor } = require('..');
-const { models, needPython, reference, relativeError } = require('./fixtures');
+const { models, reference, relativeError } = require('./fixtures');
 
 // README, "Precision": bf16 keeps 8 bits of mantissa; measured max |bf16 - ref| / max |ref| per
 // level is 0.3-0.7% on the parity cases and the sample photo. The bound leaves room, and is still
@@ -49,7 +49,6 @@ describe("precision: 'bf16'", function () {
       });
       return;
     }
-    needPython(this);
     const bf16 = await FeatureExtractor.load(models.default, { device: 'cpu', precision: 'bf16' });
     try {
       assert.equal(bf16.info.precision, 'bf16');

@@ -4,6 +4,7 @@
 const assert = require('node:assert/strict');
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
+require('./fixtures').need('sharp'); // before sharp is required: a missing one fails loudly
 const sharp = require('sharp');
 const { FeatureExtractor, imageToTensor } = require('..');
 const { native } = require('../dist/native');

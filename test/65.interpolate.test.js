@@ -6,7 +6,8 @@ const assert = require('node:assert/strict');
 
 const { Interpolator, FeatureExtractor, defaultModelPath } = require('..');
 const { native, RUN_BYTES, RUN_COPY_OUTPUTS, RUN_WITH_ADDRESSES } = require('../dist/native');
-const { models, needPython, interpolateReference, relativeError, randomTensor } = require('./fixtures');
+const { models, relativeError, randomTensor } = require('./fixtures');
+const { interpolatorSuite } = require('./helpers');
 
 const TOLERANCE = 1e-5;
 
@@ -36,18 +37,7 @@ function assertBytesClose(actual, expected, what) {
 }
 
 describe('Interpolator', function () {
-  let cases;
-  const loaded = new Map();
-  const load = async (file) => {
-    if (!loaded.has(file)) loaded.set(file, await Interpolator.load(file, { device: 'cpu', threads: 2 }));
-    return loaded.get(file);
-  };
-
-  before(function () {
-    needPython(this);
-    cases = Object.fromEntries(interpolateReference().map((c) => [c.name, c]));
-  });
-  after(() => loaded.forEach((film) => film.dispose()));
+  const { cases, load } = interpolatorSuite();
 
   describe('load', () => {
     it('loads whole interpolators, fp32 and fp16, and says what they hold', async () => {

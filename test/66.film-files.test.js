@@ -5,7 +5,8 @@
 const assert = require('node:assert/strict');
 
 const { Interpolator, FeatureExtractor } = require('..');
-const { models, needPython, interpolateReference, relativeError, randomTensor } = require('./fixtures');
+const { models, relativeError, randomTensor } = require('./fixtures');
+const { interpolatorSuite } = require('./helpers');
 
 const TOLERANCE = 1e-5;
 
@@ -16,18 +17,7 @@ function assertClose(actual, expected, what) {
 }
 
 describe('FILM files: batch_dt conventions, our export, failures', function () {
-  let cases;
-  const loaded = new Map();
-  const load = async (file) => {
-    if (!loaded.has(file)) loaded.set(file, await Interpolator.load(file, { device: 'cpu', threads: 2 }));
-    return loaded.get(file);
-  };
-
-  before(function () {
-    needPython(this);
-    cases = Object.fromEntries(interpolateReference().map((c) => [c.name, c]));
-  });
-  after(() => loaded.forEach((film) => film.dispose()));
+  const { cases, load } = interpolatorSuite();
 
   describe('info.dtShape: the batch_dt shape found at load', () => {
     for (const [what, file, shape] of [

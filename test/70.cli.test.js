@@ -1,54 +1,19 @@
 'use strict';
 // The command line, run as a child process: film-features extract <files or folders...>.
 const assert = require('node:assert/strict');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-// sharp is left out of the GPU machine's kit (../shared/gpu/pack-kit.sh): skip there, saying so.
-let sharp;
-try {
-  sharp = require('sharp');
-} catch {
-  sharp = null;
-}
+require('./fixtures').need('sharp'); // before sharp is required: a missing one fails loudly
+const sharp = require('sharp');
 const { FeatureExtractor, imageToTensor, padToMultiple } = require('..');
 const { root, python, randomTensor, relativeError } = require('./fixtures');
+const { runCli: run, readNpy } = require('./helpers');
 
-const cli = path.join(root, 'bin', 'film-features.js');
 const sample = path.join(root, 'models', 'sample.png');
 const LEVELS = 4;
 const CHANNELS = [64, 192, 448, 960]; // the shipped model (C=64, S=4), levels 0..3
-
-/** Runs the CLI; resolves to { status, stdout, stderr }. */
-function run(args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd: root });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
-
-/** A minimal .npy (v1.0, little-endian float32, C order) reader. */
-function readNpy(file) {
-  const buf = fs.readFileSync(file);
-  assert.equal(buf.toString('latin1', 0, 6), '\x93NUMPY');
-  assert.deepEqual([buf[6], buf[7]], [1, 0]);
-  const length = buf.readUInt16LE(8);
-  assert.equal((10 + length) % 64, 0, 'header padded to a multiple of 64 bytes');
-  const header = buf.toString('latin1', 10, 10 + length);
-  const m = header.match(/^\{'descr': '<f4', 'fortran_order': False, 'shape': \(([\d, ]+)\), \} *\n$/);
-  assert.ok(m, `unexpected header ${JSON.stringify(header)}`);
-  const shape = m[1].split(',').filter((s) => s.trim()).map(Number);
-  const body = buf.subarray(10 + length);
-  const data = new Float32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength));
-  assert.equal(data.length, shape.reduce((a, b) => a * b, 1));
-  return { shape, data };
-}
 
 /** What the API gives for the same file: decoded, padded to 2^(levels-1), extracted. */
 async function expected(fx, file) {
@@ -59,13 +24,6 @@ async function expected(fx, file) {
 }
 
 describe('film-features CLI', function () {
-  before(function () {
-    if (!sharp) {
-      console.log('    (skipped: sharp is not installed)');
-      this.skip();
-    }
-  });
-
   let tmp;
   let out;
   let small;
@@ -138,8 +96,7 @@ describe('film-features CLI', function () {
     assert.deepEqual(meta.shapes.level0, [1, 64, 40, 48]);
   });
 
-  it('writes .npy files numpy reads', function () {
-    if (!python) this.skip();
+  it('writes .npy files numpy reads', () => {
     const file = path.join(out, 'small', 'level2.npy');
     const r = spawnSync(python, ['-c', 'import sys, numpy as n; a = n.load(sys.argv[1]); print(a.dtype, a.shape)', file],
       { encoding: 'utf8' });

@@ -3,64 +3,23 @@
 // and an animated GIF, a video made with ffmpeg, lists, a killed run resumed with --skip-existing,
 // an unwritable --out, and numpy reading the float16 .npy and safetensors outputs.
 const assert = require('node:assert/strict');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+require('./fixtures').need('sharp', 'ffmpeg'); // before sharp is required: a missing one fails loudly
 const sharp = require('sharp');
 
 const { FeatureExtractor, imageToTensor, padToMultiple, cropLevel } = require('..');
-const { root, python, needPython, relativeError } = require('./fixtures');
+const { root, python, relativeError } = require('./fixtures');
+const { runCli: run, readNpy } = require('./helpers');
 
-const cli = path.join(root, 'bin', 'film-features.js');
 const LEVELS = 4;
 const CHANNELS = [64, 192, 448, 960];
-
-function run(args, { env, stdin, onSpawn } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd: root, env: env ?? process.env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
-    onSpawn?.(child);
-  });
-}
 
 function ffmpeg(args) {
   const r = spawnSync('ffmpeg', ['-hide_banner', '-v', 'error', '-y', ...args], { encoding: 'utf8' });
   assert.equal(r.status, 0, `ffmpeg ${args.join(' ')}: ${r.error ?? r.stderr}`);
-}
-
-/** .npy v1.0 reader for '<f4' and '<f2' (halves widened to float32 here, bit by bit). */
-function readNpy(file) {
-  const buf = fs.readFileSync(file);
-  assert.equal(buf.toString('latin1', 0, 6), '\x93NUMPY');
-  const length = buf.readUInt16LE(8);
-  assert.equal((10 + length) % 64, 0);
-  const header = buf.toString('latin1', 10, 10 + length);
-  const m = header.match(/^\{'descr': '<(f[24])', 'fortran_order': False, 'shape': \(([\d, ]+)\), \} *\n$/);
-  assert.ok(m, header);
-  const shape = m[2].split(',').filter((s) => s.trim()).map(Number);
-  const body = buf.subarray(10 + length);
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = m[1] === 'f4'
-    ? new Float32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength))
-    : Float32Array.from({ length: n }, (_, i) => halfToFloat(body.readUInt16LE(2 * i)));
-  assert.equal(data.length, n);
-  return { dtype: m[1], shape, data };
-}
-
-function halfToFloat(h) {
-  const sign = h & 0x8000 ? -1 : 1;
-  const e = (h >> 10) & 0x1f;
-  const f = h & 0x3ff;
-  if (e === 0) return sign * f * 2 ** -24;
-  if (e === 31) return f ? NaN : sign * Infinity;
-  return sign * (1 + f / 1024) * 2 ** (e - 15);
 }
 
 const meta = (dir) => JSON.parse(fs.readFileSync(path.join(dir, 'meta.json'), 'utf8'));
@@ -171,7 +130,6 @@ describe('batch pipeline (extract command)', function () {
   });
 
   it('-r recurses, --dtype float16 --save-levels --crop write less, --jobs 2 runs extracts at once; numpy reads the .npy', async function () {
-    needPython(this);
     const out = path.join(tmp, 'f16');
     const r = await run(['extract', '-r', folder, '--levels', String(LEVELS), '--device', 'cpu', '--out', out,
       '--dtype', 'float16', '--save-levels', '2,0', '--crop', '--jobs', '2']);
@@ -204,7 +162,6 @@ for f, o in zip(sys.argv[1::2], sys.argv[2::2]):
   });
 
   it('decodes a video with ffmpeg: --every and --frames pick frames, --format safetensors writes one file numpy reads', async function () {
-    needPython(this);
     const out = path.join(tmp, 'video');
     const r = await run(['extract', clip, '--levels', String(LEVELS), '--device', 'cpu', '--out', out,
       '--format', 'safetensors', '--every', '2', '--frames', '1:5', '--save-levels', '1,3']);

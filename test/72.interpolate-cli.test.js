@@ -1,33 +1,15 @@
 'use strict';
 // film-features interpolate and slowmo, run as child processes, against the API and real ffmpeg.
 const assert = require('node:assert/strict');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-// sharp is left out of the GPU machine's kit (../shared/gpu/pack-kit.sh): skip there, saying so.
-let sharp;
-try {
-  sharp = require('sharp');
-} catch {
-  sharp = null;
-}
+require('./fixtures').need('sharp', 'ffmpeg'); // before sharp is required: a missing one fails loudly
+const sharp = require('sharp');
 const { Interpolator } = require('..');
-const { root, models, python } = require('./fixtures');
-
-const cli = path.join(root, 'bin', 'film-features.js');
-
-function run(args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd: root });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
+const { models } = require('./fixtures');
+const { runCli: run } = require('./helpers');
 
 function ffprobe(file) {
   const r = spawnSync('ffprobe', ['-v', 'error', '-select_streams', 'v:0', '-count_frames', '-show_entries',
@@ -50,16 +32,6 @@ const meanAbs = (a, b) => a.reduce((s, v, i) => s + Math.abs(v - b[i]), 0) / a.l
 describe('CLI: interpolate and slowmo', function () {
   let tmp;
   before(function () {
-    if (!python) {
-      console.log('    (skipped: the fixture interpolator needs Python with torch; apt-get install python3-torch)');
-      this.skip();
-    }
-    if (!sharp) {
-      console.log('    (skipped: sharp is not installed here)');
-      this.skip();
-    }
-    // ffmpeg is a test dependency (npm install puts it in place on Debian): missing, these fail.
-    assert.equal(spawnSync('ffmpeg', ['-version']).status, 0, 'ffmpeg is needed: apt-get install ffmpeg');
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'film-interp-cli-'));
   });
   after(() => tmp && fs.rmSync(tmp, { recursive: true, force: true }));

@@ -7,11 +7,12 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { Readable } = require('node:stream');
+require('./fixtures').need('sharp', 'ffmpeg'); // before sharp is required: a missing one fails loudly
 const sharp = require('sharp');
 
 const { FeatureExtractor, padToMultiple, cropLevel } = require('..');
 const batch = require('../dist/batch');
-const { python, needPython, randomTensor, relativeError } = require('./fixtures');
+const { python, randomTensor, relativeError } = require('./fixtures');
 
 /** Largest difference between two float16 arrays in units in the last place (same-sign values). */
 function maxUlp(a, b) {
@@ -111,7 +112,6 @@ describe('lib/batch API', function () {
   });
 
   it('converts float32 to float16 exactly as numpy does (round to nearest even, subnormals, overflow, NaN)', function () {
-    needPython(this);
     const n = 200000;
     const data = new Float32Array(n);
     const r = randomTensor([2 * n], 3).data;

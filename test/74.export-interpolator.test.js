@@ -3,50 +3,22 @@
 // with random weights, written to a temporary folder), then the CLI's interpolate and slowmo on it,
 // end to end; --from copies weights in the port's layout; --verbose prints a model's own trace.
 const assert = require('node:assert/strict');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-
-// sharp is left out of the GPU machine's kit (../shared/gpu/pack-kit.sh): skip there, saying so.
-let sharp;
-try {
-  sharp = require('sharp');
-} catch {
-  sharp = null;
-}
+require('./fixtures').need('sharp', 'ffmpeg'); // before sharp is required: a missing one fails loudly
+const sharp = require('sharp');
 const { Interpolator } = require('..');
 const { root, models, python, EXPORTED_ARGS, randomTensor, sh } = require('./fixtures');
+const { runCli: run } = require('./helpers');
 
-const cli = path.join(root, 'bin', 'film-features.js');
 const exporter = path.join(root, 'models', 'export.py');
-
-function run(args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd: root });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 describe('export.py --interpolator, and the CLI on its file', function () {
   let tmp;
   let full;
   before(function () {
-    if (!python) {
-      console.log('    (skipped: export.py needs Python with torch; apt-get install python3-torch)');
-      this.skip();
-    }
-    if (!sharp) {
-      console.log('    (skipped: sharp is not installed here)');
-      this.skip();
-    }
-    // ffmpeg is a test dependency (npm install puts it in place on Debian): missing, these fail.
-    assert.equal(spawnSync('ffmpeg', ['-version']).status, 0, 'ffmpeg is needed: apt-get install ffmpeg');
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'film-export-'));
     full = path.join(tmp, 'film_net.pt');
   });

@@ -2,32 +2,19 @@
 // The batch writer never removes what film-features did not write, names are safe and unique, and
 // damaged media fail: `film-features extract` run as a child process on real files and real ffmpeg.
 const assert = require('node:assert/strict');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+require('./fixtures').need('sharp', 'ffmpeg'); // before sharp is required: a missing one fails loudly
 const sharp = require('sharp');
 
 const { FeatureExtractor } = require('..');
 const batch = require('../dist/batch');
-const { root } = require('./fixtures');
+const { runCli: run } = require('./helpers');
 
-const cli = path.join(root, 'bin', 'film-features.js');
 const LEVELS = 2;
 const host = os.hostname().replace(/[^\w.-]/g, '_');
-
-function run(args, { cwd } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { cwd: cwd ?? root });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
-    child.stdin.end();
-  });
-}
 
 const extract = (inputs, out, ...more) => run(['extract', ...inputs, '--levels', String(LEVELS), '--device', 'cpu', '--out', out, ...more]);
 

@@ -2,78 +2,22 @@
 // The fleet: film-features enqueue | worker | status over BullMQ, against a real redis-server started
 // here (test/redis.js). Workers are real child processes, killed and signalled for real.
 const assert = require('node:assert/strict');
-const { spawn, spawnSync } = require('node:child_process');
+const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
-const { Queue, QueueEvents, Worker } = require('bullmq');
-let sharp;
-try {
-  sharp = require('sharp');
-} catch {
-  sharp = null; // left out of the GPU machine's kit
-}
+const { QueueEvents, Worker } = require('bullmq');
+require('./fixtures').need('sharp', 'ffmpeg'); // before sharp is required: a missing one fails loudly
+const sharp = require('sharp');
 const { FeatureExtractor, imageToTensor, padToMultiple } = require('..');
 const { root, randomTensor, relativeError } = require('./fixtures');
+const { startCli: start, finishCli: run, pollUntil, readNpy, fleetSuite } = require('./helpers');
 const { startRedis } = require('./redis');
 
-const cli = path.join(root, 'bin', 'film-features.js');
 const sample = path.join(root, 'models', 'sample.png');
 const LEVELS = 3;
 const LOCK = '1'; // seconds: a killed worker's job is back in the queue within about 3 s
-
-/** A CLI child process whose output is kept by line; `waitFor` resolves on the first line matching. */
-function start(args) {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-  const proc = { child, stdout: '', stderr: '', waiters: [] };
-  const scan = () => {
-    proc.waiters = proc.waiters.filter((w) => {
-      const m = proc.stdout.slice(w.from).match(w.re);
-      if (m) w.resolve(m);
-      return !m;
-    });
-  };
-  child.stdout.on('data', (d) => { proc.stdout += d; scan(); });
-  child.stderr.on('data', (d) => (proc.stderr += d));
-  proc.exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  // fresh: only output that comes after the call counts
-  proc.waitFor = (re, { ms = 60000, fresh = false } = {}) => new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no line matching ${re} in ${ms} ms:\n${proc.stdout}${proc.stderr}`)), ms).unref();
-    const from = fresh ? proc.stdout.lastIndexOf('\n') + 1 : 0;
-    proc.waiters.push({ re, from, resolve: (m) => { clearTimeout(timer); resolve(m); } });
-    scan();
-  });
-  return proc;
-}
-
-/** Runs the CLI to the end; resolves to { code, stdout, stderr }. */
-async function run(args) {
-  const p = start(args);
-  const { code } = await p.exited;
-  return { code, stdout: p.stdout, stderr: p.stderr };
-}
-
-/** A minimal .npy reader (v1.0, little-endian float32). */
-function readNpy(file) {
-  const buf = fs.readFileSync(file);
-  const length = buf.readUInt16LE(8);
-  const header = buf.toString('latin1', 10, 10 + length);
-  assert.match(header, /'descr': '<f4'/);
-  const shape = header.match(/'shape': \(([\d, ]+)\)/)[1].split(',').filter((s) => s.trim()).map(Number);
-  const body = buf.subarray(10 + length);
-  return { shape, data: new Float32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength)) };
-}
-
-async function pollUntil(what, check, ms = 90000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 /** Every file under dir, relative. */
 function listFiles(dir) {
@@ -88,39 +32,23 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
   let redis;
   let tmp;
   let fx;
-  const queues = [];
-  const children = [];
+  const fleet = fleetSuite();
 
-  before(async function () {
-    if (!sharp) {
-      console.log('    (skipped: sharp is not installed)');
-      this.skip();
-    }
+  before(async () => {
     redis = await startRedis();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'film-features-fleet-'));
     fx = await FeatureExtractor.load(undefined, { device: 'cpu' });
   });
 
   after(async () => {
-    for (const p of children) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await Promise.all(children.map((p) => p.exited));
-    await Promise.all(queues.map((q) => q.close()));
     fx?.dispose();
     await redis?.stop();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  const queue = (name) => {
-    const q = new Queue(name, { connection: { url: redis.url } });
-    queues.push(q);
-    return q;
-  };
-  const worker = (name, ...extra) => {
-    const p = start(['worker', '--redis', redis.url, '--queue', name, '--lock-seconds', LOCK, '--threads', '1', '--device', 'cpu',
-      '--out-root', tmp, '--input-root', tmp, '--input-root', path.dirname(sample), ...extra]);
-    children.push(p);
-    return p;
-  };
+  const queue = (name) => fleet.queue(name, redis.url);
+  const worker = (name, ...extra) => fleet.track(start(['worker', '--redis', redis.url, '--queue', name, '--lock-seconds', LOCK,
+    '--threads', '1', '--device', 'cpu', '--out-root', tmp, '--input-root', tmp, '--input-root', path.dirname(sample), ...extra]));
   const enqueue = (name, ...args) => run(['enqueue', '--redis', redis.url, '--queue', name, ...args]);
   const status = async (name) => {
     const r = await run(['status', '--redis', redis.url, '--queue', name, '--json']);
@@ -251,8 +179,9 @@ describe('fleet: enqueue, worker and status over BullMQ on a real redis-server',
     assert.equal((await enqueue('q-corrupt', bad, '--out', out, '--attempts', '5', '--backoff', '0.1')).code, 0);
     const w = worker('q-corrupt');
     await w.waitFor(/job \d+ failed: .*corrupt\.png: .*unsupported image format/);
-    await new Promise((r) => setTimeout(r, 500)); // a retry would have started by now (0.1 s back-off)
-    const [job] = await queue('q-corrupt').getFailed();
+    // 'failed' is final in BullMQ (a job to be retried waits in 'delayed' instead): failed after one
+    // attempt of five, it was given up at once. Retried, it would end there only after five.
+    const job = await pollUntil('the job in the failed set', async () => (await queue('q-corrupt').getFailed())[0]);
     assert.equal(job.attemptsMade, 1);
     assert.equal(job.attemptsStarted, 1);
     assert.match(job.failedReason, /corrupt\.png: .*unsupported image format/);

@@ -4,42 +4,17 @@
 // refused, for good. Redis with a password. One pipeline's memory bound across a worker's jobs.
 // A real redis-server (test/redis.js), real worker processes, real files.
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 
 const { Queue } = require('bullmq');
 const { FeatureExtractor } = require('..');
-const { root, randomTensor } = require('./fixtures');
+const { need, randomTensor, root } = require('./fixtures');
+const { startCli: start, finishCli: run, pollUntil, fleetSuite } = require('./helpers');
 const { startRedis } = require('./redis');
 
-const cli = path.join(root, 'bin', 'film-features.js');
-
-function start(args, env = {}) {
-  const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
-  const proc = { child, stdout: '', stderr: '' };
-  child.stdout.on('data', (d) => (proc.stdout += d));
-  child.stderr.on('data', (d) => (proc.stderr += d));
-  proc.exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
-  return proc;
-}
-
-async function run(args, env) {
-  const p = start(args, env);
-  const { code } = await p.exited;
-  return { code, stdout: p.stdout, stderr: p.stderr };
-}
-
-async function pollUntil(what, check, ms = 90000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+need('sharp');
 
 /** Every file under dir with its contents, to show that nothing changed. */
 function snapshot(dir) {
@@ -62,8 +37,7 @@ describe('fleet: confined to its roots, Redis passwords, one memory bound per wo
   this.timeout(180000);
   let redis;
   let tmp;
-  const queues = [];
-  const children = [];
+  const fleet = fleetSuite();
 
   before(async () => {
     redis = await startRedis();
@@ -71,27 +45,23 @@ describe('fleet: confined to its roots, Redis passwords, one memory bound per wo
   });
 
   after(async () => {
-    for (const p of children) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
-    await Promise.all(children.map((p) => p.exited));
-    await Promise.all(queues.map((q) => q.close()));
     await redis?.stop();
     if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
   });
 
-  const queue = (name, url = redis.url) => {
-    const q = new Queue(name, { connection: { url } });
-    queues.push(q);
-    return q;
-  };
-  const worker = (args, env) => {
-    const p = start(['worker', '--lock-seconds', '2', '--threads', '1', '--device', 'cpu', ...args], env);
-    children.push(p);
-    return p;
-  };
+  const queue = (name, url = redis.url) => fleet.queue(name, url);
+  const worker = (args, env) => fleet.track(start(['worker', '--lock-seconds', '2', '--threads', '1', '--device', 'cpu', ...args], env));
   const mkdir = (...parts) => {
     const dir = path.join(tmp, ...parts);
     fs.mkdirSync(dir, { recursive: true });
     return dir;
+  };
+  /** Under `tag`: an out root, an in root with good.png, and a folder outside both with secret.png. */
+  const roots = async (tag, seed) => {
+    const [outRoot, inRoot, outside] = ['out-root', 'in-root', 'outside'].map((name) => mkdir(tag, name));
+    const good = await png(path.join(inRoot, 'good.png'), seed);
+    const secret = await png(path.join(outside, 'secret.png'), seed + 1);
+    return { outRoot, inRoot, outside, good, secret };
   };
 
   describe('job data', () => {
@@ -137,11 +107,7 @@ describe('fleet: confined to its roots, Redis passwords, one memory bound per wo
     });
 
     it('hostile jobs fail at once, unretried, saying why, and leave every folder as it was', async () => {
-      const outRoot = mkdir('h', 'out-root');
-      const inRoot = mkdir('h', 'in-root');
-      const outside = mkdir('h', 'outside');
-      const good = await png(path.join(inRoot, 'good.png'), 1);
-      const secret = await png(path.join(outside, 'secret.png'), 2);
+      const { outRoot, inRoot, outside, good, secret } = await roots('h', 1);
       // folders with files that no job may touch: inside the out root and outside it
       const victim = mkdir('h', 'out-root', 'victim');
       fs.writeFileSync(path.join(victim, 'notes.txt'), 'mine');
@@ -185,7 +151,7 @@ describe('fleet: confined to its roots, Redis passwords, one memory bound per wo
         const c = await q.getJobCounts('completed', 'failed');
         return c.completed + c.failed === Object.keys(hostile).length + 1;
       });
-      await new Promise((r) => setTimeout(r, 300)); // a retry (50 ms back-off) would have started by now
+      // settled: 'failed' is final in BullMQ (a job to be retried waits in 'delayed', not counted here)
       for (const [what, [, reason]] of Object.entries(hostile)) {
         const job = await q.getJob(ids[what]);
         assert.equal(await job.getState(), 'failed', what);
@@ -203,11 +169,7 @@ describe('fleet: confined to its roots, Redis passwords, one memory bound per wo
     });
 
     it('enqueue checks the same rules before adding, given the roots', async () => {
-      const outRoot = mkdir('e', 'out-root');
-      const inRoot = mkdir('e', 'in-root');
-      const outside = mkdir('e', 'outside');
-      const good = await png(path.join(inRoot, 'good.png'), 3);
-      const secret = await png(path.join(outside, 'secret.png'), 4);
+      const { outRoot, inRoot, outside, good, secret } = await roots('e', 3);
       fs.symlinkSync(outside, path.join(outRoot, 'link'));
       const enqueue = (...args) => run(['enqueue', '--redis', redis.url, '--queue', 'q-enq', '--out-root', outRoot, '--input-root', inRoot, ...args]);
       let r = await enqueue(good, secret, '--out', outRoot);

@@ -12,14 +12,36 @@ const defaultModel = path.join(root, 'models', 'film_extractor.pt');
 // Without the ASan runtime that npm run test:asan preloads for node: Python's torch breaks under it.
 const { LD_PRELOAD, ...childEnv } = process.env;
 
-const python = ['/usr/bin/python3', 'python3'].find(
-  (py) => spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore', env: childEnv }).status === 0);
+const runs = (cmd, args) => spawnSync(cmd, args, { stdio: 'ignore', env: childEnv }).status === 0;
 
-function needPython(ctx) {
-  if (!python) {
-    console.log('    (skipped: no Python with torch; apt-get install python3-torch)');
-    ctx.skip();
-  }
+// Python with torch and numpy, for the float64 references and the fixture models: FILM_TEST_PYTHON,
+// else Debian's python3-torch at /usr/bin/python3 (a python3 first on PATH may lack torch), else that.
+const python = process.env.FILM_TEST_PYTHON ||
+  ['/usr/bin/python3', 'python3'].find((py) => runs(py, ['-c', 'import torch, numpy'])) || '/usr/bin/python3';
+
+// What the tests need beyond this checkout: each check returns how to get it, or nothing.
+const prerequisites = {
+  python: () => !runs(python, ['-c', 'import torch, numpy']) &&
+    `${python} with torch and numpy: apt-get install python3-torch python3-numpy (or set FILM_TEST_PYTHON)`,
+  sharp: () => {
+    try {
+      require('sharp');
+      return false;
+    } catch (err) {
+      return `sharp, a dependency, does not load (${err.message.split('\n')[0]}): npm install`;
+    }
+  },
+  ffmpeg: () => !(runs('ffmpeg', ['-version']) && runs('ffprobe', ['-version'])) && 'ffmpeg and ffprobe: apt-get install ffmpeg',
+};
+
+/**
+ * Throws, naming the package to install, unless every prerequisite named is there: called where a
+ * test file is loaded, it fails the run loudly rather than turning tests pending. (redis-server:
+ * test/redis.js.)
+ */
+function need(...names) {
+  const missing = names.map((name) => prerequisites[name]()).filter(Boolean);
+  if (missing.length) throw new Error(`the tests need:\n  ${missing.join('\n  ')}`);
 }
 
 function sh(cmd, args) {
@@ -71,7 +93,7 @@ function makeModels() {
   if (stale(models.small, [exporter, extractor])) {
     sh(python, [exporter, '--channels', '16', '--sub-levels', '3', '--seed', '1', '--out', models.small]);
   }
-  if (stale(models.fixedSizeExtractor, [exporter, extractor, maker])) sh(python, [maker, dir]);
+  if (stale(models.fixedSizeExtractor, [exporter, extractor, filmNet, maker])) sh(python, [maker, dir]);
   if (stale(models.exported, [exporter, extractor, filmNet])) {
     sh(python, [exporter, '--interpolator', models.exported, ...EXPORTED_ARGS]);
   }
@@ -97,7 +119,7 @@ function reference() {
   if (manifest) return manifest;
   const file = path.join(dir, 'manifest.json');
   const casesFile = path.join(dir, 'cases.json');
-  const inputs = [path.join(__dirname, 'reference.py'), __filename, models.small, models.default, models.same];
+  const inputs = [path.join(__dirname, 'reference.py'), path.join(__dirname, 'reference_io.py'), __filename, models.small, models.default, models.same];
   if (stale(file, inputs)) {
     fs.writeFileSync(casesFile, JSON.stringify(cases));
     sh(python, [path.join(__dirname, 'reference.py'), dir, casesFile]);
@@ -138,7 +160,7 @@ function interpolateReference() {
   const file = path.join(dir, 'interpolate.json');
   const casesFile = path.join(dir, 'interpolate-cases.json');
   const script = path.join(__dirname, 'reference_interpolate.py');
-  if (stale(file, [script, __filename, models.tinyFilm, models.tinyFilmOld, models.interpolator, models.exported])) {
+  if (stale(file, [script, path.join(__dirname, 'reference_io.py'), __filename, models.tinyFilm, models.tinyFilmOld, models.interpolator, models.exported])) {
     fs.writeFileSync(casesFile, JSON.stringify(interpolateCases));
     sh(python, [script, dir, casesFile]);
   }
@@ -201,10 +223,11 @@ function randomTensor(shape, seed = 1) {
 
 exports.mochaHooks = {
   beforeAll() {
-    if (python) makeModels();
+    need('python');
+    makeModels();
   },
 };
 
 module.exports = Object.assign(exports, {
-  root, dir, python, needPython, models, EXPORTED_ARGS, reference, interpolateReference, relativeError, randomTensor, sh, cpuEngines,
+  root, dir, python, need, models, EXPORTED_ARGS, reference, interpolateReference, relativeError, randomTensor, sh, cpuEngines,
 });

@@ -32,6 +32,7 @@ from torch.nn import functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'models'))
 import export  # noqa: E402
+from film_net import accumulate, image_pyramid, upsample_flow  # noqa: E402
 
 CHANNELS, SUB_LEVELS = 16, 3
 
@@ -121,10 +122,7 @@ class Interpolator(nn.Module):
         self.fuse = Fusion()
 
     def forward(self, x0: torch.Tensor, x1: torch.Tensor, batch_dt: torch.Tensor) -> torch.Tensor:
-        p0, p1 = [x0], [x1]
-        for _ in range(1, self.pyramid_levels):
-            p0.append(F.avg_pool2d(p0[-1], kernel_size=2, stride=2))
-            p1.append(F.avg_pool2d(p1[-1], kernel_size=2, stride=2))
+        p0, p1 = image_pyramid(x0, self.pyramid_levels), image_pyramid(x1, self.pyramid_levels)
         f0, f1 = self.extract(p0), self.extract(p1)
         flow = self.predict_flow(f0[0], f1[0]) * batch_dt[..., None, None]
         return self.fuse(torch.cat([x0, x1, flow], dim=1))
@@ -156,24 +154,13 @@ class TinyFlowEstimator(nn.Module):
         residuals: List[torch.Tensor] = []
         for i in range(levels - 1, -1, -1):
             if i < levels - 1:
-                flow = 2 * F.interpolate(flow, size=(a[i].shape[2], a[i].shape[3]), mode='bilinear',
-                                         align_corners=False)
+                flow = upsample_flow(flow, a[i])  # 2 * interpolate(flow), bit for bit
             for j, predictor in enumerate(self.predictors):
                 if j == i:
                     residual = predictor(torch.cat([a[i], warp(b[i], flow)], dim=1))
                     residuals.insert(0, residual)
                     flow = flow + residual
         return residuals
-
-
-def flow_pyramid(residuals: List[torch.Tensor]) -> List[torch.Tensor]:
-    flow = residuals[-1]
-    out: List[torch.Tensor] = [flow]
-    for i in range(len(residuals) - 2, -1, -1):
-        flow = residuals[i] + 2 * F.interpolate(flow, size=(residuals[i].shape[2], residuals[i].shape[3]),
-                                                mode='bilinear', align_corners=False)
-        out.insert(0, flow)
-    return out
 
 
 class TinyFusion(nn.Module):
@@ -213,13 +200,10 @@ class TinyFilm(nn.Module):
         self.fuse = TinyFusion([2 * (3 + widths[i]) + 4 for i in range(fusion_levels)])
 
     def forward(self, x0: torch.Tensor, x1: torch.Tensor, batch_dt: torch.Tensor) -> torch.Tensor:
-        p0, p1 = [x0], [x1]
-        for _ in range(1, self.pyramid_levels):
-            p0.append(F.avg_pool2d(p0[-1], kernel_size=2, stride=2))
-            p1.append(F.avg_pool2d(p1[-1], kernel_size=2, stride=2))
+        p0, p1 = image_pyramid(x0, self.pyramid_levels), image_pyramid(x1, self.pyramid_levels)
         f0, f1 = self.extract(p0), self.extract(p1)
-        forward_flow = flow_pyramid(self.predict_flow(f0, f1))[:self.fusion_pyramid_levels]
-        backward_flow = flow_pyramid(self.predict_flow(f1, f0))[:self.fusion_pyramid_levels]
+        forward_flow = accumulate(self.predict_flow(f0, f1))[:self.fusion_pyramid_levels]
+        backward_flow = accumulate(self.predict_flow(f1, f0))[:self.fusion_pyramid_levels]
         t = batch_dt if self.dt_4d else batch_dt[..., None, None]
         aligned: List[torch.Tensor] = []
         for i in range(self.fusion_pyramid_levels):

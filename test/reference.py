@@ -6,13 +6,13 @@ features as raw little-endian float32 files plus a manifest.json the mocha tests
 usage: reference.py OUT_DIR CASES_JSON
 CASES_JSON: [{"name", "model", "batch", "height", "width", "levels", "seed"}, ...]
 """
-import json
 import os
 import re
-import sys
 
 import torch
 from torch.nn import functional as F
+
+from reference_io import read_cases, write, write_manifest
 
 CONV = re.compile(r'^(?:extract\.)?extract_sublevels\.convs\.(\d+)\.([01])\.0\.(weight|bias)$')
 
@@ -47,17 +47,8 @@ def features(convs, stages, pyramid):
     return [torch.cat([subs[i - j][j] for j in range(min(i, stages - 1) + 1)], dim=1) for i in range(levels)]
 
 
-def write(out_dir, name, tensor):
-    path = os.path.join(out_dir, name + '.f32')
-    tensor.detach().to(torch.float32).contiguous().numpy().tofile(path)
-    return {'file': path, 'shape': list(tensor.shape)}
-
-
 def main():
-    out_dir, cases_file = sys.argv[1], sys.argv[2]
-    os.makedirs(out_dir, exist_ok=True)
-    with open(cases_file) as f:
-        cases = json.load(f)
+    out_dir, cases = read_cases()
     torch.set_num_threads(os.cpu_count() or 1)
     models = {}
     manifest = []
@@ -76,10 +67,9 @@ def main():
         manifest.append({
             **case,
             'pyramid': [write(out_dir, f'{name}.pyramid{i}', p) for i, p in enumerate(pyramid)],
-            'features': [write(out_dir, f'{name}.features{i}', t) for i, t in enumerate(feats)],
+            'features': [write(out_dir, f'{name}.features{i}', t.float()) for i, t in enumerate(feats)],
         })
-    with open(os.path.join(out_dir, 'manifest.json'), 'w') as f:
-        json.dump(manifest, f, indent=1)
+    write_manifest(out_dir, 'manifest.json', manifest)
 
 
 if __name__ == '__main__':

@@ -9,11 +9,9 @@ usage: reference_interpolate.py OUT_DIR CASES_JSON
 CASES_JSON: [{"name", "model", "batch", "height", "width", "seed", "bytes", "dtRank",
               "times": [t, ...] or "recursions": k}, ...]
 """
-import json
-import os
-import sys
-
 import torch
+
+from reference_io import read_cases, write, write_manifest
 
 ALIGN = 64
 
@@ -47,17 +45,8 @@ def recursive(model, a, b, box, depth, rank):
     return recursive(model, a, mid, box, depth - 1, rank) + [mid] + recursive(model, mid, b, box, depth - 1, rank)
 
 
-def write(out_dir, name, tensor, suffix='f32'):
-    path = os.path.join(out_dir, f'{name}.{suffix}')
-    tensor.contiguous().numpy().tofile(path)
-    return {'file': path, 'shape': list(tensor.shape)}
-
-
 def main():
-    out_dir, cases_file = sys.argv[1], sys.argv[2]
-    os.makedirs(out_dir, exist_ok=True)
-    with open(cases_file) as f:
-        cases = json.load(f)
+    out_dir, cases = read_cases()
     manifest = []
     for case in cases:
         # fp16 files run in float32 on the CPU, as film-features runs them
@@ -89,8 +78,7 @@ def main():
                 write(out_dir, f'{name}.frame{i}', (f * 255).round().to(torch.uint8).permute(0, 2, 3, 1), 'u8')
                 for i, f in enumerate(frames)]
         manifest.append(entry)
-    with open(os.path.join(out_dir, 'interpolate.json'), 'w') as f:
-        json.dump(manifest, f, indent=1)
+    write_manifest(out_dir, 'interpolate.json', manifest)
 
 
 if __name__ == '__main__':

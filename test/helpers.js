@@ -1,0 +1,138 @@
+'use strict';
+// What several test files share: the CLI run as a child process, polling, and a .npy reader.
+const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const { root, interpolateReference } = require('./fixtures');
+
+const cli = path.join(root, 'bin', 'film-features.js');
+
+/**
+ * Runs `film-features ARGS` to the end; resolves to { status, signal, stdout, stderr }.
+ * stdin is closed at once (or fed `stdin`); onSpawn(child) sees the child first.
+ */
+function runCli(args, { cwd = root, env = process.env, stdin = '', onSpawn } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cli, ...args], { cwd, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
+    child.stdin.end(stdin);
+    onSpawn?.(child);
+  });
+}
+
+/**
+ * A long-running `film-features ARGS` (a worker) whose output is kept; `exited` resolves to
+ * { code, signal }, `waitFor(re)` to the first match in stdout (fresh: only output after the call).
+ */
+function startCli(args, env = {}) {
+  const child = spawn(process.execPath, [cli, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  const proc = { child, stdout: '', stderr: '', waiters: [] };
+  const scan = () => {
+    proc.waiters = proc.waiters.filter((w) => {
+      const m = proc.stdout.slice(w.from).match(w.re);
+      if (m) w.resolve(m);
+      return !m;
+    });
+  };
+  child.stdout.on('data', (d) => { proc.stdout += d; scan(); });
+  child.stderr.on('data', (d) => (proc.stderr += d));
+  proc.exited = new Promise((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  proc.waitFor = (re, { ms = 60000, fresh = false } = {}) => new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no line matching ${re} in ${ms} ms:\n${proc.stdout}${proc.stderr}`)), ms).unref();
+    const from = fresh ? proc.stdout.lastIndexOf('\n') + 1 : 0;
+    proc.waiters.push({ re, from, resolve: (m) => { clearTimeout(timer); resolve(m); } });
+    scan();
+  });
+  return proc;
+}
+
+/** startCli run to the end: resolves to { code, signal, stdout, stderr }. */
+async function finishCli(args, env) {
+  const p = startCli(args, env);
+  const { code, signal } = await p.exited;
+  return { code, signal, stdout: p.stdout, stderr: p.stderr };
+}
+
+/** Resolves to check()'s first truthy value, asked every 100 ms; throws naming `what` after `ms`. */
+async function pollUntil(what, check, ms = 90000) {
+  const end = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** .npy v1.0 reader for '<f4' and '<f2' (halves widened to float32 here, bit by bit). */
+function readNpy(file) {
+  const buf = fs.readFileSync(file);
+  assert.equal(buf.toString('latin1', 0, 6), '\x93NUMPY');
+  assert.deepEqual([buf[6], buf[7]], [1, 0]);
+  const length = buf.readUInt16LE(8);
+  assert.equal((10 + length) % 64, 0, 'header padded to a multiple of 64 bytes');
+  const header = buf.toString('latin1', 10, 10 + length);
+  const m = header.match(/^\{'descr': '<(f[24])', 'fortran_order': False, 'shape': \(([\d, ]+)\), \} *\n$/);
+  assert.ok(m, `unexpected header ${JSON.stringify(header)}`);
+  const shape = m[2].split(',').filter((s) => s.trim()).map(Number);
+  const body = buf.subarray(10 + length);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = m[1] === 'f4'
+    ? new Float32Array(body.buffer.slice(body.byteOffset, body.byteOffset + body.byteLength))
+    : Float32Array.from({ length: n }, (_, i) => halfToFloat(body.readUInt16LE(2 * i)));
+  assert.equal(data.length, n);
+  return { dtype: m[1], shape, data };
+}
+
+function halfToFloat(h) {
+  const sign = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const f = h & 0x3ff;
+  if (e === 0) return sign * f * 2 ** -24;
+  if (e === 31) return f ? NaN : sign * Infinity;
+  return sign * (1 + f / 1024) * 2 ** (e - 15);
+}
+
+/**
+ * For a describe() of Interpolator tests: `cases`, the interpolation references by name (filled
+ * before its tests), and load(file), each file loaded once (CPU, 2 threads) and disposed after them.
+ */
+function interpolatorSuite() {
+  const { Interpolator } = require('..');
+  const cases = {};
+  const loaded = new Map();
+  before(() => Object.assign(cases, Object.fromEntries(interpolateReference().map((c) => [c.name, c]))));
+  after(() => loaded.forEach((film) => film.dispose()));
+  const load = async (file) => {
+    if (!loaded.has(file)) loaded.set(file, await Interpolator.load(file, { device: 'cpu', threads: 2 }));
+    return loaded.get(file);
+  };
+  return { cases, load };
+}
+
+/**
+ * For a describe() of fleet tests: queue(name, url), a BullMQ Queue, and track(proc), a startCli
+ * process; after its tests, processes still running are killed and the queues closed.
+ */
+function fleetSuite() {
+  const { Queue } = require('bullmq');
+  const queues = [];
+  const children = [];
+  after(async () => {
+    for (const p of children) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill('SIGKILL');
+    await Promise.all(children.map((p) => p.exited));
+    await Promise.all(queues.map((q) => q.close()));
+  });
+  return {
+    queue: (name, url) => queues[queues.push(new Queue(name, { connection: { url } })) - 1],
+    track: (proc) => children[children.push(proc) - 1],
+  };
+}
+
+module.exports = { cli, runCli, startCli, finishCli, pollUntil, readNpy, interpolatorSuite, fleetSuite };
