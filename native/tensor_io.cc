@@ -224,6 +224,18 @@ Napi::Uint8Array ToUint8Array(Napi::Env env, at::Tensor tensor, bool force_copy)
   return Napi::Uint8Array::New(env, static_cast<size_t>(tensor.numel()), TensorArrayBuffer(env, tensor, force_copy), 0);
 }
 
+Napi::TypedArray ToTypedArray(Napi::Env env, at::Tensor tensor, bool force_copy) {
+  const size_t length = static_cast<size_t>(tensor.numel());
+  switch (tensor.scalar_type()) {
+    case at::kByte:
+      return ToUint8Array(env, tensor, force_copy);
+    case at::kHalf:
+      return Napi::Uint16Array::New(env, length, TensorArrayBuffer(env, tensor, force_copy), 0);
+    default:
+      return ToFloat32Array(env, tensor, force_copy);
+  }
+}
+
 Napi::Array ToOutputs(Napi::Env env, std::vector<at::Tensor>& tensors, bool force_copy, bool with_addresses) {
   Napi::Array out = Napi::Array::New(env, tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -231,8 +243,7 @@ Napi::Array ToOutputs(Napi::Env env, std::vector<at::Tensor>& tensors, bool forc
     Napi::Array shape = Napi::Array::New(env, t.dim());
     for (int64_t d = 0; d < t.dim(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, t.size(d)));
     Napi::Object level = Napi::Object::New(env);
-    level.Set("data", t.scalar_type() == at::kByte ? Napi::Value(ToUint8Array(env, t, force_copy))
-                                                   : Napi::Value(ToFloat32Array(env, t, force_copy)));
+    level.Set("data", ToTypedArray(env, t, force_copy));
     level.Set("shape", shape);
     if (with_addresses) level.Set("tensorAddress", Napi::BigInt::New(env, reinterpret_cast<uint64_t>(t.data_ptr())));
     out.Set(static_cast<uint32_t>(i), level);

@@ -43,7 +43,10 @@ Napi::Float32Array ToFloat32Array(Napi::Env env, at::Tensor tensor, bool force_c
 // The same for uint8 tensors (8-bit pixels).
 Napi::Uint8Array ToUint8Array(Napi::Env env, at::Tensor tensor, bool force_copy);
 
-// {data, shape}[] for the tensors (float32: Float32Array; uint8: Uint8Array). with_addresses adds
+// The typed array for a float32, float16 (Uint16Array of the bits) or uint8 tensor, as above.
+Napi::TypedArray ToTypedArray(Napi::Env env, at::Tensor tensor, bool force_copy);
+
+// {data, shape}[] for the tensors (float32: Float32Array; float16: Uint16Array; uint8: Uint8Array). with_addresses adds
 // each tensor's data pointer as tensorAddress (a test hook: equal to dataAddress(data) unless the output was copied).
 Napi::Array ToOutputs(Napi::Env env, std::vector<at::Tensor>& tensors, bool force_copy, bool with_addresses);
 
