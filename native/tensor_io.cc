@@ -196,7 +196,8 @@ Napi::ArrayBuffer TensorArrayBuffer(Napi::Env env, const at::Tensor& tensor, boo
   const size_t bytes = tensor.nbytes();
   napi_status status = napi_no_external_buffers_allowed;
   napi_value buffer = nullptr;
-  if (!force_copy) {
+  // An empty tensor has no storage to lend: an external buffer over null would read as detached.
+  if (!force_copy && bytes > 0) {
     auto* holder = new Holder{tensor, static_cast<int64_t>(bytes)};
     status = napi_create_external_arraybuffer(env, tensor.data_ptr(), bytes, ReleaseHolder, holder, &buffer);
     if (status == napi_ok) {
@@ -208,7 +209,7 @@ Napi::ArrayBuffer TensorArrayBuffer(Napi::Env env, const at::Tensor& tensor, boo
   }
   if (status == napi_no_external_buffers_allowed) {
     Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, bytes);
-    std::memcpy(copy.Data(), tensor.data_ptr(), bytes);
+    if (bytes > 0) std::memcpy(copy.Data(), tensor.data_ptr(), bytes);
     buffer = copy;
   } else if (status != napi_ok) {
     NAPI_THROW_IF_FAILED(env, status, Napi::ArrayBuffer());

@@ -55,6 +55,7 @@ export class LevelBuffer {
       throw new RangeError(`rows [${rows.shape}] from ${first} do not fit level ${this.level}'s box`);
     }
     const plane = k * bw;
+    if (plane === 0) return;
     for (let p = 0; p < n * c; p++) this.#data.set(rows.data.subarray(p * plane, (p + 1) * plane), (p * bh + first - this.box.top) * bw);
   }
 
