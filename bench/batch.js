@@ -223,12 +223,12 @@ async function child(root) {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
-function cli(root, frames) {
+function cli(root, frames, extra = []) {
   const { spawnSync } = require('node:child_process');
   const out = path.join(cache, 'out', `cli-${path.basename(root)}`);
   fs.rmSync(out, { recursive: true, force: true });
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'film-features.js'), 'extract', PHOTOS, '--out', out, '--device', 'cpu'],
+  const r = spawnSync(process.execPath, [path.join(root, 'bin', 'film-features.js'), 'extract', PHOTOS, '--out', out, '--device', 'cpu', ...extra],
     { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   if (r.status !== 0) throw new Error(`${root}: extract failed: ${r.stderr}`);
@@ -251,6 +251,7 @@ async function ab(beforeRoot) {
       got[side].push({ ...JSON.parse(c.stdout.trim().split('\n').pop()) });
     }
     for (const side of order) got[side][r].cli = cli(sides[side], count);
+    for (const side of order) got[side][r].cli16 = cli(sides[side], count, ['--dtype', 'float16']);
     process.stderr.write(`round ${r + 1}/${rounds}: ${order.map((s) => `${s} ${fmt(got[s][r].cli, 3)} images/s (CLI)`).join(', ')}\n`);
   }
   const med = (side, f) => median(got[side].map(f));
@@ -264,6 +265,7 @@ async function ab(beforeRoot) {
     ['write ms per photo, every level float16', (g) => g.float16.writeMs / g.float16.frames, 0],
     ['runBatch images/s, default output', (g) => g.default.imagesPerSecond, 3],
     ['CLI images/s (`film-features extract DIR --device cpu`, spawn to exit)', (g) => g.cli, 3],
+    ['CLI images/s, `--dtype float16`', (g) => g.cli16, 3],
   ].map(([name, f, digits, unit = '']) => {
     const [b, a] = [med('before', f), med('after', f)];
     return [name, `${fmt(b, digits)}${unit}`, `${fmt(a, digits)}${unit}`, fmt(a / b, 2)];

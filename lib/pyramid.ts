@@ -26,8 +26,9 @@ export function avgPool2x2(input: Tensor4): Tensor4 {
 }
 
 /**
- * FILM's image pyramid: `levels` tensors, finest first. A utility for extractPyramid() callers:
- * no hot path uses it, and native pooling need not match it bit for bit. Level 0 is `image` itself (not copied);
+ * FILM's image pyramid: `levels` tensors, finest first, as a utility (for extractPyramid() and
+ * pyramidOnDevice: false): no hot path uses it, and nothing depends on it matching native pooling
+ * bit for bit. Level 0 is `image` itself (not copied);
  * each next level halves the previous one by 2x2 average pooling, flooring odd sizes.
  */
 export function buildPyramid(image: Tensor4, levels: number): Tensor4[] {
