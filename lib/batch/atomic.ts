@@ -67,9 +67,7 @@ export async function writeChunks(file: string, chunks: Iterable<Uint8Array>, op
   try {
     for (const chunk of chunks) {
       options.signal?.throwIfAborted();
-      // One write() per chunk (a level), not writeFile's 512 KiB pieces: each piece is a wake-up of
-      // the main thread, hundreds per frame.
-      for (let at = 0; at < chunk.byteLength;) at += (await handle.write(chunk, at, chunk.byteLength - at)).bytesWritten;
+      await handle.writeFile(chunk);
       bytes += chunk.byteLength;
     }
     if (options.fsync) await handle.sync();
