@@ -156,6 +156,9 @@ FramePlan ReadFramePlan(const Napi::Value& value, int64_t image_h, int64_t image
     box.width = Int(b.Get(3u), bn + "[3]", 1, lw - box.left);
     p.boxes.push_back(box);
   }
+  // The band must keep a row at its top level, and level 0's rows of it must start on every kept
+  // level's pooling grid.
+  if (((p.to - p.from) >> (p.top_level() - p.base)) < 1) BadPlan("rows has no row at level " + std::to_string(p.top_level()));
   // Level 0's rows of the band must start on every kept level's pooling grid.
   if (((p.from << p.base) & ((int64_t{1} << p.top_level()) - 1)) != 0) BadPlan("rows[0] is off the pooling grid");
   Napi::Value half = o.Get("half");

@@ -156,6 +156,7 @@ describe('bad input', () => {
       'rows past the level': plan({ rows: [0, 65] }),
       'own rows outside the run\'s rows': plan({ rows: [0, 32], own: [0, 40] }),
       'rows off the pooling grid': plan({ rows: [2, 64], own: [2, 64] }),
+      'too few rows for the top level': plan({ rows: [0, 2], own: [0, 2] }),
       'keep not ascending': plan({ keep: [2, 0] }),
       'keep past the coarsest level': plan({ keep: [7], boxes: [[0, 0, 1, 1]] }),
       'a box past its level': plan({ boxes: [[0, 0, 64, 64], [8, 8, 9, 8]] }),
