@@ -4,9 +4,10 @@ import * as path from 'node:path';
 import { disposedError, withCallerStack, withCode } from './errors';
 import { installExitHook } from './exit';
 import { checkSignal, runFlags, settle } from './job';
+import { type FramePlan, runFrame } from './frame-plan';
 import { readImage } from './input';
 import { batchKey, checkBatchOptions, MicroBatcher } from './micro-batch';
-import { addonBuild, native, packageRoot, type NativeExtractor, type NativeInput } from './native';
+import { addonBuild, native, packageRoot, type NativeExtractor, type NativeInput, type NativeOutput } from './native';
 import { buildPyramid } from './pyramid';
 import type { Counters, Engine, ExtractOptions, ImageInput, LoadOptions, ModelInfo, Precision, Tensor4 } from './types';
 import { checkBoolean, checkInteger, checkTensor4, expected, maxLevels, outOfRange, readOptions, typeError } from './validate';
@@ -173,6 +174,14 @@ export class FeatureExtractor {
     });
   }
 
+  /** @internal The batch pipeline's frame run (lib/frame-plan.ts): the plan is checked by its maker. */
+  [runFrame](image: NativeInput, plan: FramePlan, signal?: AbortSignal): Promise<NativeOutput[]> {
+    const handle = this.#live();
+    const levels = plan.keep[plan.keep.length - 1] - plan.base + 1;
+    const threads = this.device === 'cpu' ? this.#threads : 1;
+    return settle(handle.run([image], levels, threads, runFlags(), plan), signal);
+  }
+
   /**
    * Releases the model: at once when no run is in flight, else as soon as the running ones finish.
    * Idempotent; queued and later calls reject with ERR_FILM_DISPOSED.
@@ -195,6 +204,6 @@ export class FeatureExtractor {
   async #run(handle: NativeExtractor, inputs: NativeInput[], levels: number, signal?: AbortSignal): Promise<Tensor4[]> {
     const threads = this.device === 'cpu' ? this.#threads : 1;
     const outputs = await settle(handle.run(inputs, levels, threads, runFlags()), signal);
-    return outputs.map(({ data, shape }) => ({ data, shape: shape as Tensor4['shape'] }));
+    return outputs.map(({ data, shape }) => ({ data: data as Float32Array, shape: shape as Tensor4['shape'] })); // float32 without a plan
   }
 }

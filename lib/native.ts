@@ -8,7 +8,8 @@ export interface NativeInput {
 }
 
 export interface NativeOutput {
-  data: Float32Array;
+  /** Float32Array; Uint16Array (float16 bits) from a frame plan with half */
+  data: Float32Array | Uint16Array;
   shape: number[];
   /** Only with RUN_WITH_ADDRESSES (a test hook): the output tensor's data pointer. */
   tensorAddress?: bigint;
@@ -37,6 +38,22 @@ export interface NativeJob<T> {
 export const RUN_COPY_OUTPUTS = 1;
 export const RUN_WITH_ADDRESSES = 2;
 
+/**
+ * A frame run (native/frame_run.h; made and checked by lib/frame-plan.ts): the one image is
+ * padded to pad [height, width] with its top-left at [top, left], rows [from, to) of pyramid level
+ * `base` are run (levels base..keep's last), and kept level keep[i] comes back as its rows under
+ * `own` (rows of level base) cut to boxes[i] [top, left, height, width], float16 bits if half.
+ */
+export interface FramePlan {
+  pad: [height: number, width: number, top: number, left: number];
+  base: number;
+  rows: [from: number, to: number];
+  own: [from: number, to: number];
+  keep: number[];
+  boxes: [top: number, left: number, height: number, width: number][];
+  half: boolean;
+}
+
 export interface NativeExtractor {
   /** null once disposed */
   readonly device: string | null;
@@ -45,7 +62,7 @@ export interface NativeExtractor {
    * Copies the inputs, then runs on the addon's executor. levels > inputs.length: the missing coarse
    * levels are pooled natively. threads: CPU intra-op threads wanted; 0: the model's.
    */
-  run(inputs: NativeInput[], levels?: number, threads?: number, flags?: number): NativeJob<NativeOutput[]>;
+  run(inputs: NativeInput[], levels?: number, threads?: number, flags?: number, plan?: FramePlan): NativeJob<NativeOutput[]>;
   dispose(): void;
 }
 
@@ -85,6 +102,8 @@ export interface Binding {
   cudaDeviceCount(): number;
   /** Frees cached CPU blocks and cached GPU memory; returns the CPU bytes freed. */
   releaseCachedMemory(): number;
+  /** A box of a float32 level as float16 bits (half) or float32, on this thread (native/frame_run.h). */
+  encodeLevel(data: Float32Array, shape: number[], box: number[], half: boolean): Float32Array | Uint16Array;
   /** Address of a typed array's first element; tests use it to prove zero copy. */
   dataAddress(array: ArrayBufferView): bigint;
   /** Schedules a release of cached and freed memory for when no run is in flight (idle_release.h). */

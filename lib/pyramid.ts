@@ -1,4 +1,6 @@
-// The image pyramid FILM feeds its extractor, and FILM's padding.
+// The image pyramid FILM feeds its extractor, and FILM's padding and crop box, as utilities: the
+// batch pipeline and extract() pool natively (native/tensor_io.cc, native/frame_run.cc) and share
+// only paddedSize and levelBox, the one place the padding and the crop box per level are computed.
 import type { CropBox, Tensor4 } from './types';
 import { checkInteger, checkTensor4, maxLevels, rangeError } from './validate';
 
@@ -24,7 +26,9 @@ export function avgPool2x2(input: Tensor4): Tensor4 {
 }
 
 /**
- * FILM's image pyramid: `levels` tensors, finest first. Level 0 is `image` itself (not copied);
+ * FILM's image pyramid: `levels` tensors, finest first, as a utility (for extractPyramid() and
+ * pyramidOnDevice: false): no hot path uses it, and nothing depends on it matching native pooling
+ * bit for bit. Level 0 is `image` itself (not copied);
  * each next level halves the previous one by 2x2 average pooling, flooring odd sizes.
  */
 export function buildPyramid(image: Tensor4, levels: number): Tensor4[] {
@@ -45,11 +49,8 @@ export function padToMultiple(image: Tensor4, multiple: number): { tensor: Tenso
   checkTensor4(image, 'image');
   checkInteger(multiple, 'multiple', 1);
   const [n, c, h, w] = image.shape;
-  const ph = Math.ceil(h / multiple) * multiple;
-  const pw = Math.ceil(w / multiple) * multiple;
-  const top = Math.floor((ph - h) / 2);
-  const left = Math.floor((pw - w) / 2);
-  const crop = { top, left, height: h, width: w };
+  const { height: ph, width: pw, crop } = paddedSize(h, w, multiple);
+  const { top, left } = crop;
   if (ph === h && pw === w) return { tensor: image, crop };
   const out = new Float32Array(n * c * ph * pw);
   for (let plane = 0; plane < n * c; plane++) {
@@ -61,16 +62,33 @@ export function padToMultiple(image: Tensor4, multiple: number): { tensor: Tenso
   return { tensor: { data: out, shape: [n, c, ph, pw] }, crop };
 }
 
-/** The part of a feature level that covers the crop box, the box scaled by 2^-level (floored). */
+/** The padded size of an h x w image (multiples of `multiple`) and where the image sits in it. */
+export function paddedSize(h: number, w: number, multiple: number): { height: number; width: number; crop: CropBox } {
+  const height = Math.ceil(h / multiple) * multiple;
+  const width = Math.ceil(w / multiple) * multiple;
+  return { height, width, crop: { top: Math.floor((height - h) / 2), left: Math.floor((width - w) / 2), height: h, width: w } };
+}
+
+/**
+ * The crop box on a level of height x width: scaled by 2^-level (floored), at least 1 pixel, cut at
+ * the level's edges; a box that starts outside the level is an error.
+ */
+export function levelBox(crop: CropBox, level: number, height: number, width: number): CropBox {
+  const top = crop.top >> level;
+  const left = crop.left >> level;
+  const box = {
+    top, left, height: Math.min(Math.max(crop.height >> level, 1), height - top), width: Math.min(Math.max(crop.width >> level, 1), width - left),
+  };
+  if (box.height <= 0 || box.width <= 0) throw rangeError('a crop box inside the feature', 'crop', crop);
+  return box;
+}
+
+/** The part of a feature level that covers the crop box (levelBox). */
 export function cropLevel(feature: Tensor4, crop: CropBox, level: number): Tensor4 {
   checkTensor4(feature, 'feature', true);
   checkInteger(level, 'level', 0, 30);
   const [n, c, h, w] = feature.shape;
-  const top = crop.top >> level;
-  const left = crop.left >> level;
-  const ch = Math.min(Math.max(crop.height >> level, 1), h - top);
-  const cw = Math.min(Math.max(crop.width >> level, 1), w - left);
-  if (ch <= 0 || cw <= 0) throw rangeError('a crop box inside the feature', 'crop', crop);
+  const { top, left, height: ch, width: cw } = levelBox(crop, level, h, w);
   const out = new Float32Array(n * c * ch * cw);
   for (let plane = 0; plane < n * c; plane++) {
     for (let y = 0; y < ch; y++) {

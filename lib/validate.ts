@@ -112,14 +112,26 @@ export function checkRgbImage(value: unknown, name: string): CheckedRgbImage {
   return checkPixels(data, width, height, channels, name, `${name}.channels`);
 }
 
+/** How to get 8-bit pixels from sharp, for 16-bit input. */
+export const EIGHT_BIT_HINT = "pass 8 bits per sample, e.g. sharp(input).toColourspace('srgb').raw().toBuffer({ resolveWithObject: true }) " +
+  "(or .raw({ depth: 'uchar' }))";
+
 export function checkPixels(data: unknown, width: unknown, height: unknown, channels: unknown, name: string,
   channelsName: string): CheckedRgbImage {
   if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) {
+    if (data instanceof Uint16Array) {
+      throw withCode(new TypeError(`${name}.data is a Uint16Array: 16-bit pixels are not taken; ${EIGHT_BIT_HINT}`), 'ERR_INVALID_ARG_TYPE');
+    }
     throw typeError('a Uint8Array, Uint8ClampedArray or Buffer', `${name}.data`, data);
   }
   const w = checkInteger(width, `${name}.width`, 1);
   const h = checkInteger(height, `${name}.height`, 1);
   if (isDetached(data)) throw withCode(new TypeError(`${name}.data is a detached ArrayBuffer (was it transferred?)`), 'ERR_INVALID_ARG_VALUE');
+  // 2 bytes per sample of the channels given (or of 3 or 4): 16-bit pixels, as sharp gives for rgb16
+  const samples = channels === 3 || channels === 4 ? [channels] : channels === undefined ? [3, 4] : [];
+  if (samples.some((k) => data.length === 2 * w * h * k)) {
+    throw outOfRange(`${name}.data has ${data.length} bytes, 2 per sample of ${w}x${h} pixels: 16-bit pixels are not taken; ${EIGHT_BIT_HINT}`);
+  }
   const c = channels === undefined ? data.length / (w * h) : channels;
   if (c !== 3 && c !== 4) {
     const hint = c === 1 || c === 2 ? ' (grey images: convert to RGB first, e.g. sharp().toColourspace(\'srgb\'))' : '';

@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "executor.h"
 #include "extractor.h"
+#include "frame_run.h"
 #include "idle_release.h"
 #include "interpolator.h"
 #include "model.h"
@@ -90,6 +91,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
     ReleaseWhenIdle();
     return info.Env().Undefined();
   }, "releaseWhenIdle"));
+  exports.Set("encodeLevel", Napi::Function::New(env, EncodeLevelJs, "encodeLevel"));
   exports.Set("dataAddress", Napi::Function::New(env, DataAddressJs, "dataAddress"));
   exports.Set("cpuCache", Napi::Function::New(env, CpuCacheJs, "cpuCache"));
   exports.Set("shutdownForExit", Napi::Function::New(env, ShutdownJs, "shutdownForExit"));

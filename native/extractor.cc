@@ -1,10 +1,12 @@
 #include "extractor.h"
 
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "addon_data.h"
 #include "errors.h"
+#include "frame_run.h"
 #include "idle_release.h"
 #include "promise_task.h"
 #include "tensor_io.h"
@@ -49,18 +51,24 @@ class LoadTask : public Task {
 class RunTask : public Task {
  public:
   RunTask(Napi::Env env, std::shared_ptr<ModelSlot> slot, std::vector<HostInput> inputs, size_t levels, int threads,
-          uint32_t flags)
+          uint32_t flags, std::optional<FramePlan> plan)
       : Task(env, threads),
         slot_(std::move(slot)),
         inputs_(std::move(inputs)),
         levels_(levels),
         threads_(threads),
-        flags_(flags) {}
+        flags_(flags),
+        plan_(std::move(plan)) {}
 
  protected:
   void Run(int threads) override {
     std::shared_ptr<Model> model = slot_->Get();
     if (!model) throw UserError(ErrorKind::kError, "This FeatureExtractor has been disposed", code::kDisposed);
+    if (plan_) {
+      features_ = RunFrame(*model, inputs_[0], *plan_, threads);
+      inputs_.clear();
+      return;
+    }
     std::vector<at::Tensor> pyramid;
     pyramid.reserve(inputs_.size());
     for (const HostInput& input : inputs_) pyramid.push_back(InputTensor(input));
@@ -81,6 +89,7 @@ class RunTask : public Task {
   size_t levels_;
   int threads_;
   uint32_t flags_;
+  std::optional<FramePlan> plan_;
   std::vector<at::Tensor> features_;
 };
 
@@ -146,7 +155,7 @@ Napi::Value Extractor::Run(const Napi::CallbackInfo& info) {
     std::shared_ptr<Model> model = slot_ ? slot_->Get() : nullptr;
     if (!model) throw UserError(ErrorKind::kError, "This FeatureExtractor has been disposed", code::kDisposed);
     FILM_TYPE_ERROR_IF(info.Length() < 1 || !info[0].IsArray(),
-                       "run(inputs: {data, shape}[], levels?: number, threads?: number, flags?: number)");
+                       "run(inputs: {data, shape}[], levels?: number, threads?: number, flags?: number, plan?: object)");
     Napi::Array list = info[0].As<Napi::Array>();
     const uint32_t count = list.Length();
     FILM_RANGE_ERROR_IF(count == 0, "Expected at least one level in pyramid");
@@ -166,14 +175,22 @@ Napi::Value Extractor::Run(const Napi::CallbackInfo& info) {
     const HostInput& last = inputs.back();
     const int64_t h = last.interleaved ? last.pixels.size(1) : last.pixels.size(2);
     const int64_t w = last.interleaved ? last.pixels.size(2) : last.pixels.size(3);
-    const int64_t extra = static_cast<int64_t>(levels) - count;
-    FILM_RANGE_ERROR_IF(extra >= 31 || (h >> extra) < 1 || (w >> extra) < 1,
-                        "the coarsest level is too small to pool " + std::to_string(extra) + " more levels from");
+    // A frame plan (frame_run.h) pads the image and says which levels run: it is checked instead.
+    std::optional<FramePlan> plan;
+    if (info.Length() > 4 && !info[4].IsUndefined()) {
+      FILM_RANGE_ERROR_IF(count != 1, "a frame plan takes one image");
+      plan = ReadFramePlan(info[4], h, w);
+    } else {
+      const int64_t extra = static_cast<int64_t>(levels) - count;
+      FILM_RANGE_ERROR_IF(extra >= 31 || (h >> extra) < 1 || (w >> extra) < 1,
+                          "the coarsest level is too small to pool " + std::to_string(extra) + " more levels from");
+    }
     FILM_RANGE_ERROR_IF(count > 1 && inputs[0].interleaved, "an 8-bit image must come alone, its pyramid built natively");
     // 0: every core (the executor's grant decides); a CUDA run needs one host thread.
     const int want = model->device().is_cpu() ? (threads > 0 ? static_cast<int>(threads) : model->threads()) : 1;
     model.reset();
-    auto task = std::make_shared<RunTask>(env, slot_, std::move(inputs), static_cast<size_t>(levels), want, flags);
+    auto task = std::make_shared<RunTask>(env, slot_, std::move(inputs), static_cast<size_t>(levels), want, flags,
+                                           std::move(plan));
     Napi::Object job = Napi::Object::New(env);
     job.Set("promise", Task::Submit(env, task));
     std::weak_ptr<Task> weak = task;

@@ -13,22 +13,27 @@
 namespace film {
 namespace {
 
+// The binding's checks of what it is given. TypeScript validates every input first, with the
+// messages users see (lib/validate.ts, lib/input.ts); these only keep the binding safe when it is
+// called some other way, so they are short and say so.
+std::string Guard(const std::string& what, const std::string& why) { return "invalid binding input " + what + ": " + why; }
+
 // Shape [n, c, h, w] of positive integers whose product fits V8's typed-array lengths.
 std::array<int64_t, 4> ReadShape(const Napi::Value& value, const std::string& name, int64_t* count) {
-  FILM_TYPE_ERROR_IF(!value.IsArray(), "Expected an array [n, c, h, w] for " + name + ".shape");
+  FILM_TYPE_ERROR_IF(!value.IsArray(), Guard(name + ".shape", "not an array [n, c, h, w]"));
   Napi::Array dims = value.As<Napi::Array>();
-  FILM_RANGE_ERROR_IF(dims.Length() != 4, "Expected 4 dimensions [n, c, h, w] for " + name + ".shape");
+  FILM_RANGE_ERROR_IF(dims.Length() != 4, Guard(name + ".shape", "not 4 dimensions [n, c, h, w]"));
   std::array<int64_t, 4> shape{};
   *count = 1;
   for (uint32_t i = 0; i < 4; ++i) {
     Napi::Value dim = dims.Get(i);
     const std::string at = name + ".shape[" + std::to_string(i) + "]";
-    FILM_TYPE_ERROR_IF(!dim.IsNumber(), "Expected an integer for " + at);
+    FILM_TYPE_ERROR_IF(!dim.IsNumber(), Guard(at, "not an integer"));
     const double d = dim.As<Napi::Number>().DoubleValue();
     FILM_RANGE_ERROR_IF(!(d >= 1 && d <= (1 << 30) && d == static_cast<int64_t>(d)),
-                        "Expected a positive integer for " + at);
+                        Guard(at, "not a positive integer"));
     FILM_RANGE_ERROR_IF(*count > std::numeric_limits<int32_t>::max() / static_cast<int64_t>(d),
-                        name + ".shape is too large: at most 2147483647 elements are supported");
+                        Guard(name + ".shape", "more than 2147483647 elements"));
     *count *= static_cast<int64_t>(d);
     shape[i] = static_cast<int64_t>(d);
   }
@@ -80,27 +85,27 @@ void CheckValues(const at::Tensor& t, const std::string& name) {
 }  // namespace
 
 HostInput ReadInput(const Napi::Value& value, const std::string& name) {
-  FILM_TYPE_ERROR_IF(!value.IsObject(), "Expected an object {data, shape} for " + name);
+  FILM_TYPE_ERROR_IF(!value.IsObject(), Guard(name, "not an object {data, shape}"));
   Napi::Object object = value.As<Napi::Object>();
   // shape first: reading it may run JS (getters), reading data must not be followed by any.
   int64_t count = 0;
   const std::array<int64_t, 4> shape = ReadShape(object.Get("shape"), name, &count);
   Napi::Value data = object.Get("data");
   FILM_TYPE_ERROR_IF(!data.IsTypedArray(),
-                     "Expected a Float32Array or Uint8Array for " + name + ".data");
+                     Guard(name + ".data", "not a Float32Array or Uint8Array"));
   Napi::TypedArray array = data.As<Napi::TypedArray>();
   const napi_typedarray_type type = array.TypedArrayType();
   HostInput input;
   input.name = name;
   if (type == napi_float32_array) {
-    FILM_RANGE_ERROR_IF(shape[1] != 3, "Expected 3 channels in " + name + ".shape for float data");
+    FILM_RANGE_ERROR_IF(shape[1] != 3, Guard(name + ".shape", "float data needs 3 channels"));
     input.pixels = at::empty({shape[0], shape[1], shape[2], shape[3]}, at::kFloat);
   } else if (type == napi_uint8_array || type == napi_uint8_clamped_array) {
-    FILM_RANGE_ERROR_IF(shape[1] != 3 && shape[1] != 4, "Expected 3 or 4 channels in " + name + ".shape for 8-bit data");
+    FILM_RANGE_ERROR_IF(shape[1] != 3 && shape[1] != 4, Guard(name + ".shape", "8-bit data needs 3 or 4 channels"));
     input.interleaved = true;
     input.pixels = at::empty({shape[0], shape[2], shape[3], shape[1]}, at::kByte);
   } else {
-    FILM_TYPE_ERROR_IF(true, "Expected a Float32Array or Uint8Array for " + name + ".data");
+    FILM_TYPE_ERROR_IF(true, Guard(name + ".data", "not a Float32Array or Uint8Array"));
   }
   // The view's own pointer: works for an ArrayBuffer and a SharedArrayBuffer alike (the bytes are
   // copied here either way), where ArrayBuffer().Data() fails on a shared one.
@@ -114,10 +119,9 @@ HostInput ReadInput(const Napi::Value& value, const std::string& name) {
   if (napi_is_arraybuffer(data.Env(), buffer, &is_plain) == napi_ok && is_plain) {
     napi_is_detached_arraybuffer(data.Env(), buffer, &detached);
   }
-  FILM_TYPE_ERROR_IF(detached, name + ".data is a detached ArrayBuffer (was it transferred?)");
+  FILM_TYPE_ERROR_IF(detached, Guard(name + ".data", "a detached ArrayBuffer"));
   FILM_RANGE_ERROR_IF(static_cast<int64_t>(length) != count,
-                      name + ".data has " + std::to_string(length) + " elements; its shape needs " +
-                          std::to_string(count));
+                      Guard(name + ".data", std::to_string(length) + " elements where its shape needs " + std::to_string(count)));
   if (input.pixels.nbytes() > 0) std::memcpy(input.pixels.data_ptr(), base, input.pixels.nbytes());
   return input;
 }
@@ -196,7 +200,8 @@ Napi::ArrayBuffer TensorArrayBuffer(Napi::Env env, const at::Tensor& tensor, boo
   const size_t bytes = tensor.nbytes();
   napi_status status = napi_no_external_buffers_allowed;
   napi_value buffer = nullptr;
-  if (!force_copy) {
+  // An empty tensor has no storage to lend: an external buffer over null would read as detached.
+  if (!force_copy && bytes > 0) {
     auto* holder = new Holder{tensor, static_cast<int64_t>(bytes)};
     status = napi_create_external_arraybuffer(env, tensor.data_ptr(), bytes, ReleaseHolder, holder, &buffer);
     if (status == napi_ok) {
@@ -208,7 +213,7 @@ Napi::ArrayBuffer TensorArrayBuffer(Napi::Env env, const at::Tensor& tensor, boo
   }
   if (status == napi_no_external_buffers_allowed) {
     Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, bytes);
-    std::memcpy(copy.Data(), tensor.data_ptr(), bytes);
+    if (bytes > 0) std::memcpy(copy.Data(), tensor.data_ptr(), bytes);
     buffer = copy;
   } else if (status != napi_ok) {
     NAPI_THROW_IF_FAILED(env, status, Napi::ArrayBuffer());
@@ -224,6 +229,18 @@ Napi::Uint8Array ToUint8Array(Napi::Env env, at::Tensor tensor, bool force_copy)
   return Napi::Uint8Array::New(env, static_cast<size_t>(tensor.numel()), TensorArrayBuffer(env, tensor, force_copy), 0);
 }
 
+Napi::TypedArray ToTypedArray(Napi::Env env, at::Tensor tensor, bool force_copy) {
+  const size_t length = static_cast<size_t>(tensor.numel());
+  switch (tensor.scalar_type()) {
+    case at::kByte:
+      return ToUint8Array(env, tensor, force_copy);
+    case at::kHalf:
+      return Napi::Uint16Array::New(env, length, TensorArrayBuffer(env, tensor, force_copy), 0);
+    default:
+      return ToFloat32Array(env, tensor, force_copy);
+  }
+}
+
 Napi::Array ToOutputs(Napi::Env env, std::vector<at::Tensor>& tensors, bool force_copy, bool with_addresses) {
   Napi::Array out = Napi::Array::New(env, tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -231,8 +248,7 @@ Napi::Array ToOutputs(Napi::Env env, std::vector<at::Tensor>& tensors, bool forc
     Napi::Array shape = Napi::Array::New(env, t.dim());
     for (int64_t d = 0; d < t.dim(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, t.size(d)));
     Napi::Object level = Napi::Object::New(env);
-    level.Set("data", t.scalar_type() == at::kByte ? Napi::Value(ToUint8Array(env, t, force_copy))
-                                                   : Napi::Value(ToFloat32Array(env, t, force_copy)));
+    level.Set("data", ToTypedArray(env, t, force_copy));
     level.Set("shape", shape);
     if (with_addresses) level.Set("tensorAddress", Napi::BigInt::New(env, reinterpret_cast<uint64_t>(t.data_ptr())));
     out.Set(static_cast<uint32_t>(i), level);

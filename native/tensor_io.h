@@ -24,8 +24,8 @@ struct HostInput {
 // NHWC, c = 3 or 4).
 HostInput ReadInput(const Napi::Value& value, const std::string& name);
 
-// Off the JS thread: the input as float32 NCHW with 3 channels. 8-bit values map to v / 255, exactly
-// as the TypeScript imageToTensor rounds them. Float values must be finite and within
+// Off the JS thread: the input as float32 NCHW with 3 channels. 8-bit values map to v / 255 rounded
+// once (as the TypeScript imageToTensor utility does). Float values must be finite and within
 // [kMinValue, kMaxValue]: anything else is a RangeError naming the first bad position (0-255
 // floats are the usual mistake).
 at::Tensor InputTensor(const HostInput& input);
@@ -33,8 +33,8 @@ constexpr float kMinValue = -1.0f;
 constexpr float kMaxValue = 2.0f;
 
 // FILM's pyramid from level 0 on the CPU, off the JS thread: 2x2 average pooling, odd sizes floored,
-// each value summed and scaled in double and rounded once, so it equals buildPyramid in TypeScript
-// bit for bit.
+// each value summed and scaled in double and rounded once. Every hot path pools here (or on the
+// device); TypeScript's buildPyramid is a utility, and nothing depends on the two agreeing bit for bit.
 std::vector<at::Tensor> CpuPyramid(const at::Tensor& level0, size_t levels);
 
 // A Float32Array whose ArrayBuffer is the tensor's own storage, released by a finalizer.
@@ -43,7 +43,10 @@ Napi::Float32Array ToFloat32Array(Napi::Env env, at::Tensor tensor, bool force_c
 // The same for uint8 tensors (8-bit pixels).
 Napi::Uint8Array ToUint8Array(Napi::Env env, at::Tensor tensor, bool force_copy);
 
-// {data, shape}[] for the tensors (float32: Float32Array; uint8: Uint8Array). with_addresses adds
+// The typed array for a float32, float16 (Uint16Array of the bits) or uint8 tensor, as above.
+Napi::TypedArray ToTypedArray(Napi::Env env, at::Tensor tensor, bool force_copy);
+
+// {data, shape}[] for the tensors (float32: Float32Array; float16: Uint16Array; uint8: Uint8Array). with_addresses adds
 // each tensor's data pointer as tensorAddress (a test hook: equal to dataAddress(data) unless the output was copied).
 Napi::Array ToOutputs(Napi::Env env, std::vector<at::Tensor>& tensors, bool force_copy, bool with_addresses);
 

@@ -146,6 +146,33 @@ describe('bad input', () => {
       it(name, () => assert.throws(() => handle.run(...args), cls));
     }
     it('load with wrong argument types', () => assert.throws(() => native().load(1, 2, 3, 4), TypeError));
+
+    // frame plans (native/frame_run.cc) are made by lib/frame-plan.ts; the binding still refuses any that would read or write out of bounds
+    const pixels = { data: new Uint8Array(3 * 10 * 12), shape: [1, 3, 10, 12] };
+    const plan = (over) => ({ pad: [64, 64, 3, 4], base: 0, rows: [0, 64], own: [0, 64], keep: [0, 2], boxes: [[0, 0, 64, 64], [0, 0, 16, 16]], half: true, ...over });
+    const plans = {
+      'pad smaller than the image': plan({ pad: [8, 64, 0, 0] }),
+      'the image past the padded frame': plan({ pad: [64, 64, 60, 0] }),
+      'rows past the level': plan({ rows: [0, 65] }),
+      'own rows outside the run\'s rows': plan({ rows: [0, 32], own: [0, 40] }),
+      'rows off the pooling grid': plan({ rows: [2, 64], own: [2, 64] }),
+      'too few rows for the top level': plan({ rows: [0, 2], own: [0, 2] }),
+      'keep not ascending': plan({ keep: [2, 0] }),
+      'keep past the coarsest level': plan({ keep: [7], boxes: [[0, 0, 1, 1]] }),
+      'a box past its level': plan({ boxes: [[0, 0, 64, 64], [8, 8, 9, 8]] }),
+      'fewer boxes than levels': plan({ boxes: [[0, 0, 64, 64]] }),
+      'half not a boolean': plan({ half: 1 }),
+      'a frame plan with two inputs': null,
+    };
+    for (const [name, p] of Object.entries(plans)) {
+      it(`frame plan: ${name}`, () => assert.throws(() => handle.run(p ? [pixels] : [pixels, pixels], 3, 1, 0, p ?? plan()), RangeError));
+    }
+    it('encodeLevel: a box outside the level, data not matching the shape', () => {
+      const data = new Float32Array(2 * 4 * 4);
+      assert.throws(() => native().encodeLevel(data, [1, 2, 4, 4], [3, 0, 2, 4], true), RangeError);
+      assert.throws(() => native().encodeLevel(data, [1, 2, 4, 5], [0, 0, 1, 1], true), RangeError);
+      assert.throws(() => native().encodeLevel(new Uint16Array(32), [1, 2, 4, 4], [0, 0, 1, 1], true), TypeError);
+    });
     it('a NativeExtractor cannot be constructed from JS', () => {
       assert.throws(() => new handle.constructor(), TypeError);
     });

@@ -49,6 +49,16 @@ describe('inputs', () => {
     same(await fx.extract({ data: rgba, width, height }, { levels: 4 }));
   });
 
+  it('16-bit pixels: a message that says so and how to get 8-bit', async () => {
+    const deep = await sharp(raw.data, { raw: raw.info }).toColourspace('rgb16').raw({ depth: 'ushort' }).toBuffer({ resolveWithObject: true });
+    assert.equal(deep.data.length, 2 * raw.data.length);
+    const hint = /16-bit pixels are not taken; pass 8 bits per sample, e\.g\. sharp\(input\)\.toColourspace\('srgb'\)/;
+    await assert.rejects(fx.extract(deep), (err) => err.code === 'ERR_OUT_OF_RANGE' && hint.test(err.message));
+    const { width, height } = raw.info;
+    await assert.rejects(fx.extract({ data: new Uint16Array(deep.data.buffer, deep.data.byteOffset, deep.data.length / 2), width, height }),
+      (err) => err.code === 'ERR_INVALID_ARG_TYPE' && hint.test(err.message));
+  });
+
   it('pixels in a SharedArrayBuffer (as worker pools share frames) are read like any others', async () => {
     const { width, height, channels } = raw.info;
     const shared = (view, offset = 0) => {

@@ -129,6 +129,32 @@ describe('lib/batch API', function () {
     assert.equal(bad, 0);
   });
 
+  describe('frame runs (the pipeline\'s pixel path)', () => {
+    const { runFrame, framePlan } = require('../dist/frame-plan');
+    const { imageToTensor } = require('..');
+    // an odd-sized 8-bit frame, RGBA: padded to 64x128 by native code, alpha dropped
+    const [width, height] = [77, 45];
+    const rgba = Uint8Array.from({ length: width * height * 4 }, (_, i) => (i * 37 + (i >> 7) * 11) & 255);
+    const rgb = { data: rgba, width, height, channels: 4 };
+
+    for (const [half, crop] of [[true, true], [false, true], [true, false], [false, false]]) {
+      it(`gives what padding in JS, extract() and encodeLevel give, bit for bit (${half ? 'float16' : 'float32'}${crop ? ', cropped' : ''})`, async () => {
+        const { tensor, crop: box } = padToMultiple(imageToTensor(rgb), 64);
+        const [, , ph, pw] = tensor.shape;
+        const save = [0, 2, 3];
+        const plan = framePlan({ height: ph, width: pw, top: box.top, left: box.left }, save, crop ? box : null, half);
+        const got = await fx[runFrame]({ data: rgba, shape: [1, 4, height, width] }, plan);
+        const full = await fx.extract(tensor, { levels: 4 });
+        save.forEach((level, i) => {
+          const want = batch.encodeLevel(full[level], crop ? box : null, level, half ? 'float16' : 'float32');
+          assert.deepEqual(got[i].shape, want.shape);
+          assert.ok(got[i].data instanceof (half ? Uint16Array : Float32Array));
+          assert.ok(Buffer.from(got[i].data.buffer, got[i].data.byteOffset, got[i].data.byteLength).equals(want.bytes), `level ${level}`);
+        });
+      });
+    }
+  });
+
   describe('extractInBands', () => {
     let tensor;
     let crop;

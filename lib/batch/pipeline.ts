@@ -8,17 +8,18 @@ import * as path from 'node:path';
 import { withCode } from '../errors';
 import type { FeatureExtractor } from '../feature-extractor';
 import { defaultModelPath } from '../feature-extractor';
-import { imageToTensor } from '../image';
-import { padToMultiple } from '../pyramid';
-import type { CropBox, Tensor4 } from '../types';
-import { extractInBands, type BandProgress } from './bands';
-import { encodeLevel, levelBox, type LevelBuffer } from './encode';
+import { framePlan, keptBox, runFrame, type Padding } from '../frame-plan';
+import type { NativeInput, NativeOutput } from '../native';
+import { paddedSize } from '../pyramid';
+import type { CropBox } from '../types';
+import { extractFrameInBands, type BandProgress } from './bands';
+import type { LevelBuffer } from './encode';
 import { framesOf, framesOfAll, type Size, type SourceEvent } from './frames';
 import { nameClash, type InputItem } from './inputs';
 import { npyHeader, safetensorsHeader } from './formats';
 import { DEFAULT_FRAMES, type FrameOptions, type OutputOptions } from './options';
 import { checkOutputName, LAYOUT, sha256File, WRITER, writeUnit, type OutputFile } from './output';
-import { previewPng, PreviewSampler } from './preview';
+import { frameTile, previewPng, PreviewSampler } from './preview';
 import { Semaphore } from './semaphore';
 
 /** Frames above this many pixels are extracted alone, in bands (bands.ts), and written alone. */
@@ -146,19 +147,17 @@ interface Levels {
   bytes: (level: number) => Uint8Array;
 }
 
-function levelsFromFeatures(features: (Tensor4 | null)[], crop: CropBox, o: OutputOptions): Levels {
+/** A whole-frame run's outputs, one per saved level, already cut and converted natively. */
+function levelsFromOutputs(outputs: (NativeOutput | null)[], o: OutputOptions): Levels {
   const shapes: Record<string, number[]> = {};
-  for (const level of o.saveLevels) {
-    const [n, c, h, w] = features[level]!.shape;
-    const box = o.crop ? levelBox(crop, level, h, w) : { height: h, width: w };
-    shapes[`level${level}`] = [n, c, box.height, box.width];
-  }
+  o.saveLevels.forEach((level, i) => (shapes[`level${level}`] = outputs[i]!.shape));
   return {
     shapes,
     bytes: (level) => {
-      const { bytes } = encodeLevel(features[level]!, o.crop ? crop : null, level, o.dtype);
-      features[level] = null; // the float32 level can go once encoded
-      return bytes;
+      const i = o.saveLevels.indexOf(level);
+      const { data } = outputs[i]!;
+      outputs[i] = null; // the level can go once written
+      return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     },
   };
 }
@@ -212,8 +211,6 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
   };
   const started = performance.now();
   const multiple = 2 ** (o.levels - 1);
-  // Output level i depends on pyramid levels i-3..i only: levels past the last one saved are not run.
-  const depth = o.saveLevels[o.saveLevels.length - 1] + 1;
   const capacity = holding.capacity;
   const running = new Set<Promise<void>>();
   const written = new Map<InputItem, number>(); // frames written per input, for a damaged input's message
@@ -228,33 +225,35 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
     let extracted = false;
     try {
       const t0 = performance.now();
-      const { tensor, crop } = padToMultiple(imageToTensor(ev.rgb), multiple);
-      const [, , ph, pw] = tensor.shape;
+      // The decoded bytes go to native code with the padding: it converts, pads, pools, extracts,
+      // cuts and converts the levels off this thread (lib/frame-plan.ts).
+      const { rgb } = ev;
+      const image: NativeInput = { data: rgb.data, shape: [1, rgb.channels, rgb.height, rgb.width] };
+      const { height: ph, width: pw, crop } = paddedSize(rgb.height, rgb.width, multiple);
+      const pad: Padding = { height: ph, width: pw, top: crop.top, left: crop.left };
+      const kept = o.crop ? crop : null;
       emit({ ...ref, type: 'extracting', pixels: ph * pw });
+      // The preview is drawn from samples at its own size, of the levels as written.
+      const samplers = new Map<number, PreviewSampler>();
+      const sample = (level: number, rows: NativeOutput, first: number) => {
+        const box = keptBox(pad, level, kept);
+        let s = samplers.get(level);
+        if (!s) samplers.set(level, s = new PreviewSampler(rows.shape[1], box.height, box.width));
+        s.putRows(rows, first - box.top);
+      };
       let levels: Levels;
-      let preview: Buffer | null = null;
       if (ph * pw > large) {
-        // The preview is drawn from samples at its own size, taken from each band as it comes.
-        const samplers = new Map<number, PreviewSampler>();
-        const sample = o.preview ? (level: number, band: Tensor4, first: number, from: number, to: number) => {
-          let s = samplers.get(level);
-          if (!s) samplers.set(level, s = new PreviewSampler(band.shape[1], ph >> level, pw >> level));
-          s.put(band, first, from, to);
-        } : undefined;
-        const buffers = await extractInBands(fx, tensor, o.saveLevels, o.crop ? crop : null, o.dtype,
-          (band) => emit({ ...ref, type: 'extracting', pixels: ph * pw, band }), signal, undefined, sample);
+        const buffers = await extractFrameInBands(fx, image, pad, o.saveLevels, kept, o.dtype,
+          (band) => emit({ ...ref, type: 'extracting', pixels: ph * pw, band }), signal, undefined, o.preview ? sample : undefined);
         levels = levelsFromBuffers(buffers);
-        if (o.preview) {
-          const image = new PreviewSampler(3, ph, pw);
-          image.put(tensor, 0, 0, ph);
-          preview = await previewPng(image.tensor, o.saveLevels.map((l) => samplers.get(l)!.tensor));
-        }
       } else {
-        const features: (Tensor4 | null)[] = await fx.extract(tensor, { levels: depth, signal });
-        features.forEach((_, level) => { if (!o.saveLevels.includes(level)) features[level] = null; }); // let go at once
-        if (o.preview) preview = await previewPng(tensor, o.saveLevels.map((l) => features[l]!));
-        levels = levelsFromFeatures(features, crop, o);
+        const plan = framePlan(pad, o.saveLevels, kept, o.dtype === 'float16');
+        const outputs = await fx[runFrame](image, plan, signal);
+        if (o.preview) o.saveLevels.forEach((level, i) => sample(level, outputs[i], plan.boxes[i][0]));
+        levels = levelsFromOutputs(outputs, o);
       }
+      const preview = o.preview
+        ? await previewPng(frameTile(rgb, pad, keptBox(pad, 0, kept)), o.saveLevels.map((l) => samplers.get(l)!.tensor)) : null;
       const extractMs = performance.now() - t0;
       extracting.release();
       extracted = true;

@@ -1,7 +1,8 @@
 // A preview PNG of an image's features: each level's channels projected to RGB by PCA, tiled.
 import sharp = require('sharp');
 
-import type { Tensor4 } from '../types';
+import type { NativeOutput } from '../native';
+import type { CropBox, Tensor4 } from '../types';
 
 const MAX_SAMPLES = 1024; // pixels the PCA is fitted on: plenty for 3 components, fast for 960 channels
 const ITERATIONS = 15;
@@ -104,15 +105,39 @@ export function pcaToRgb(feature: Tensor4): Rgb {
   return { data, width, height };
 }
 
-/** Batch item 0 of an image tensor (values 0..1) as RGB bytes. */
-function tensorToRgb(image: Tensor4): Rgb {
-  const [, , height, width] = image.shape;
-  const plane = height * width;
-  const data = new Uint8Array(plane * 3);
-  for (let p = 0; p < plane; p++) {
-    for (let j = 0; j < 3; j++) data[p * 3 + j] = Math.round(image.data[j * plane + p] * 255);
+/**
+ * The part of an interleaved frame (3 or 4 channels) a preview shows: `box` of the frame padded
+ * with zeros to height x width, the frame's top-left at (top, left).
+ */
+export function frameTile(frame: { data: Uint8Array; width: number; height: number; channels: number },
+  pad: { height: number; width: number; top: number; left: number }, box: CropBox): Rgb {
+  const data = new Uint8Array(box.width * box.height * 3);
+  for (let y = 0; y < box.height; y++) {
+    const fy = box.top + y - pad.top;
+    if (fy < 0 || fy >= frame.height) continue;
+    for (let x = 0; x < box.width; x++) {
+      const fx = box.left + x - pad.left;
+      if (fx < 0 || fx >= frame.width) continue;
+      const s = (fy * frame.width + fx) * frame.channels;
+      data.set(frame.data.subarray(s, s + 3), (y * box.width + x) * 3);
+    }
   }
-  return { data, width, height };
+  return { data, width: box.width, height: box.height };
+}
+
+let halfToFloat: Float32Array | undefined;
+
+/** float16 bits -> float32, by a table made on first use. */
+function halfTable(): Float32Array {
+  if (halfToFloat) return halfToFloat;
+  halfToFloat = new Float32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const e = (h >> 10) & 31;
+    const m = h & 1023;
+    const v = e === 0 ? m * 2 ** -24 : e === 31 ? (m ? NaN : Infinity) : (1 + m / 1024) * 2 ** (e - 15);
+    halfToFloat[h] = h & 0x8000 ? -v : v;
+  }
+  return halfToFloat;
 }
 
 /** The size a frame of h x w is shown at in a preview tile. */
@@ -137,30 +162,32 @@ export class PreviewSampler {
     this.tensor = { data: new Float32Array(channels * size.height * size.width), shape: [1, channels, size.height, size.width] };
   }
 
-  /** Takes level rows [from, to) from `band`, whose row 0 is level row `first` (batch item 0). */
-  put(band: Tensor4, first: number, from: number, to: number): void {
-    const [, c, bh, bw] = band.shape;
+  /** Takes rows [n, c, k, width] (float32, or float16 bits), the first being row `first` (batch item 0). */
+  putRows(rows: Pick<NativeOutput, 'data' | 'shape'>, first: number): void {
+    const [, c, k, bw] = rows.shape;
     const [, , th, tw] = this.tensor.shape;
     const out = this.tensor.data;
+    const src = rows.data;
+    const table = src instanceof Uint16Array ? halfTable() : null;
     this.#rows.forEach((sy, ty) => {
-      if (sy < from || sy >= to) return;
+      if (sy < first || sy >= first + k) return;
       for (let ch = 0; ch < c; ch++) {
-        const src = (ch * bh + sy - first) * bw;
+        const from = (ch * k + sy - first) * bw;
         const dst = (ch * th + ty) * tw;
-        for (let tx = 0; tx < tw; tx++) out[dst + tx] = band.data[src + this.#cols[tx]];
+        for (let tx = 0; tx < tw; tx++) out[dst + tx] = table ? table[src[from + this.#cols[tx]]] : src[from + this.#cols[tx]];
       }
     });
   }
 }
 
 /**
- * A PNG of the (padded) input, then each feature level in PCA colours, all at the input's size
- * (nearest neighbour), in a grid read left to right, top to bottom. Inputs already at the tile size
- * (PreviewSampler) give the same picture as the full-size ones.
+ * A PNG of the input (the part written: padded, or cropped; frameTile), then each feature level in
+ * PCA colours, all at the input's size (nearest neighbour), in a grid read left to right, top to
+ * bottom. Levels sampled at the tile size (PreviewSampler) give the same picture as full-size ones.
  */
-export async function previewPng(image: Tensor4, features: Tensor4[]): Promise<Buffer> {
-  const tiles = [tensorToRgb(image), ...features.map(pcaToRgb)];
-  const [, , h, w] = image.shape;
+export async function previewPng(image: Rgb, features: Tensor4[]): Promise<Buffer> {
+  const tiles = [image, ...features.map(pcaToRgb)];
+  const { height: h, width: w } = image;
   const { height: th, width: tw } = tileSize(h, w);
   const cols = tiles.length <= 3 ? tiles.length : Math.ceil(tiles.length / 2);
   const rows = Math.ceil(tiles.length / cols);
