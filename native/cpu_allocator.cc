@@ -167,13 +167,14 @@ void Install(size_t cap) {
 #endif
 
 size_t DefaultCpuCacheLimit(const std::string& cgroup_root) {
-  size_t memory = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
 #ifdef FILM_CPU_CACHE
+  size_t memory = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
   if (const size_t limit = CgroupLimit(cgroup_root)) memory = std::min(memory, limit);
+  return std::min(memory / 4, size_t{8} << 30);
 #else
   (void)cgroup_root;
+  return 0;  // no cache in this build
 #endif
-  return std::min(memory / 4, size_t{8} << 30);
 }
 
 void InstallCachingCpuAllocator() {

@@ -30,7 +30,7 @@ CpuCacheState SetCpuCacheLimit(size_t bytes);
 size_t InitialCpuCacheLimit();
 
 // A quarter of what the process may use (RAM, or the memory limit of the cgroup mounted at
-// cgroup_root when lower), at most 8 GiB.
+// cgroup_root when lower), at most 8 GiB; 0 where the cache is not compiled in.
 size_t DefaultCpuCacheLimit(const std::string& cgroup_root);
 
 // Frees the cached blocks not in use; returns how many bytes were released.
