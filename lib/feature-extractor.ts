@@ -21,12 +21,11 @@ const PRECISIONS: readonly Precision[] = ['fp32', 'bf16'];
 const EXTRACT_OPTIONS = ['levels', 'pyramidOnDevice', 'signal'] as const;
 
 const MB = 2 ** 20;
-let defaultEngine: string | undefined;
 
-/** options.engine, else FILM_FEATURES_ENGINE (read once, at the first load), else 'auto'. */
+/** options.engine, else FILM_FEATURES_ENGINE (read by each load(), as a default of its options), else 'auto'. */
 function checkEngine(option: unknown): Engine {
-  defaultEngine ??= process.env.FILM_FEATURES_ENGINE || 'auto';
-  const [value, name] = option !== undefined ? [option, 'options.engine'] : [defaultEngine, 'FILM_FEATURES_ENGINE'];
+  const [value, name] = option !== undefined ? [option, 'options.engine']
+    : [process.env.FILM_FEATURES_ENGINE || 'auto', 'FILM_FEATURES_ENGINE'];
   if (typeof value !== 'string') throw typeError("'auto', 'onednn' or 'torchscript'", name, value);
   if (!ENGINES.includes(value as Engine)) throw outOfRange(expected("'auto', 'onednn' or 'torchscript'", name, value));
   return value as Engine;

@@ -75,8 +75,8 @@ export interface NativeCacheState {
 export interface InternalHooks {
   /** Address of a typed array's first element (proves zero copy against tensorAddress). */
   dataAddress(array: ArrayBufferView): bigint;
-  /** The CPU block cache in bytes, and how many idle releases have run. */
-  cpuCache(): { limit: number; cached: number; idleReleases: number; compiledIn: boolean };
+  /** How many idle releases (releaseWhenIdle) have run in this process. */
+  idleReleases(): number;
   /** The OpenMP team sizes running jobs' threads report, summed: now and at most. */
   threadCounters(): { observedThreads: number; peakObservedThreads: number };
   /** The default cache limit were the cgroup file system mounted at cgroupRoot. */

@@ -4,7 +4,7 @@
 // InterpolatorModel). D provides:
 //   static constexpr const char* kName, kDisposed;    // "NativeExtractor", its disposed message
 //   static Napi::FunctionReference& Constructor(AddonData*);
-//   static void ReadMoreLoadOptions(const Napi::CallbackInfo&, LoadOptions*);  // past the first 4
+//   static void ReadMoreLoadOptions(const Napi::CallbackInfo&, LoadOptions*);  // optional: past the first 4
 //   Napi::Value Run(const Napi::CallbackInfo&);
 //   static Napi::Value InfoOf(Napi::Env, const ModelInfo or InterpolatorInfo&);  // M::info()
 #pragma once
@@ -87,6 +87,9 @@ class BoundModel : public Napi::ObjectWrap<D> {
   }
 
  protected:
+  // load()'s arguments past the first four: none unless D says otherwise.
+  static void ReadMoreLoadOptions(const Napi::CallbackInfo& /*info*/, LoadOptions* /*options*/) {}
+
   // The model, or ERR_FILM_DISPOSED.
   std::shared_ptr<M> Live() const {
     std::shared_ptr<M> model = slot_ ? slot_->Get() : nullptr;

@@ -17,16 +17,9 @@ Napi::Value DataAddressJs(const Napi::CallbackInfo& info) {
   return Napi::BigInt::New(env, DataAddress(info[0].As<Napi::TypedArray>()));
 }
 
-// The CPU block cache in bytes, and how many idle releases have run.
-Napi::Value CpuCacheJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const CpuCacheState state = GetCpuCacheState();
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("limit", static_cast<double>(state.limit));
-  out.Set("cached", static_cast<double>(state.cached));
-  out.Set("idleReleases", static_cast<double>(IdleReleases()));
-  out.Set("compiledIn", CpuCacheCompiledIn());
-  return out;
+// How many idle releases have run (the cache's bytes: binding.cache()).
+Napi::Value IdleReleasesJs(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(IdleReleases()));
 }
 
 // What running jobs' threads report as their OpenMP team size, summed: now and at most.
@@ -53,7 +46,7 @@ Napi::Value DefaultCacheLimitJs(const Napi::CallbackInfo& info) {
 void ExportInternal(Napi::Env env, Napi::Object exports) {
   Napi::Object internal = Napi::Object::New(env);
   internal.Set("dataAddress", Napi::Function::New(env, DataAddressJs, "dataAddress"));
-  internal.Set("cpuCache", Napi::Function::New(env, CpuCacheJs, "cpuCache"));
+  internal.Set("idleReleases", Napi::Function::New(env, IdleReleasesJs, "idleReleases"));
   internal.Set("threadCounters", Napi::Function::New(env, ThreadCountersJs, "threadCounters"));
   internal.Set("defaultCacheLimit", Napi::Function::New(env, DefaultCacheLimitJs, "defaultCacheLimit"));
   internal.Set("RUN_WITH_ADDRESSES", Napi::Number::New(env, run_flag::kWithAddresses));

@@ -6,7 +6,7 @@
 
 namespace film {
 
-// binding._internal: dataAddress(typedArray), cpuCache(), threadCounters(), defaultCacheLimit(root),
+// binding._internal: dataAddress(typedArray), idleReleases(), threadCounters(), defaultCacheLimit(root),
 // RUN_WITH_ADDRESSES (a run() flag: each output carries its tensor's address as tensorAddress).
 void ExportInternal(Napi::Env env, Napi::Object exports);
 

@@ -10,16 +10,14 @@
 
 namespace film {
 
+// loadInterpolator(path, device, threads, half) takes no more than the base's four arguments.
 class Interpolator : public BoundModel<Interpolator, InterpolatorModel> {
  public:
+  using BoundModel::BoundModel;
   static constexpr const char* kName = "NativeInterpolator";
   static constexpr const char* kDisposed = "This Interpolator has been disposed";
   static Napi::FunctionReference& Constructor(AddonData* data) { return data->interpolator_constructor; }
-  // loadInterpolator(path, device, threads, half): nothing more
-  static void ReadMoreLoadOptions(const Napi::CallbackInfo& /*info*/, LoadOptions* /*options*/) {}
   static Napi::Value InfoOf(Napi::Env env, const InterpolatorInfo& info);
-
-  using BoundModel::BoundModel;
 
   // run(a: input[], b: input[], times: number[], recursions, threads, flags) -> {promise, cancel()}
   // a[i], b[i]: {data, shape} as the extractor reads them; the lists are stacked into one batch.

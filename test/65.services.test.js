@@ -150,7 +150,7 @@ describe('services', function () {
   describe('CPU block cache', () => {
     // Built for the libtorch allocator interfaces native/cpu_allocator.cc knows (1.13 to 2.x); a build
     // without it must say so and report no cache at all, whatever the limits say.
-    const { compiledIn } = native()._internal.cpuCache();
+    const { compiledIn } = native().cache();
     if (!compiledIn) console.log(`      (this build has no CPU block cache: libtorch ${native().torchVersion}; checking it reports none)`);
     const { defaultCacheLimit } = native()._internal;
     const GiB = 2 ** 30;
@@ -188,7 +188,7 @@ describe('services', function () {
   });
 
   describe('releasing cached memory: only when nothing runs, off the JS thread', () => {
-    const releases = () => native()._internal.cpuCache().idleReleases;
+    const releases = () => native()._internal.idleReleases();
     const waitForRelease = async (from, ms = 20000) => {
       const t = Date.now();
       while (releases() === from) {
@@ -225,10 +225,10 @@ describe('services', function () {
     });
 
     it('the release runs on an executor thread once the runs finish, emptying the CPU block cache', async () => {
-      if (native()._internal.cpuCache().limit === 0) assert.fail('the CPU block cache is off (FILM_FEATURES_CPU_CACHE_MB=0): nothing to test');
+      if (native().cache().limit === 0) assert.fail('the CPU block cache is off (FILM_FEATURES_CPU_CACHE_MB=0): nothing to test');
       await fx.extract(randomTensor([1, 3, 256, 256], 10), { levels: 4 });
       global.gc(); // the outputs' blocks go back to the cache now, not during the wait below
-      const cached = native()._internal.cpuCache().cached;
+      const cached = native().cache().cached;
       assert.ok(cached > 0, 'the run left blocks in the cache');
       const start = releases();
       native().releaseWhenIdle();
@@ -236,7 +236,7 @@ describe('services', function () {
       const t = Date.now();
       while (releases() === start && Date.now() - t < 5000) { /* never yields to the event loop */ }
       assert.equal(releases(), start + 1, 'the release ran while the JS thread was busy: off the JS thread');
-      const left = native()._internal.cpuCache().cached;
+      const left = native().cache().cached;
       assert.ok(left < cached / 4, `the cache held ${cached} bytes, and ${left} right after the release`);
     });
   });

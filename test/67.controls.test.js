@@ -8,7 +8,7 @@ const { FeatureExtractor } = require('..');
 const { native } = require('../dist/native');
 const { models, randomTensor } = require('./fixtures');
 
-const { cpuCache } = native()._internal;
+const cpuCache = () => native().cache();
 const MB = 2 ** 20;
 // AddressSanitizer keeps freed memory in quarantine, so RSS cannot fall there.
 const underAsan = /libasan/.test(process.env.LD_PRELOAD ?? '');

@@ -20,7 +20,7 @@ const rss = () => process.memoryUsage().rss;
   for (let i = 0; i < 8; i++) models.push(await FeatureExtractor.load(model, { device: 'cpu' }));
   for (const fx of models) await fx.extract(image);
   const loaded = rss();
-  const releases = native()._internal.cpuCache().idleReleases;
+  const releases = native()._internal.idleReleases();
   for (const fx of models) fx.dispose();
   // Each dispose() asks for a release once nothing runs; those asked for while one runs make
   // another. Wait until one has run and no other follows for 200 ms.
@@ -30,7 +30,7 @@ const rss = () => process.memoryUsage().rss;
   while (seen === releases || performance.now() - since < 200) {
     if (performance.now() - t > 10000) throw new Error('no idle release within 10 s of dispose()');
     await new Promise((r) => setTimeout(r, 2));
-    const now = native()._internal.cpuCache().idleReleases;
+    const now = native()._internal.idleReleases();
     if (now !== seen) [seen, since] = [now, performance.now()];
   }
   const disposed = rss();
