@@ -1,28 +1,29 @@
-import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { disposedError, withCallerStack, withCode } from './errors';
+import { disposedError, withCallerStack } from './errors';
 import { installExitHook } from './exit';
+import { checkLoad } from './load-options';
 import { checkSignal, runFlags, settle } from './job';
 import { type FramePlan, runFrame } from './frame-plan';
 import { readImage } from './input';
 import { batchKey, checkBatchOptions, MicroBatcher } from './micro-batch';
 import { addonBuild, native, packageRoot, type NativeExtractor, type NativeInput, type NativeOutput } from './native';
 import { buildPyramid } from './pyramid';
-import type { Counters, Engine, ExtractOptions, ImageInput, LoadOptions, ModelInfo, Precision, Tensor4 } from './types';
+import type { CacheOptions, CacheStats, Counters, Engine, ExtractOptions, ImageInput, LoadOptions, ModelInfo, Precision, Tensor4 } from './types';
 import { checkBoolean, checkInteger, checkTensor4, expected, maxLevels, outOfRange, readOptions, typeError } from './validate';
 
 /** The model that ships with the package: C=64, S=4, fixed-seed weights (models/export.py). */
 export const defaultModelPath = path.join(packageRoot, 'models', 'film_extractor.pt');
 
 const DEFAULT_LEVELS = 7;
-const DEVICE = /^(auto|cpu|cuda(:\d{1,4})?)$/;
 const ENGINES: readonly Engine[] = ['auto', 'onednn', 'torchscript'];
 const LOAD_OPTIONS = ['device', 'threads', 'half', 'engine', 'precision', 'batchWindowMs', 'maxBatch'] as const;
 const PRECISIONS: readonly Precision[] = ['fp32', 'bf16'];
 const EXTRACT_OPTIONS = ['levels', 'pyramidOnDevice', 'signal'] as const;
 
-/** options.engine, else FILM_FEATURES_ENGINE, else 'auto'. */
+const MB = 2 ** 20;
+
+/** options.engine, else FILM_FEATURES_ENGINE (read by each load(), as a default of its options), else 'auto'. */
 function checkEngine(option: unknown): Engine {
   const [value, name] = option !== undefined ? [option, 'options.engine']
     : [process.env.FILM_FEATURES_ENGINE || 'auto', 'FILM_FEATURES_ENGINE'];
@@ -64,24 +65,14 @@ export class FeatureExtractor {
    */
   static load(modelPath?: string, options?: LoadOptions): Promise<FeatureExtractor> {
     return withCallerStack(async () => {
-      const file = modelPath === undefined ? defaultModelPath : modelPath;
-      if (typeof file !== 'string') throw typeError('a string', 'modelPath', file);
-      if (file.length === 0) throw outOfRange('Expected a non-empty path for modelPath');
-      if (file.includes('\0')) {
-        throw withCode(new TypeError(expected('a path without null bytes', 'modelPath', file)), 'ERR_INVALID_ARG_VALUE');
-      }
-      const opts = readOptions(options, 'options', LOAD_OPTIONS);
-      const device = opts.device ?? 'auto';
-      if (typeof device !== 'string') throw typeError("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', device);
-      if (!DEVICE.test(device)) throw outOfRange(expected("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', device));
-      const threads = checkInteger(opts.threads ?? 0, 'options.threads', 0, 1024) || os.availableParallelism();
-      const half = checkBoolean(opts.half ?? false, 'options.half');
+      const { file, device, threads, half, options: opts } =
+        checkLoad(modelPath === undefined ? defaultModelPath : modelPath, options, LOAD_OPTIONS);
       const engine = checkEngine(opts.engine);
       const precision = checkPrecision(opts.precision);
       const batching = checkBatchOptions(opts);
       const binding = native(); // throws the setup hint where no addon loads, before any hook is set
       installExitHook();
-      const handle = await binding.load(path.resolve(file), device, threads, half, engine, precision);
+      const handle = await binding.load(file, device, threads, half, engine, precision);
       return new FeatureExtractor(handle, threads, new MicroBatcher(batching(handle.device!)));
     });
   }
@@ -106,6 +97,46 @@ export class FeatureExtractor {
   /** Whether cuDNN's benchmark mode is on (see setCudnnBenchmark). */
   static get cudnnBenchmark(): boolean {
     return native().cudnnBenchmark();
+  }
+
+  /**
+   * The memory kept for reuse, in the style of sharp.cache(): the CPU block cache holds freed
+   * activation blocks of 1 MiB or more so that the next runs skip mmap and page faults.
+   * - `cache()` reports, in MB: `{ memory: { current, high, max } }`.
+   * - `cache({ memory: MB })` sets the limit; blocks past it are freed now.
+   * - `cache({ memory: 0 })` or `cache(false)` frees now every cached block, the C heap's free
+   *   pages and cached GPU memory and idle pinned buffers, and turns caching off: freed blocks go
+   *   straight back to the system from then on. Call it after a burst of work.
+   * - `cache(true)` restores the default: FILM_FEATURES_CPU_CACHE_MB (read once, when the addon
+   *   loads), else a quarter of the RAM or of the cgroup's memory limit, at most 8 GiB.
+   * Process-wide (every worker_thread shares it). GPU memory is cached by libtorch's own allocator,
+   * which cannot be turned off; `{ memory: 0 }` empties it.
+   */
+  static cache(options?: CacheOptions): CacheStats {
+    const binding = native();
+    let state;
+    if (options === undefined) {
+      state = binding.cache();
+    } else if (typeof options === 'boolean') {
+      state = binding.cache(options ? binding.cache().initialLimit : 0);
+    } else {
+      const opts = readOptions(options, 'options', ['memory'] as const);
+      state = opts.memory === undefined ? binding.cache() : binding.cache(checkInteger(opts.memory, 'options.memory', 0) * MB);
+    }
+    const mb = (bytes: number) => Math.round(bytes / MB);
+    return { memory: { current: mb(state.cached), high: mb(state.high), max: mb(state.limit) } };
+  }
+
+  /**
+   * The cores the addon's executor shares out among runs, in the style of sharp.concurrency():
+   * all runs together never use more intra-op threads than this. `concurrency()` reports it,
+   * `concurrency(n)` sets it (0: the default, the cores this process may run on, or
+   * FILM_FEATURES_CORES read once when the addon loads) and returns it. Process-wide; runs
+   * in flight keep their threads, the next ones get the new share.
+   */
+  static concurrency(n?: number): number {
+    if (n === undefined) return native().concurrency();
+    return native().concurrency(checkInteger(n, 'concurrency', 0, 1024));
   }
 
   /**

@@ -2,16 +2,14 @@
 // natively. The devices, threads, tasks, input reading, zero-copy outputs and errors are the
 // extractor's (native/interpolator.cc reuses them); this file gives the API its shape and checks
 // arguments.
-import * as os from 'node:os';
-import * as path from 'node:path';
-
 import { disposedError, withCallerStack, withCode } from './errors';
 import { installExitHook } from './exit';
+import { checkLoad } from './load-options';
 import { readImage } from './input';
 import { checkSignal, runFlags, settle } from './job';
 import { native, RUN_BYTES, type NativeInput, type NativeInterpolator } from './native';
 import type { ImageInput, InterpolatorLoadOptions, RawImage, RgbImage, Tensor4 } from './types';
-import { checkBoolean, checkInteger, expected, isPlainObject, outOfRange, rangeError, readOptions, typeError } from './validate';
+import { checkInteger, isPlainObject, outOfRange, rangeError, readOptions, typeError } from './validate';
 
 export interface InterpolateOptions {
   /** Where between a (0) and b (1): one time, or a list of times (then one frame per time). Default 0.5. */
@@ -45,7 +43,6 @@ const NO_INTERPOLATOR = 'Interpolator.load needs the path of a whole FILM interp
   '`/usr/bin/python3 node_modules/film-features/models/export.py --interpolator film_net.pt`, or download ' +
   'film_net_fp32.pt (real weights) from https://github.com/dajes/frame-interpolation-pytorch/releases';
 
-const DEVICE = /^(auto|cpu|cuda(:\d{1,4})?)$/;
 const LOAD_OPTIONS = ['device', 'threads', 'half'] as const;
 const INTERPOLATE_OPTIONS = ['time', 'recursions', 'signal'] as const;
 const MAX_RECURSIONS = 10;
@@ -128,19 +125,9 @@ export class Interpolator {
   static load(modelPath: string, options?: InterpolatorLoadOptions): Promise<Interpolator> {
     return withCallerStack(async () => {
       if (modelPath === undefined || modelPath === null) throw withCode(new TypeError(NO_INTERPOLATOR), 'ERR_INVALID_ARG_TYPE');
-      if (typeof modelPath !== 'string') throw typeError('a string', 'modelPath', modelPath);
-      if (modelPath.length === 0) throw outOfRange('Expected a non-empty path for modelPath');
-      if (modelPath.includes('\0')) {
-        throw withCode(new TypeError(expected('a path without null bytes', 'modelPath', modelPath)), 'ERR_INVALID_ARG_VALUE');
-      }
-      const opts = readOptions(options, 'options', LOAD_OPTIONS);
-      const device = opts.device ?? 'auto';
-      if (typeof device !== 'string') throw typeError("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', device);
-      if (!DEVICE.test(device)) throw outOfRange(expected("'auto', 'cpu', 'cuda' or 'cuda:N'", 'options.device', device));
-      const threads = checkInteger(opts.threads ?? 0, 'options.threads', 0, 1024) || os.availableParallelism();
-      const half = checkBoolean(opts.half ?? false, 'options.half');
+      const { file, device, threads, half } = checkLoad(modelPath, options, LOAD_OPTIONS);
       installExitHook();
-      const handle = await native().loadInterpolator(path.resolve(modelPath), device, threads, half);
+      const handle = await native().loadInterpolator(file, device, threads, half);
       return new Interpolator(handle, threads);
     });
   }

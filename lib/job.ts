@@ -3,9 +3,15 @@ import { abortError } from './errors';
 import { RUN_COPY_OUTPUTS, type NativeJob } from './native';
 import { typeError } from './validate';
 
-/** run() flags every run takes: FILM_FEATURES_COPY_OUTPUTS=1 forces copied outputs (Electron's path). */
+let flags: number | undefined;
+
+/**
+ * run() flags every run takes: FILM_FEATURES_COPY_OUTPUTS=1 forces copied outputs (Electron's
+ * path). Read once, at the first run.
+ */
 export function runFlags(): number {
-  return process.env.FILM_FEATURES_COPY_OUTPUTS === '1' ? RUN_COPY_OUTPUTS : 0;
+  flags ??= process.env.FILM_FEATURES_COPY_OUTPUTS === '1' ? RUN_COPY_OUTPUTS : 0;
+  return flags;
 }
 
 /** undefined, or an AbortSignal that has not fired yet (one that has throws its AbortError now). */

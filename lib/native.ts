@@ -1,6 +1,9 @@
 // The raw binding: loaded once (the first binary that loads, scripts/addon-candidates.js), typed here and nowhere else public.
 import * as path from 'node:path';
 
+import type { InterpolatorInfo } from './interpolator';
+import type { Counters, ModelInfo } from './types';
+
 /** An input level for run(): float data planar [n, 3, h, w]; 8-bit data interleaved, shape [n, c, h, w]. */
 export interface NativeInput {
   data: Float32Array | Uint8Array | Uint8ClampedArray;
@@ -11,22 +14,10 @@ export interface NativeOutput {
   /** Float32Array; Uint16Array (float16 bits) from a frame plan with half */
   data: Float32Array | Uint16Array;
   shape: number[];
-  /** Only with RUN_WITH_ADDRESSES (a test hook): the output tensor's data pointer. */
-  tensorAddress?: bigint;
 }
 
-export interface NativeInfo {
-  source: 'extractor' | 'interpolator';
-  channels: number;
-  subLevels: number;
-  dtype: 'float32' | 'float16';
-  optimized: boolean;
-  engine: 'onednn' | 'torchscript';
-  precision: 'fp32' | 'bf16';
-  isa?: string;
-  onednn?: string;
-  weights: string;
-}
+/** What a loaded file holds; FeatureExtractor adds which build runs it. */
+export type NativeInfo = Omit<ModelInfo, 'build'>;
 
 /** A queued run: its result, and a way to drop it (queued: at once; running: its result). */
 export interface NativeJob<T> {
@@ -34,9 +25,8 @@ export interface NativeJob<T> {
   cancel(): void;
 }
 
-/** run() flags */
+/** run() flag: outputs copied into V8-owned buffers (Electron's path) instead of zero-copy. */
 export const RUN_COPY_OUTPUTS = 1;
-export const RUN_WITH_ADDRESSES = 2;
 
 /**
  * A frame run (native/frame_run.h; made and checked by lib/frame-plan.ts): the one image is
@@ -72,25 +62,44 @@ export const RUN_BYTES = 4;
 export interface NativeInterpolator {
   /** null once disposed */
   readonly device: string | null;
-  readonly info: { dtype: 'float32' | 'float16'; optimized: boolean; dtShape: '[n, 1]' | '[n, 1, 1, 1]' } | null;
+  readonly info: InterpolatorInfo | null;
   /**
    * Copies the inputs (each list stacked into one batch), then runs on the addon's executor: one
    * frame per time, or with recursions = k > 0 the 2^k - 1 frames at i / 2^k.
    */
   run(a: NativeInput[], b: NativeInput[], times: number[], recursions: number, threads?: number,
-    flags?: number): NativeJob<{ data: Float32Array | Uint8Array; shape: number[]; tensorAddress?: bigint }[]>;
+    flags?: number): NativeJob<{ data: Float32Array | Uint8Array; shape: number[] }[]>;
   dispose(): void;
 }
 
-export interface NativeCounters {
-  cores: number;
-  queued: number;
-  running: number;
-  threads: number;
-  peakThreads: number;
-  observedThreads: number;
-  peakObservedThreads: number;
-  completed: number;
+/** The CPU block cache, in bytes (native/controls.cc). */
+export interface NativeCacheState {
+  /** The most it keeps; 0: off. */
+  limit: number;
+  /** Held for reuse now, and the most ever held. */
+  cached: number;
+  high: number;
+  /** The limit the process started with: FILM_FEATURES_CPU_CACHE_MB, else a quarter of RAM or the cgroup limit, at most 8 GiB. */
+  initialLimit: number;
+  /** False where this libtorch's allocator interface is not one the cache is built for: no cache at all. */
+  compiledIn: boolean;
+}
+
+/**
+ * The package's own test hooks (native/internal_hooks.h), in one internal export: not part of the
+ * API, and absent from the public types.
+ */
+export interface InternalHooks {
+  /** Address of a typed array's first element (proves zero copy against tensorAddress). */
+  dataAddress(array: ArrayBufferView): bigint;
+  /** How many idle releases (releaseWhenIdle) have run in this process. */
+  idleReleases(): number;
+  /** The OpenMP team sizes running jobs' threads report, summed: now and at most. */
+  threadCounters(): { observedThreads: number; peakObservedThreads: number };
+  /** The default cache limit were the cgroup file system mounted at cgroupRoot. */
+  defaultCacheLimit(cgroupRoot: string): number;
+  /** run() flag: each output carries its tensor's data pointer as tensorAddress. */
+  readonly RUN_WITH_ADDRESSES: number;
 }
 
 export interface Binding {
@@ -104,20 +113,25 @@ export interface Binding {
   releaseCachedMemory(): number;
   /** A box of a float32 level as float16 bits (half) or float32, on this thread (native/frame_run.h). */
   encodeLevel(data: Float32Array, shape: number[], box: number[], half: boolean): Float32Array | Uint16Array;
-  /** Address of a typed array's first element; tests use it to prove zero copy. */
-  dataAddress(array: ArrayBufferView): bigint;
   /** Schedules a release of cached and freed memory for when no run is in flight (idle_release.h). */
   releaseWhenIdle(): void;
-  /** The CPU block cache: its cap (0: off), the bytes it holds now, the idle releases run so far, and whether the build has it. */
-  cpuCache(): { limit: number; cached: number; idleReleases: number; compiledIn: boolean };
+  /**
+   * The CPU block cache; with limitBytes, sets its limit first (0 also frees, at once, every cached
+   * block, the C heap's free pages and cached GPU memory).
+   */
+  cache(limitBytes?: number): NativeCacheState;
+  /** The cores the executor shares out; with n, sets them first (0: the default). */
+  concurrency(n?: number): number;
   /** Main thread's process 'exit': drops queued work and waits for running work (see lib/exit.ts). */
   shutdownForExit(): void;
   /** The executor's process-wide counters. */
-  counters(): NativeCounters;
+  counters(): Counters;
   readonly torchVersion: string;
   /** cuDNN's process-wide benchmark mode (cudnn_settings.h). */
   setCudnnBenchmark(enabled: boolean): void;
   cudnnBenchmark(): boolean;
+  /** Tests only. */
+  readonly _internal: InternalHooks;
 }
 
 export const packageRoot = path.resolve(__dirname, '..');

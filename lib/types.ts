@@ -115,6 +115,21 @@ export interface CropBox {
   width: number;
 }
 
+/** What FeatureExtractor.cache() reports, in MB as sharp.cache() does. */
+export interface CacheStats {
+  memory: {
+    /** Held now by the CPU block cache for reuse. */
+    current: number;
+    /** The most it has held. */
+    high: number;
+    /** Its limit; 0: caching is off. */
+    max: number;
+  };
+}
+
+/** FeatureExtractor.cache()'s argument: true restores the default, false is { memory: 0 }. */
+export type CacheOptions = boolean | { memory?: number };
+
 /** The addon's process-wide admission counters (see FeatureExtractor.counters()). */
 export interface Counters {
   /** Cores the executor shares out: the most intra-op threads granted at once, process-wide. */
@@ -126,9 +141,6 @@ export interface Counters {
   /** Threads granted to running work now, and the most ever granted at once. */
   threads: number;
   peakThreads: number;
-  /** The OpenMP team sizes running work's threads report, summed; and the most at once. */
-  observedThreads: number;
-  peakObservedThreads: number;
   /** Runs and loads finished (or dropped when aborted) since the process started. */
   completed: number;
 }

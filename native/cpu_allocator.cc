@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <mutex>
 #include <new>
@@ -45,6 +47,21 @@ class CachingCpuAllocator final : public c10::Allocator {
  public:
   explicit CachingCpuAllocator(size_t cap) : cap_(cap) {}
 
+  // Frees cached blocks, largest first, until at most cap bytes are held; returns the bytes freed.
+  size_t SetCap(size_t cap) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    cap_ = cap;
+    size_t released = 0;
+    while (cached_ > cap_ && !free_.empty()) {
+      auto last = std::prev(free_.end());
+      std::free(last->second);
+      cached_ -= last->first;
+      released += last->first;
+      free_.erase(last);
+    }
+    return released;
+  }
+
   // Every block carries its size in a header, small or not: raw_deallocate() hands the deleter a
   // bare pointer, so the deleter must be able to tell any block's size.
   c10::DataPtr allocate(size_t n) FILM_ALLOCATE_CONST override {
@@ -78,18 +95,17 @@ class CachingCpuAllocator final : public c10::Allocator {
     return released;
   }
 
-  size_t cap() const { return cap_; }
-  size_t cached() const {
+  CpuCacheState State() const {
     std::lock_guard<std::mutex> lock(mutex_);
-    return cached_;
+    return {cap_, cached_, high_};
   }
 
-  static CachingCpuAllocator* instance;
+  static std::atomic<CachingCpuAllocator*> instance;
 
  private:
   static void Release(void* data) {
     char* base = static_cast<char*>(data) - kAlignment;
-    instance->Put(base, *reinterpret_cast<size_t*>(base));
+    instance.load()->Put(base, *reinterpret_cast<size_t*>(base));
   }
 
   char* Take(size_t size) const {
@@ -108,26 +124,25 @@ class CachingCpuAllocator final : public c10::Allocator {
       if (cached_ + size <= cap_) {
         free_.emplace(size, base);
         cached_ += size;
+        high_ = std::max(high_, cached_);
         return;
       }
     }
     std::free(base);
   }
 
-  const size_t cap_;
+  size_t cap_;
   mutable std::mutex mutex_;
   mutable std::multimap<size_t, char*> free_;
   mutable size_t cached_ = 0;
+  size_t high_ = 0;
 };
 
-CachingCpuAllocator* CachingCpuAllocator::instance = nullptr;
+std::atomic<CachingCpuAllocator*> CachingCpuAllocator::instance{nullptr};
 
 // The container's memory limit: cgroup v2's memory.max, else v1's memory.limit_in_bytes; 0 if none.
 // (A v1 "no limit" is a huge number; the min() below makes it harmless.)
-// FILM_FEATURES_CGROUP_ROOT stands in for /sys/fs/cgroup (tests).
-size_t CgroupLimit() {
-  const char* env = std::getenv("FILM_FEATURES_CGROUP_ROOT");
-  const std::string root = env && *env ? env : "/sys/fs/cgroup";
+size_t CgroupLimit(const std::string& root) {
   for (const char* file : {"/memory.max", "/memory/memory.limit_in_bytes"}) {
     std::ifstream in(root + file);
     std::string text;
@@ -139,34 +154,69 @@ size_t CgroupLimit() {
   return 0;
 }
 
-// A quarter of what the process may use (RAM, or the cgroup's limit when lower), at most 8 GiB.
-size_t DefaultCap() {
-  const char* mb = std::getenv("FILM_FEATURES_CPU_CACHE_MB");
-  if (mb && *mb) return std::strtoull(mb, nullptr, 10) << 20;
-  size_t memory = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  if (const size_t limit = CgroupLimit()) memory = std::min(memory, limit);
-  return std::min(memory / 4, size_t{8} << 30);
+size_t initial_cap = 0;
+std::mutex install_mutex;
+
+// Never destroyed: tensors it allocated may be freed at any point until the process ends.
+void Install(size_t cap) {
+  CachingCpuAllocator::instance = new CachingCpuAllocator(cap);
+  c10::SetCPUAllocator(CachingCpuAllocator::instance.load(), /*priority=*/10);
 }
 
 }  // namespace
 #endif
 
+size_t DefaultCpuCacheLimit(const std::string& cgroup_root) {
+#ifdef FILM_CPU_CACHE
+  size_t memory = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  if (const size_t limit = CgroupLimit(cgroup_root)) memory = std::min(memory, limit);
+  return std::min(memory / 4, size_t{8} << 30);
+#else
+  (void)cgroup_root;
+  return 0;  // no cache in this build
+#endif
+}
+
 void InstallCachingCpuAllocator() {
 #ifdef FILM_CPU_CACHE
   static std::once_flag once;
   std::call_once(once, [] {
-    const size_t cap = DefaultCap();
-    if (cap == 0) return;
-    // Never destroyed: tensors it allocated may be freed at any point until the process ends.
-    CachingCpuAllocator::instance = new CachingCpuAllocator(cap);
-    c10::SetCPUAllocator(CachingCpuAllocator::instance, /*priority=*/10);
+    const char* mb = std::getenv("FILM_FEATURES_CPU_CACHE_MB");
+    initial_cap = mb && *mb ? std::strtoull(mb, nullptr, 10) << 20 : DefaultCpuCacheLimit("/sys/fs/cgroup");
+    std::lock_guard<std::mutex> lock(install_mutex);
+    if (initial_cap > 0) Install(initial_cap);
   });
 #endif
 }
 
+size_t InitialCpuCacheLimit() {
+#ifdef FILM_CPU_CACHE
+  return initial_cap;
+#else
+  return 0;
+#endif
+}
+
+CpuCacheState SetCpuCacheLimit(size_t bytes) {
+#ifdef FILM_CPU_CACHE
+  {
+    std::lock_guard<std::mutex> lock(install_mutex);
+    if (!CachingCpuAllocator::instance) {
+      if (bytes == 0) return {0, 0, 0};
+      Install(bytes);
+    }
+  }
+  CachingCpuAllocator::instance.load()->SetCap(bytes);
+#else
+  (void)bytes;
+#endif
+  return GetCpuCacheState();
+}
+
 size_t ReleaseCpuCache() {
 #ifdef FILM_CPU_CACHE
-  return CachingCpuAllocator::instance ? CachingCpuAllocator::instance->Clear() : 0;
+  CachingCpuAllocator* cache = CachingCpuAllocator::instance;
+  return cache ? cache->Clear() : 0;
 #else
   return 0;
 #endif
@@ -186,11 +236,9 @@ bool CpuCacheCompiledIn() {
 
 CpuCacheState GetCpuCacheState() {
 #ifdef FILM_CPU_CACHE
-  if (CachingCpuAllocator::instance) {
-    return {CachingCpuAllocator::instance->cap(), CachingCpuAllocator::instance->cached()};
-  }
+  if (CachingCpuAllocator* cache = CachingCpuAllocator::instance) return cache->State();
 #endif
-  return {0, 0};
+  return {0, 0, 0};
 }
 
 }  // namespace film

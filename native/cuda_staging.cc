@@ -113,6 +113,26 @@ void Copy(void* to, const void* from, size_t bytes) {
   });
 }
 
+// Each tensor copied to a new contiguous tensor on `device`, 8 MiB at a time: chunk(b, from, to, n)
+// moves n bytes through staging chunk b, which alternates 0, 1, 0, ... across all the tensors.
+template <typename Fn>
+std::vector<at::Tensor> ByChunks(const std::vector<at::Tensor>& tensors, const c10::Device& device, Fn&& chunk) {
+  std::vector<at::Tensor> out;
+  int k = 0;
+  for (const at::Tensor& t : tensors) {
+    const at::Tensor src = t.contiguous();
+    at::Tensor dst = at::empty(src.sizes(), src.options().device(device));
+    const auto* from = static_cast<const char*>(src.data_ptr());
+    auto* to = static_cast<char*>(dst.data_ptr());
+    const size_t bytes = src.nbytes();
+    for (size_t offset = 0; offset < bytes; offset += kStagingChunkBytes) {
+      chunk(k++ % 2, from + offset, to + offset, std::min(kStagingChunkBytes, bytes - offset));
+    }
+    out.push_back(std::move(dst));
+  }
+  return out;
+}
+
 cudaStream_t CurrentStream(const c10::Device& device) {
   return c10::cuda::getCurrentCUDAStream(device.index()).stream();
 }
@@ -137,26 +157,13 @@ void Staging::WaitChunk(int b) {
 
 std::vector<at::Tensor> Staging::Upload(const std::vector<at::Tensor>& host) {
   const cudaStream_t stream = CurrentStream(device_);
-  std::vector<at::Tensor> out;
-  int k = 0;
-  for (const at::Tensor& t : host) {
-    const at::Tensor src = t.contiguous();
-    at::Tensor dst = at::empty(src.sizes(), src.options().device(device_));
-    const auto* from = static_cast<const char*>(src.data_ptr());
-    auto* to = static_cast<char*>(dst.data_ptr());
-    const size_t bytes = src.nbytes();
-    for (size_t offset = 0; offset < bytes; offset += kStagingChunkBytes) {
-      const size_t n = std::min(kStagingChunkBytes, bytes - offset);
-      const int b = k++ % 2;
-      WaitChunk(b);  // the DMA from two chunks ago has read it
-      Copy(set_->chunk[b], from + offset, n);
-      C10_CUDA_CHECK(cudaMemcpyAsync(to + offset, set_->chunk[b], n, cudaMemcpyHostToDevice, stream));
-      C10_CUDA_CHECK(cudaEventRecord(set_->done[b], stream));
-      in_flight_[b] = true;
-    }
-    out.push_back(std::move(dst));
-  }
-  return out;
+  return ByChunks(host, device_, [&](int b, const char* from, char* to, size_t n) {
+    WaitChunk(b);  // the DMA from two chunks ago has read it
+    Copy(set_->chunk[b], from, n);
+    C10_CUDA_CHECK(cudaMemcpyAsync(to, set_->chunk[b], n, cudaMemcpyHostToDevice, stream));
+    C10_CUDA_CHECK(cudaEventRecord(set_->done[b], stream));
+    in_flight_[b] = true;
+  });
 }
 
 std::vector<at::Tensor> Staging::Download(const std::vector<at::Tensor>& on_device) {
@@ -172,27 +179,16 @@ std::vector<at::Tensor> Staging::Download(const std::vector<at::Tensor>& on_devi
     Copy(pending[b].to, set_->chunk[b], pending[b].bytes);
     pending[b] = Pending();
   };
-  std::vector<at::Tensor> out;
-  int k = 0;
-  for (const at::Tensor& t : on_device) {
-    // on_device keeps the source alive; its memory is only reused by work queued after ours.
-    const at::Tensor src = t.contiguous();
-    at::Tensor dst = at::empty(src.sizes(), src.options().device(c10::kCPU));
-    const auto* from = static_cast<const char*>(src.data_ptr());
-    auto* to = static_cast<char*>(dst.data_ptr());
-    const size_t bytes = src.nbytes();
-    for (size_t offset = 0; offset < bytes; offset += kStagingChunkBytes) {
-      const size_t n = std::min(kStagingChunkBytes, bytes - offset);
-      const int b = k++ % 2;
-      drain(b);
-      C10_CUDA_CHECK(cudaMemcpyAsync(set_->chunk[b], from + offset, n, cudaMemcpyDeviceToHost, stream));
-      C10_CUDA_CHECK(cudaEventRecord(set_->done[b], stream));
-      in_flight_[b] = true;
-      pending[b] = Pending{to + offset, n};
-      drain(1 - b);  // the previous chunk, while this one is on its way
-    }
-    out.push_back(std::move(dst));
-  }
+  // on_device keeps each source alive; its memory is only reused by work queued after ours.
+  std::vector<at::Tensor> out =
+      ByChunks(on_device, c10::Device(c10::kCPU), [&](int b, const char* from, char* to, size_t n) {
+        drain(b);
+        C10_CUDA_CHECK(cudaMemcpyAsync(set_->chunk[b], from, n, cudaMemcpyDeviceToHost, stream));
+        C10_CUDA_CHECK(cudaEventRecord(set_->done[b], stream));
+        in_flight_[b] = true;
+        pending[b] = Pending{to, n};
+        drain(1 - b);  // the previous chunk, while this one is on its way
+      });
   drain(0);
   drain(1);
   return out;

@@ -38,7 +38,24 @@ Executor& Executor::Get() {
   return *executor;
 }
 
-Executor::Executor(int capacity) : capacity_(capacity), free_(capacity) { counters_.capacity = capacity; }
+Executor::Executor(int capacity) : default_capacity_(capacity), capacity_(capacity), free_(capacity) {
+  counters_.capacity = capacity;
+}
+
+int Executor::Concurrency(int n) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (n < 0) return capacity_;
+    const int to = n == 0 ? default_capacity_ : n;
+    // While idle work runs it holds every core (free_ is 0) and gives back capacity_ when done.
+    if (!idle_running_) free_ += to - capacity_;
+    capacity_ = to;
+    counters_.capacity = to;
+    if (threads_started_ > 0) StartThreads();
+  }
+  wake_.notify_all();
+  return n == 0 ? default_capacity_ : n;
+}
 
 void Executor::Submit(std::shared_ptr<Job> job) {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -50,11 +67,9 @@ void Executor::Submit(std::shared_ptr<Job> job) {
 }
 
 void Executor::StartThreads() {
-  if (started_) return;
   // One thread per core is enough: every running job holds at least one core. Detached: the
-  // executor lives as long as the process.
-  for (int i = 0; i < capacity_; ++i) std::thread([this] { WorkerLoop(); }).detach();
-  started_ = true;
+  // executor lives as long as the process (a lowered capacity leaves the extra threads waiting).
+  for (; threads_started_ < capacity_; ++threads_started_) std::thread([this] { WorkerLoop(); }).detach();
 }
 
 void Executor::WhenIdle(std::function<void()> fn) {

@@ -36,8 +36,10 @@ struct ExecutorCounters {
   int running = 0;             // jobs executing
   int threads = 0;             // threads granted to running jobs
   int peak_threads = 0;        // the most `threads` has been
-  int observed = 0;            // what running jobs' threads report as their OpenMP team size, summed
-  int peak_observed = 0;       // the most `observed` has been
+  // Tests only (binding._internal): what running jobs' threads report as their OpenMP team size,
+  // summed, and the most that has been.
+  int observed = 0;
+  int peak_observed = 0;
   uint64_t completed = 0;      // jobs executed or dropped
 };
 
@@ -53,7 +55,10 @@ class Executor {
   // submitted meanwhile wait). Never on the caller's thread; dropped at process exit. fn must not throw.
   void WhenIdle(std::function<void()> fn);
   ExecutorCounters Counters();
-  int capacity() const { return capacity_; }
+  // The cores shared out (FeatureExtractor.concurrency()): n > 0 sets them, 0 restores the default
+  // (the affinity mask's count, or FILM_FEATURES_CORES read once at start), < 0 leaves them. Jobs
+  // running keep their grants; a smaller count only holds back the next ones. Returns the count.
+  int Concurrency(int n);
   // Process exit: drops queued jobs and waits for the running ones, which would otherwise run on
   // inside libraries being torn down. Called from the main thread's process 'exit' event, and
   // from an atexit handler as a fallback. Idempotent.
@@ -67,14 +72,15 @@ class Executor {
   void StartThreads();  // with mutex_ held
   bool Idle() const { return queue_.empty() && free_ == capacity_ && !idle_.empty(); }
 
-  const int capacity_;
+  const int default_capacity_;
+  int capacity_;
+  int threads_started_ = 0;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::shared_ptr<Job>> queue_;
   std::vector<std::function<void()>> idle_;  // waiting for an idle moment
   bool idle_running_ = false;
-  int free_;
-  bool started_ = false;
+  int free_;  // below 0 while running jobs hold more than a lowered capacity
   bool exiting_ = false;
   ExecutorCounters counters_;
 };

@@ -1,38 +1,28 @@
-// The JS-facing extractor. load and run are Tasks on the addon's executor. The model is held in
-// one place (ModelSlot): dispose() empties it, so the model is freed as soon as the runs that
+// The JS-facing extractor (bound_model.h: load, dispose, device, info, jobs). The model is held in
+// one place (its slot): dispose() empties it, so the model is freed as soon as the runs that
 // already took it finish, with no garbage collection needed.
 #pragma once
 
 #include <napi.h>
 
-#include <memory>
-
+#include "bound_model.h"
 #include "model.h"
-#include "model_slot.h"
 
 namespace film {
 
-using ModelSlot = Slot<Model>;
-
-class Extractor : public Napi::ObjectWrap<Extractor> {
+class Extractor : public BoundModel<Extractor, Model> {
  public:
-  static Napi::Function Define(Napi::Env env);
-  // load(path, device, threads, half) -> Promise<NativeExtractor>
-  static Napi::Value Load(const Napi::CallbackInfo& info);
+  static constexpr const char* kName = "NativeExtractor";
+  static constexpr const char* kDisposed = "This FeatureExtractor has been disposed";
+  static Napi::FunctionReference& Constructor(AddonData* data) { return data->extractor_constructor; }
+  // load(path, device, threads, half, engine?, precision?)
+  static void ReadMoreLoadOptions(const Napi::CallbackInfo& info, LoadOptions* options);
+  static Napi::Value InfoOf(Napi::Env env, const ModelInfo& info);
 
-  explicit Extractor(const Napi::CallbackInfo& info);
+  using BoundModel::BoundModel;
 
- private:
   // run(inputs: {data, shape}[], levels, threads, flags) -> {promise, cancel()}
   Napi::Value Run(const Napi::CallbackInfo& info);
-  // Empties the slot; runs in flight keep the model until they finish, then it is freed.
-  Napi::Value Dispose(const Napi::CallbackInfo& info);
-  Napi::Value Device(const Napi::CallbackInfo& info);
-  Napi::Value Info(const Napi::CallbackInfo& info);
-
-  std::shared_ptr<ModelSlot> slot_;
-  std::string device_;
-  ModelInfo info_;
 };
 
 }  // namespace film

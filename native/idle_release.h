@@ -3,6 +3,7 @@
 // flight in the process (never on the JS thread, never under another job's feet).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace film {
@@ -12,7 +13,11 @@ namespace film {
 // pinned staging buffers.
 void ReleaseWhenIdle();
 
-// How many such releases have run in this process.
+// The same release on the calling thread, now (FeatureExtractor.cache({ memory: 0 })); returns the
+// CPU cache bytes freed. Never throws.
+size_t ReleaseMemoryNow();
+
+// How many idle releases have run in this process.
 uint64_t IdleReleases();
 
 }  // namespace film

@@ -3,50 +3,15 @@
 #include <utility>
 #include <vector>
 
-#include "addon_data.h"
 #include "errors.h"
-#include "idle_release.h"
 #include "promise_task.h"
 #include "tensor_io.h"
 
 namespace film {
 namespace {
 
-// run() flags
-constexpr uint32_t kCopyOutputs = 1;    // copy outputs into V8-owned buffers (Electron's path)
-constexpr uint32_t kWithAddresses = 2;  // test hook: add each output tensor's address
-constexpr uint32_t kBytes = 4;          // frames as uint8 [n, h, w, 3] instead of float32 [n, 3, h, w]
-
-const char* const kDisposedMessage = "This Interpolator has been disposed";
-
-class LoadTask : public Task {
- public:
-  LoadTask(Napi::Env env, LoadOptions options) : Task(env, 1), options_(std::move(options)) {}
-
- protected:
-  void Run(int /*threads*/) override {
-    try {
-      model_ = InterpolatorModel::Load(options_);
-    } catch (const UserError& e) {
-      // InterpolatorModel::Load's own plain errors are all about what the file holds.
-      if (e.kind() == ErrorKind::kError && std::string(e.code()) == code::kRuntime) {
-        throw UserError(ErrorKind::kError, e.what(), code::kModelFormat);
-      }
-      throw;
-    }
-  }
-
-  Napi::Value Result(Napi::Env env) override {
-    auto* handoff = new std::shared_ptr<InterpolatorModel>(std::move(model_));
-    auto external = Napi::External<std::shared_ptr<InterpolatorModel>>::New(
-        env, handoff, [](Napi::Env, std::shared_ptr<InterpolatorModel>* p) { delete p; });
-    return AddonData::From(env)->interpolator_constructor.New({external});
-  }
-
- private:
-  LoadOptions options_;
-  std::shared_ptr<InterpolatorModel> model_;
-};
+// run() flag of the interpolator's own (bound_model.h has the shared ones)
+constexpr uint32_t kBytes = 4;  // frames as uint8 [n, h, w, 3] instead of float32 [n, 3, h, w]
 
 class RunTask : public Task {
  public:
@@ -63,13 +28,13 @@ class RunTask : public Task {
  protected:
   void Run(int threads) override {
     std::shared_ptr<InterpolatorModel> model = slot_->Get();
-    if (!model) throw UserError(ErrorKind::kError, kDisposedMessage, code::kDisposed);
+    if (!model) throw UserError(ErrorKind::kError, Interpolator::kDisposed, code::kDisposed);
     const at::Tensor x0 = Stack(&a_), x1 = Stack(&b_);
     frames_ = model->Run(x0, x1, times_, recursions_, flags_ & kBytes, threads);
   }
 
   Napi::Value Result(Napi::Env env) override {
-    return ToOutputs(env, frames_, flags_ & kCopyOutputs, flags_ & kWithAddresses);
+    return ToOutputs(env, frames_, flags_ & run_flag::kCopyOutputs, flags_ & run_flag::kWithAddresses);
   }
 
  private:
@@ -88,10 +53,6 @@ class RunTask : public Task {
   uint32_t flags_;
   std::vector<at::Tensor> frames_;
 };
-
-double OptionalNumber(const Napi::CallbackInfo& info, size_t i, double fallback) {
-  return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : fallback;
-}
 
 // [h, w] of an input as ReadInput stored it.
 std::pair<int64_t, int64_t> Size(const HostInput& input) {
@@ -120,56 +81,10 @@ int64_t Count(const std::vector<HostInput>& inputs) {
 
 }  // namespace
 
-Napi::Function Interpolator::Define(Napi::Env env) {
-  return DefineClass(env, "NativeInterpolator",
-                     {InstanceMethod<&Interpolator::Run>("run"), InstanceMethod<&Interpolator::Dispose>("dispose"),
-                      InstanceAccessor<&Interpolator::Device>("device"),
-                      InstanceAccessor<&Interpolator::Info>("info")});
-}
-
-Interpolator::Interpolator(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Interpolator>(info) {
-  Napi::Env env = info.Env();
-  if (info.Length() != 1 || !info[0].IsExternal()) {
-    throw Napi::TypeError::New(env, "NativeInterpolator is made by loadInterpolator(), not constructed");
-  }
-  std::shared_ptr<InterpolatorModel> model =
-      std::move(*info[0].As<Napi::External<std::shared_ptr<InterpolatorModel>>>().Data());
-  if (!model) throw Napi::TypeError::New(env, "NativeInterpolator is made by loadInterpolator(), not constructed");
-  device_ = model->device_name();
-  info_ = model->info();
-  // As the extractor's: freed memory goes back to the system once nothing runs (idle_release.h).
-  auto* owner = new std::shared_ptr<InterpolatorModel>(std::move(model));
-  std::shared_ptr<InterpolatorModel> tracked(owner->get(), [owner](InterpolatorModel*) {
-    delete owner;
-    ReleaseWhenIdle();
-  });
-  slot_ = std::make_shared<Slot<InterpolatorModel>>(std::move(tracked));
-}
-
-Napi::Value Interpolator::Load(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return Guard(env, [&]() -> Napi::Value {
-    FILM_TYPE_ERROR_IF(info.Length() < 4 || !info[0].IsString() || !info[1].IsString() || !info[2].IsNumber() ||
-                           !info[3].IsBoolean(),
-                       "loadInterpolator(path: string, device: string, threads: number, half: boolean)");
-    LoadOptions options;
-    options.path = info[0].As<Napi::String>();
-    if (options.path.find('\0') != std::string::npos) {
-      throw UserError(ErrorKind::kTypeError, "The model path must be a string without null bytes",
-                      code::kInvalidArgValue);
-    }
-    options.device = info[1].As<Napi::String>();
-    options.threads = info[2].As<Napi::Number>().Int32Value();
-    options.half = info[3].As<Napi::Boolean>();
-    return Task::Submit(env, std::make_shared<LoadTask>(env, std::move(options)));
-  });
-}
-
 Napi::Value Interpolator::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
-    std::shared_ptr<InterpolatorModel> model = slot_ ? slot_->Get() : nullptr;
-    if (!model) throw UserError(ErrorKind::kError, kDisposedMessage, code::kDisposed);
+    std::shared_ptr<InterpolatorModel> model = Live();
     FILM_TYPE_ERROR_IF(info.Length() < 4 || !info[2].IsArray() || !info[3].IsNumber(),
                        "run(a: input[], b: input[], times: number[], recursions: number, threads?: number, "
                        "flags?: number)");
@@ -195,42 +110,19 @@ Napi::Value Interpolator::Run(const Napi::CallbackInfo& info) {
     FILM_RANGE_ERROR_IF(!(recursions >= 0 && recursions <= 16 && recursions == static_cast<int>(recursions)),
                         "Expected an integer recursions from 0 to 16");
     FILM_RANGE_ERROR_IF(recursions == 0 && times.empty(), "Expected at least one time, or recursions > 0");
-    const double threads = OptionalNumber(info, 4, 0);
-    FILM_RANGE_ERROR_IF(!(threads >= 0 && threads <= 1024 && threads == static_cast<int>(threads)),
-                        "Expected an integer threads from 0 to 1024");
+    const int want = WantThreads(*model, OptionalNumber(info, 4, 0));
     const uint32_t flags = static_cast<uint32_t>(OptionalNumber(info, 5, 0));
-    const int want = model->device().is_cpu() ? (threads > 0 ? static_cast<int>(threads) : model->threads()) : 1;
     model.reset();
-    auto task = std::make_shared<RunTask>(env, slot_, std::move(a), std::move(b), std::move(times),
-                                          static_cast<int>(recursions), want, flags);
-    Napi::Object job = Napi::Object::New(env);
-    job.Set("promise", Task::Submit(env, task));
-    std::weak_ptr<Task> weak = task;
-    job.Set("cancel", Napi::Function::New(env, [weak](const Napi::CallbackInfo& call) {
-      if (auto t = weak.lock()) t->Cancel();
-      return call.Env().Undefined();
-    }, "cancel"));
-    return job;
+    return Submit(env, std::make_shared<RunTask>(env, slot_, std::move(a), std::move(b), std::move(times),
+                                                 static_cast<int>(recursions), want, flags));
   });
 }
 
-Napi::Value Interpolator::Dispose(const Napi::CallbackInfo& info) {
-  if (slot_) slot_->Reset();
-  return info.Env().Undefined();
-}
-
-Napi::Value Interpolator::Device(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return slot_ && slot_->Get() ? Napi::String::New(env, device_) : env.Null();
-}
-
-Napi::Value Interpolator::Info(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (!slot_ || !slot_->Get()) return env.Null();
+Napi::Value Interpolator::InfoOf(Napi::Env env, const InterpolatorInfo& info) {
   Napi::Object out = Napi::Object::New(env);
-  out.Set("dtype", info_.dtype);
-  out.Set("optimized", info_.optimized);
-  out.Set("dtShape", DtShapeName(info_.dt_rank));
+  out.Set("dtype", info.dtype);
+  out.Set("optimized", info.optimized);
+  out.Set("dtShape", DtShapeName(info.dt_rank));
   return out;
 }
 

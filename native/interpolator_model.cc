@@ -15,11 +15,6 @@
 namespace film {
 namespace {
 
-std::string FirstLine(const std::string& text) {
-  auto end = text.find('\n');
-  return end == std::string::npos ? text : text.substr(0, end);
-}
-
 [[noreturn]] void NotAnInterpolator(const std::string& path, const std::string& why) {
   throw UserError(ErrorKind::kError, "'" + path + "' is not a whole FILM interpolator: " + why);
 }
@@ -101,19 +96,7 @@ std::shared_ptr<InterpolatorModel> InterpolatorModel::Load(const LoadOptions& op
   const c10::Device device = ResolveDevice(options.device, options.half);
   c10::InferenceMode inference;
 
-  // Checked and read by us (NUL bytes, FIFOs, missing files), then parsed from memory.
-  std::string bytes = ReadModelFile(options.path);
-  torch::jit::Module root;
-  try {
-    BytesStreamBuf buffer(bytes);
-    std::istream stream(&buffer);
-    root = torch::jit::load(stream, c10::Device(c10::kCPU));
-    std::string().swap(bytes);
-  } catch (...) {
-    ErrorKind kind;
-    const std::string why = FirstLine(DescribeCurrentException(&kind));
-    throw UserError(ErrorKind::kError, "cannot load '" + options.path + "' as TorchScript: " + why);
-  }
+  torch::jit::Module root = LoadScriptFile(options.path);
   CheckForward(root, options.path);
   InterpolatorInfo info;
   info.dtype = WeightsDtype(root, options.path);

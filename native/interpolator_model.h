@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "model.h"
+#include "script_model.h"
 
 namespace film {
 
@@ -25,7 +26,7 @@ struct InterpolatorInfo {
 // "[n, 1]" for rank 2, "[n, 1, 1, 1]" for rank 4.
 std::string DtShapeName(int rank);
 
-class InterpolatorModel {
+class InterpolatorModel : public ScriptModel {
  public:
   // FILM pads frames to a multiple of 2^(7 - 1): its pyramid has 7 levels.
   static constexpr int64_t kAlign = 64;
@@ -41,19 +42,11 @@ class InterpolatorModel {
                               int recursions, bool bytes, int threads) const;
 
   const InterpolatorInfo& info() const { return info_; }
-  const c10::Device& device() const { return device_; }
-  std::string device_name() const { return device_.str(); }
-  int threads() const { return threads_; }
 
  private:
   InterpolatorModel(torch::jit::Module module, std::string path, c10::Device device, InterpolatorInfo info,
                     int threads, bool half)
-      : module_(std::move(module)),
-        path_(std::move(path)),
-        device_(device),
-        info_(std::move(info)),
-        threads_(threads),
-        half_(half) {}
+      : ScriptModel(std::move(module), std::move(path), device, threads, half), info_(std::move(info)) {}
 
   // One forward on padded device tensors: the frame at t, clamped.
   at::Tensor Predict(const at::Tensor& x0, const at::Tensor& x1, double t) const;
@@ -62,12 +55,7 @@ class InterpolatorModel {
   std::vector<at::Tensor> Frames(const at::Tensor& x0, const at::Tensor& x1, const std::vector<double>& times,
                                  int recursions, bool bytes) const;
 
-  mutable torch::jit::Module module_;  // forward() is not const; runs do not change it
-  std::string path_;                   // for error messages
-  c10::Device device_;
   InterpolatorInfo info_;
-  int threads_;
-  bool half_;
 };
 
 }  // namespace film

@@ -34,11 +34,6 @@ namespace {
 // FILM's names: extract_sublevels.convs.{stage}.{conv}.0.{weight|bias}
 const std::regex kConvParam(R"(^extract_sublevels\.convs\.(\d+)\.([01])\.0\.(weight|bias)$)");
 
-std::string FirstLine(const std::string& text) {
-  auto end = text.find('\n');
-  return end == std::string::npos ? text : text.substr(0, end);
-}
-
 std::string ChildNames(const torch::jit::Module& module) {
   std::string names;
   for (const auto& child : module.named_children()) {
@@ -181,20 +176,8 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
 #endif
   c10::InferenceMode inference;
 
-  // Checked and read by us (NUL bytes, FIFOs, missing files), then parsed from memory.
-  std::string bytes = ReadModelFile(options.path);
-  torch::jit::Module root;
   torch::jit::ExtraFilesMap extra{{kMetadataFile, ""}};
-  try {
-    BytesStreamBuf buffer(bytes);
-    std::istream stream(&buffer);
-    root = torch::jit::load(stream, c10::Device(c10::kCPU), extra);
-    std::string().swap(bytes);
-  } catch (...) {
-    ErrorKind kind;
-    const std::string why = FirstLine(DescribeCurrentException(&kind));
-    throw UserError(ErrorKind::kError, "cannot load '" + options.path + "' as TorchScript: " + why);
-  }
+  torch::jit::Module root = LoadScriptFile(options.path, &extra);
 
   ModelInfo info;
   info.weights = JsonStringField(extra[kMetadataFile], "weights", "unknown");

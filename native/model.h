@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "script_model.h"
+
 namespace film {
 
 namespace onednn {
@@ -36,7 +38,7 @@ struct ModelInfo {
   std::string weights;     // where the weights came from (export.py's metadata), or "unknown"
 };
 
-class Model {
+class Model : public ScriptModel {
  public:
   // Loads, checks and prepares a model; throws UserError for files that are not FILM extractors.
   static std::shared_ptr<Model> Load(const LoadOptions& options);
@@ -48,9 +50,6 @@ class Model {
   std::vector<at::Tensor> Run(const std::vector<at::Tensor>& pyramid, size_t levels, int threads = 0) const;
 
   const ModelInfo& info() const { return info_; }
-  const c10::Device& device() const { return device_; }
-  std::string device_name() const { return device_.str(); }
-  int threads() const { return threads_; }
 
  private:
   std::vector<at::Tensor> Forward(const std::vector<at::Tensor>& pyramid, size_t levels) const;
@@ -59,19 +58,9 @@ class Model {
   bool UseOnednn(const torch::jit::Module& extractor, const LoadOptions& options);
 
   Model(torch::jit::Module module, std::string path, c10::Device device, ModelInfo info, int threads, bool half)
-      : module_(std::move(module)),
-        path_(std::move(path)),
-        device_(device),
-        info_(std::move(info)),
-        threads_(threads),
-        half_(half) {}
+      : ScriptModel(std::move(module), std::move(path), device, threads, half), info_(std::move(info)) {}
 
-  mutable torch::jit::Module module_;  // forward() is not const; runs do not change it
-  std::string path_;                   // for error messages
-  c10::Device device_;
   ModelInfo info_;
-  int threads_;
-  bool half_;
   std::shared_ptr<const onednn::Engine> fused_;  // CPU runs go here when set
 };
 

@@ -6,6 +6,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <istream>
+#include <streambuf>
 
 #include "errors.h"
 
@@ -21,11 +23,48 @@ const char* FileKind(mode_t mode) {
   return "not a regular file";
 }
 
+// A seekable read-only stream buffer over bytes held elsewhere (no copy), for torch::jit::load.
+class BytesStreamBuf : public std::streambuf {
+ public:
+  explicit BytesStreamBuf(std::string& bytes) { setg(&bytes[0], &bytes[0], &bytes[0] + bytes.size()); }
+
+ protected:
+  pos_type seekoff(off_type off, std::ios_base::seekdir dir, std::ios_base::openmode which) override {
+    const off_type base = dir == std::ios_base::beg ? 0 : dir == std::ios_base::cur ? gptr() - eback() : egptr() - eback();
+    return seekpos(pos_type(base + off), which);
+  }
+  pos_type seekpos(pos_type pos, std::ios_base::openmode which) override {
+    const off_type at = off_type(pos);
+    if (!(which & std::ios_base::in) || at < 0 || at > egptr() - eback()) return pos_type(off_type(-1));
+    setg(eback(), eback() + at, egptr());
+    return pos;
+  }
+};
+
 [[noreturn]] void Fail(const std::string& path, const std::string& why) {
   throw UserError(ErrorKind::kError, "cannot load model '" + path + "': " + why, code::kModelFile);
 }
 
 }  // namespace
+
+std::string FirstLine(const std::string& text) {
+  const auto end = text.find('\n');
+  return end == std::string::npos ? text : text.substr(0, end);
+}
+
+torch::jit::Module LoadScriptFile(const std::string& path, torch::jit::ExtraFilesMap* extra) {
+  std::string bytes = ReadModelFile(path);
+  torch::jit::ExtraFilesMap none;
+  try {
+    BytesStreamBuf buffer(bytes);
+    std::istream stream(&buffer);
+    return torch::jit::load(stream, c10::Device(c10::kCPU), extra ? *extra : none);
+  } catch (...) {
+    ErrorKind kind;
+    throw UserError(ErrorKind::kError,
+                    "cannot load '" + path + "' as TorchScript: " + FirstLine(DescribeCurrentException(&kind)));
+  }
+}
 
 std::string ReadModelFile(const std::string& path) {
   if (path.find('\0') != std::string::npos) {
@@ -57,23 +96,6 @@ std::string ReadModelFile(const std::string& path) {
   }
   bytes.resize(done);
   return bytes;
-}
-
-}  // namespace film
-
-namespace film {
-
-BytesStreamBuf::pos_type BytesStreamBuf::seekoff(off_type off, std::ios_base::seekdir dir,
-                                                 std::ios_base::openmode which) {
-  const off_type base = dir == std::ios_base::beg ? 0 : dir == std::ios_base::cur ? gptr() - eback() : egptr() - eback();
-  return seekpos(pos_type(base + off), which);
-}
-
-BytesStreamBuf::pos_type BytesStreamBuf::seekpos(pos_type pos, std::ios_base::openmode which) {
-  const off_type at = off_type(pos);
-  if (!(which & std::ios_base::in) || at < 0 || at > egptr() - eback()) return pos_type(off_type(-1));
-  setg(eback(), eback() + at, egptr());
-  return pos;
 }
 
 }  // namespace film

@@ -2,9 +2,19 @@
 // for ever on a FIFO, and report a missing file in its own words.
 #pragma once
 
+#include <torch/script.h>
+
 #include <string>
 
 namespace film {
+
+// The TorchScript module in the file at path, on the CPU: read by ReadModelFile below, then parsed
+// from memory; extra: files of the archive to read as well. Anything libtorch cannot parse is a
+// UserError "cannot load '<path>' as TorchScript: <libtorch's first line>".
+torch::jit::Module LoadScriptFile(const std::string& path, torch::jit::ExtraFilesMap* extra = nullptr);
+
+// The first line of text.
+std::string FirstLine(const std::string& text);
 
 // The whole file's bytes; throws UserError (TypeError for a NUL byte, else ERR_FILM_MODEL_FILE)
 // naming the path when it is not a readable regular file.
@@ -12,18 +22,3 @@ std::string ReadModelFile(const std::string& path);
 
 }  // namespace film
 
-#include <streambuf>
-
-namespace film {
-
-// A seekable read-only stream buffer over bytes held elsewhere (no copy), for torch::jit::load.
-class BytesStreamBuf : public std::streambuf {
- public:
-  explicit BytesStreamBuf(std::string& bytes) { setg(&bytes[0], &bytes[0], &bytes[0] + bytes.size()); }
-
- protected:
-  pos_type seekoff(off_type off, std::ios_base::seekdir dir, std::ios_base::openmode which) override;
-  pos_type seekpos(pos_type pos, std::ios_base::openmode which) override;
-};
-
-}  // namespace film

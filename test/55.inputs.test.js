@@ -76,7 +76,7 @@ describe('inputs', () => {
     try {
       const out = await handle.run([{ data: shared(tensor.data), shape: tensor.shape }], 4, 1, 0).promise;
       out.forEach((level, i) => assert.deepEqual(level.data, reference[i].data, `level ${i}`));
-      assert.equal(typeof native().dataAddress(shared(tensor.data, 2)), 'bigint');
+      assert.equal(typeof native()._internal.dataAddress(shared(tensor.data, 2)), 'bigint');
     } finally {
       handle.dispose();
     }

@@ -5,7 +5,8 @@
 const assert = require('node:assert/strict');
 
 const { Interpolator, FeatureExtractor, defaultModelPath } = require('..');
-const { native, RUN_BYTES, RUN_COPY_OUTPUTS, RUN_WITH_ADDRESSES } = require('../dist/native');
+const { native, RUN_BYTES, RUN_COPY_OUTPUTS } = require('../dist/native');
+const { RUN_WITH_ADDRESSES } = native()._internal;
 const { models, relativeError, randomTensor } = require('./fixtures');
 const { interpolatorSuite } = require('./helpers');
 
@@ -253,18 +254,18 @@ describe('Interpolator', function () {
         const frames = await handle.run([x], [y], [0.2, 0.8], 0, 0, RUN_WITH_ADDRESSES).promise;
         for (const f of frames) {
           assert.ok(f.data instanceof Float32Array);
-          assert.equal(native().dataAddress(f.data), f.tensorAddress);
+          assert.equal(native()._internal.dataAddress(f.data), f.tensorAddress);
         }
         const copied = await handle.run([x], [y], [0.2, 0.8], 0, 0, RUN_COPY_OUTPUTS | RUN_WITH_ADDRESSES).promise;
         copied.forEach((f, i) => {
-          assert.notEqual(native().dataAddress(f.data), f.tensorAddress);
+          assert.notEqual(native()._internal.dataAddress(f.data), f.tensorAddress);
           assert.deepEqual(f.data, frames[i].data);
         });
         const img = { data: new Uint8Array(33 * 40 * 3).fill(100), shape: [1, 3, 33, 40] };
         const [bytes] = await handle.run([img], [img], [0.5], 0, 0, RUN_BYTES | RUN_WITH_ADDRESSES).promise;
         assert.ok(bytes.data instanceof Uint8Array);
         assert.deepEqual(bytes.shape, [1, 33, 40, 3]);
-        assert.equal(native().dataAddress(bytes.data), bytes.tensorAddress);
+        assert.equal(native()._internal.dataAddress(bytes.data), bytes.tensorAddress);
       } finally {
         handle.dispose();
       }

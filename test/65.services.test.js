@@ -151,42 +151,45 @@ describe('services', function () {
   describe('CPU block cache', () => {
     // Built for the libtorch allocator interfaces native/cpu_allocator.cc knows (1.13 to 2.x); a build
     // without it must say so and report no cache at all, whatever the limits say.
-    const { compiledIn } = native().cpuCache();
+    const { compiledIn } = native().cache();
     if (!compiledIn) console.log(`      (this build has no CPU block cache: libtorch ${native().torchVersion}; checking it reports none)`);
-    const limitWith = (env) => {
+    const { defaultCacheLimit } = native()._internal;
+    const GiB = 2 ** 30;
+    const host = compiledIn ? Math.min(Math.floor(os.totalmem() / 4), 8 * GiB) : 0;
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'film-cgroup-'));
+    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+    // FeatureExtractor.cache() as a fresh process reports it, in MB
+    const maxWith = (env) => {
       const r = spawnSync(process.execPath, [path.join(__dirname, 'services', 'cache-limit.js')], {
         encoding: 'utf8', env: { ...process.env, ...env },
       });
       assert.equal(r.status, 0, r.stderr);
-      const { limit } = JSON.parse(r.stdout);
-      if (!compiledIn) assert.equal(limit, 0);
-      return compiledIn ? limit : 'none';
+      return JSON.parse(r.stdout).memory.max;
     };
-    const expect = (limit) => (compiledIn ? limit : 'none');
-    const GiB = 2 ** 30;
-    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'film-cgroup-'));
-    after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
     it("respects a cgroup v2 memory.max: a quarter of a 4 GiB container's limit, not of the host's RAM", () => {
       fs.writeFileSync(path.join(tmp, 'memory.max'), `${4 * GiB}\n`);
-      assert.equal(limitWith({ FILM_FEATURES_CGROUP_ROOT: tmp, FILM_FEATURES_CPU_CACHE_MB: '' }), expect(GiB));
+      assert.equal(defaultCacheLimit(tmp), compiledIn ? Math.min(GiB, host) : 0);
     });
 
     it('cgroup v1 when there is no v2 file; "max" and no file mean no limit (a quarter of RAM, at most 8 GiB)', () => {
       const v1 = path.join(tmp, 'v1');
       fs.mkdirSync(path.join(v1, 'memory'), { recursive: true });
       fs.writeFileSync(path.join(v1, 'memory', 'memory.limit_in_bytes'), `${2 * GiB}\n`);
-      assert.equal(limitWith({ FILM_FEATURES_CGROUP_ROOT: v1, FILM_FEATURES_CPU_CACHE_MB: '' }), expect(GiB / 2));
+      assert.equal(defaultCacheLimit(v1), compiledIn ? Math.min(GiB / 2, host) : 0);
       fs.writeFileSync(path.join(tmp, 'memory.max'), 'max\n');
-      const host = Math.min(Math.floor(os.totalmem() / 4), 8 * GiB);
-      const got = limitWith({ FILM_FEATURES_CGROUP_ROOT: tmp, FILM_FEATURES_CPU_CACHE_MB: '' });
-      if (compiledIn) assert.ok(Math.abs(got - host) < 2 ** 20, `${got} vs ${host}`);
-      assert.equal(limitWith({ FILM_FEATURES_CPU_CACHE_MB: '0' }), expect(0));
+      assert.ok(Math.abs(defaultCacheLimit(tmp) - host) < 2 ** 20, `${defaultCacheLimit(tmp)} vs ${host}`);
+      assert.ok(Math.abs(defaultCacheLimit(path.join(tmp, 'none')) - host) < 2 ** 20);
+    });
+
+    it('FILM_FEATURES_CPU_CACHE_MB sets the default that cache() reports; 0 turns it off', () => {
+      assert.equal(maxWith({ FILM_FEATURES_CPU_CACHE_MB: '0' }), 0);
+      assert.equal(maxWith({ FILM_FEATURES_CPU_CACHE_MB: '123' }), compiledIn ? 123 : 0);
     });
   });
 
   describe('releasing cached memory: only when nothing runs, off the JS thread', () => {
-    const releases = () => native().cpuCache().idleReleases;
+    const releases = () => native()._internal.idleReleases();
     const waitForRelease = async (from, ms = 20000) => {
       const t = Date.now();
       while (releases() === from) {
@@ -227,10 +230,10 @@ describe('services', function () {
     });
 
     it('the release runs on an executor thread once the runs finish, emptying the CPU block cache', async () => {
-      if (native().cpuCache().limit === 0) assert.fail('the CPU block cache is off (FILM_FEATURES_CPU_CACHE_MB=0): nothing to test');
+      if (native().cache().limit === 0) assert.fail('the CPU block cache is off (FILM_FEATURES_CPU_CACHE_MB=0): nothing to test');
       await fx.extract(randomTensor([1, 3, 256, 256], 10), { levels: 4 });
       global.gc(); // the outputs' blocks go back to the cache now, not during the wait below
-      const cached = native().cpuCache().cached;
+      const cached = native().cache().cached;
       assert.ok(cached > 0, 'the run left blocks in the cache');
       const start = releases();
       native().releaseWhenIdle();
@@ -238,7 +241,7 @@ describe('services', function () {
       const t = Date.now();
       while (releases() === start && Date.now() - t < 5000) { /* never yields to the event loop */ }
       assert.equal(releases(), start + 1, 'the release ran while the JS thread was busy: off the JS thread');
-      const left = native().cpuCache().cached;
+      const left = native().cache().cached;
       assert.ok(left < cached / 4, `the cache held ${cached} bytes, and ${left} right after the release`);
     });
   });

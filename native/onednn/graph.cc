@@ -7,9 +7,6 @@ namespace onednn {
 
 Graph BuildGraph(int levels, int64_t channels, int sub_levels) {
   Graph g;
-  g.levels = levels;
-  g.channels = channels;
-  g.sub_levels = sub_levels;
   g.output_channels.assign(levels, 0);
   for (int i = 0; i < levels; ++i) {
     const int depth = std::min(levels - i, sub_levels);
@@ -18,8 +15,6 @@ Graph BuildGraph(int levels, int64_t channels, int sub_levels) {
       StageStep s;
       s.level = i;
       s.stage = j;
-      s.in_channels = j == 0 ? 3 : width / 2;
-      s.out_channels = width;
       s.output = i + j;
       s.channel_offset = channels * ((int64_t{1} << j) - 1);
       g.steps.push_back(s);

@@ -1,5 +1,5 @@
 // FILM's extractor as a list of steps, for a pyramid of L levels and a sub-tree of S stages of base
-// width C. No oneDNN here: this is the network's shape (see /SPEC.md, "The network").
+// width C. No oneDNN here: this is the network's shape.
 //
 // The sub-tree runs on pyramid level i with depth min(L - i, S); stage j of level i lands in output
 // level i + j at channel offset C * (2^j - 1). Stages whose output no level uses are not listed.
@@ -14,21 +14,13 @@ namespace onednn {
 struct StageStep {
   int level;              // pyramid level the sub-tree runs on
   int stage;              // j: 0 convolves the image, j > 0 convolves the pooled stage j - 1
-  int64_t in_channels;    // 3 for stage 0, else C * 2^(j-1)
-  int64_t out_channels;   // C * 2^j
   int output;             // output level: level + stage
   int64_t channel_offset; // where this stage's channels start in that output level
 };
 
 struct Graph {
-  int levels = 0;
-  int64_t channels = 0;
-  int sub_levels = 0;
-  std::vector<StageStep> steps;               // level by level, stages in order within a level
-  std::vector<int64_t> output_channels;       // per output level
-
-  // Spatial size of pyramid level `level` for a level-0 size (floor halving, like avg_pool2d 2x2/2).
-  static int64_t SizeAt(int64_t size0, int level) { return size0 >> level; }
+  std::vector<StageStep> steps;          // level by level, stages in order within a level
+  std::vector<int64_t> output_channels;  // per output level
 };
 
 Graph BuildGraph(int levels, int64_t channels, int sub_levels);

@@ -5,6 +5,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
 const { FeatureExtractor } = require(path.resolve(__dirname, '../..'));
+const { native } = require(path.resolve(__dirname, '../../dist/native'));
 
 const model = process.argv[2];
 const script = `
@@ -27,5 +28,6 @@ const script = `
     w.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`worker exited with ${code}`))));
   })));
   clearInterval(sampler);
-  process.stdout.write(JSON.stringify({ counters: FeatureExtractor.counters(), sampledMax, cpus: os.availableParallelism() }));
+  const counters = { ...FeatureExtractor.counters(), ...native()._internal.threadCounters() };
+  process.stdout.write(JSON.stringify({ counters, sampledMax, cpus: os.availableParallelism() }));
 })();

@@ -1,4 +1,5 @@
 'use strict';
-// Child script: prints the CPU block cache's limit as the addon computed it.
-const { native } = require('../../dist/native');
-process.stdout.write(JSON.stringify(native().cpuCache()));
+// Child script: prints the CPU block cache's state as FeatureExtractor.cache() reports it at start.
+const path = require('node:path');
+const { FeatureExtractor } = require(path.resolve(__dirname, '../..'));
+process.stdout.write(JSON.stringify(FeatureExtractor.cache()));

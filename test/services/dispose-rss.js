@@ -9,7 +9,8 @@ const [model, pkg = path.resolve(__dirname, '../..')] = process.argv.slice(2);
 const { FeatureExtractor } = require(pkg);
 const { native } = require(path.join(pkg, 'dist', 'native'));
 const rss = () => process.memoryUsage().rss;
-const idleReleases = () => native().cpuCache?.().idleReleases;
+// this checkout: binding._internal (native/internal_hooks.cc); older builds: cpuCache()
+const idleReleases = () => (native()._internal?.idleReleases?.() ?? native().cpuCache?.().idleReleases);
 
 /** Each dispose() asks for a release once nothing runs; those asked for while one runs make another. */
 async function waitForReleases(before) {

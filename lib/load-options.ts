@@ -1,0 +1,38 @@
+// What every model class's load() checks the same way: the model path, and the device, threads and
+// half options. One checker, one device pattern (the CLI's --device reuses DEVICE_PATTERN).
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { withCode } from './errors';
+import { checkBoolean, checkInteger, expected, outOfRange, readOptions, typeError } from './validate';
+
+/** 'auto', 'cpu', 'cuda' or 'cuda:N'. */
+export const DEVICE_PATTERN = /^(auto|cpu|cuda(:\d{1,4})?)$/;
+export const DEVICE_NAMES = "'auto', 'cpu', 'cuda' or 'cuda:N'";
+
+export interface CheckedLoad<K extends string> {
+  /** The model path, resolved. */
+  file: string;
+  device: string;
+  /** CPU intra-op threads: options.threads, or every available core. */
+  threads: number;
+  half: boolean;
+  /** The options object, read once (readOptions): the caller's own options are checked by it. */
+  options: Partial<Record<K, unknown>>;
+}
+
+/** Checks load()'s arguments; known: every option this load() takes, device, threads and half among them. */
+export function checkLoad<K extends string>(modelPath: unknown, options: unknown, known: readonly K[]): CheckedLoad<K> {
+  if (typeof modelPath !== 'string') throw typeError('a string', 'modelPath', modelPath);
+  if (modelPath.length === 0) throw outOfRange('Expected a non-empty path for modelPath');
+  if (modelPath.includes('\0')) {
+    throw withCode(new TypeError(expected('a path without null bytes', 'modelPath', modelPath)), 'ERR_INVALID_ARG_VALUE');
+  }
+  const opts = readOptions(options, 'options', known) as Partial<Record<K | 'device' | 'threads' | 'half', unknown>>;
+  const device = opts.device ?? 'auto';
+  if (typeof device !== 'string') throw typeError(DEVICE_NAMES, 'options.device', device);
+  if (!DEVICE_PATTERN.test(device)) throw outOfRange(expected(DEVICE_NAMES, 'options.device', device));
+  const threads = checkInteger(opts.threads ?? 0, 'options.threads', 0, 1024) || os.availableParallelism();
+  const half = checkBoolean(opts.half ?? false, 'options.half');
+  return { file: path.resolve(modelPath), device, threads, half, options: opts };
+}

@@ -1,0 +1,181 @@
+// What every JS-facing model class shares (NativeExtractor, NativeInterpolator): load() as a Task,
+// the construction from load()'s handoff, the slot that dispose() empties, device and info, and
+// each run's {promise, cancel} job. D is the class (CRTP), M its loaded model (Model,
+// InterpolatorModel). D provides:
+//   static constexpr const char* kName, kDisposed;    // "NativeExtractor", its disposed message
+//   static Napi::FunctionReference& Constructor(AddonData*);
+//   static void ReadMoreLoadOptions(const Napi::CallbackInfo&, LoadOptions*);  // optional: past the first 4
+//   Napi::Value Run(const Napi::CallbackInfo&);
+//   static Napi::Value InfoOf(Napi::Env, const ModelInfo or InterpolatorInfo&);  // M::info()
+#pragma once
+
+#include <napi.h>
+
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "addon_data.h"
+#include "errors.h"
+#include "idle_release.h"
+#include "model.h"
+#include "model_slot.h"
+#include "promise_task.h"
+
+namespace film {
+
+// run() flags every model class takes
+namespace run_flag {
+constexpr uint32_t kCopyOutputs = 1;    // copy outputs into V8-owned buffers (Electron's path)
+constexpr uint32_t kWithAddresses = 2;  // tests only (binding._internal): add each output tensor's address
+}  // namespace run_flag
+
+template <typename D, typename M>
+class BoundModel : public Napi::ObjectWrap<D> {
+ public:
+  using Wrap = Napi::ObjectWrap<D>;
+
+  // The class with run(), dispose() and the device and info accessors.
+  static Napi::Function Define(Napi::Env env) {
+    using Method = Napi::Value (D::*)(const Napi::CallbackInfo&);
+    return Wrap::DefineClass(
+        env, D::kName,
+        {Wrap::InstanceMethod("run", static_cast<Method>(&D::Run)),
+         Wrap::InstanceMethod("dispose", static_cast<Method>(&BoundModel::Dispose)),
+         Wrap::InstanceAccessor("device", static_cast<Method>(&BoundModel::Device), nullptr),
+         Wrap::InstanceAccessor("info", static_cast<Method>(&BoundModel::Info), nullptr)});
+  }
+
+  // load(path, device, threads, half, ...D's own) -> Promise<D>
+  static Napi::Value Load(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return Guard(env, [&]() -> Napi::Value {
+      FILM_TYPE_ERROR_IF(info.Length() < 4 || !info[0].IsString() || !info[1].IsString() || !info[2].IsNumber() ||
+                             !info[3].IsBoolean(),
+                         "load(path: string, device: string, threads: number, half: boolean, ...)");
+      LoadOptions options;
+      options.path = info[0].As<Napi::String>();
+      if (options.path.find('\0') != std::string::npos) {
+        throw UserError(ErrorKind::kTypeError, "The model path must be a string without null bytes",
+                        code::kInvalidArgValue);
+      }
+      options.device = info[1].As<Napi::String>();
+      options.threads = info[2].As<Napi::Number>().Int32Value();
+      options.half = info[3].As<Napi::Boolean>();
+      D::ReadMoreLoadOptions(info, &options);
+      return Task::Submit(env, std::make_shared<LoadTask>(env, std::move(options)));
+    });
+  }
+
+  explicit BoundModel(const Napi::CallbackInfo& info) : Wrap(info) {
+    Napi::Env env = info.Env();
+    const std::string made_by = std::string(D::kName) + " is made by load(), not constructed";
+    if (info.Length() != 1 || !info[0].IsExternal()) throw Napi::TypeError::New(env, made_by);
+    std::shared_ptr<M> model = std::move(*info[0].As<Napi::External<std::shared_ptr<M>>>().Data());
+    if (!model) throw Napi::TypeError::New(env, made_by);
+    device_ = model->device_name();
+    info_ = model->info();
+    // When the last holder lets go (dispose(), or the last run in flight after it), the model is
+    // destroyed, and freed memory is handed back to the system once nothing runs (idle_release.h).
+    auto* owner = new std::shared_ptr<M>(std::move(model));
+    std::shared_ptr<M> tracked(owner->get(), [owner](M*) {
+      delete owner;
+      ReleaseWhenIdle();
+    });
+    slot_ = std::make_shared<Slot<M>>(std::move(tracked));
+  }
+
+ protected:
+  // load()'s arguments past the first four: none unless D says otherwise.
+  static void ReadMoreLoadOptions(const Napi::CallbackInfo& /*info*/, LoadOptions* /*options*/) {}
+
+  // The model, or ERR_FILM_DISPOSED.
+  std::shared_ptr<M> Live() const {
+    std::shared_ptr<M> model = slot_ ? slot_->Get() : nullptr;
+    if (!model) throw UserError(ErrorKind::kError, D::kDisposed, code::kDisposed);
+    return model;
+  }
+
+  // CPU intra-op threads a run wants: its own count, else the model's; a CUDA run needs one host thread.
+  static int WantThreads(const M& model, double threads) {
+    FILM_RANGE_ERROR_IF(!(threads >= 0 && threads <= 1024 && threads == static_cast<int>(threads)),
+                        "Expected an integer threads from 0 to 1024");
+    return model.device().is_cpu() ? (threads > 0 ? static_cast<int>(threads) : model.threads()) : 1;
+  }
+
+  // Queues task; returns {promise, cancel()}.
+  static Napi::Object Submit(Napi::Env env, const std::shared_ptr<Task>& task) {
+    Napi::Object job = Napi::Object::New(env);
+    job.Set("promise", Task::Submit(env, task));
+    std::weak_ptr<Task> weak = task;
+    job.Set("cancel", Napi::Function::New(
+                          env,
+                          [weak](const Napi::CallbackInfo& call) {
+                            if (auto t = weak.lock()) t->Cancel();
+                            return call.Env().Undefined();
+                          },
+                          "cancel"));
+    return job;
+  }
+
+  std::shared_ptr<Slot<M>> slot_;
+
+ private:
+  class LoadTask : public Task {
+   public:
+    LoadTask(Napi::Env env, LoadOptions options) : Task(env, 1), options_(std::move(options)) {}
+
+   protected:
+    void Run(int /*threads*/) override {
+      try {
+        model_ = M::Load(options_);
+      } catch (const UserError& e) {
+        // Load's own plain errors are all about what the file holds.
+        if (e.kind() == ErrorKind::kError && std::string(e.code()) == code::kRuntime) {
+          throw UserError(ErrorKind::kError, e.what(), code::kModelFormat);
+        }
+        throw;
+      }
+    }
+
+    Napi::Value Result(Napi::Env env) override {
+      // The constructor moves the model out of the External: nothing else keeps it.
+      auto* handoff = new std::shared_ptr<M>(std::move(model_));
+      auto external =
+          Napi::External<std::shared_ptr<M>>::New(env, handoff, [](Napi::Env, std::shared_ptr<M>* p) { delete p; });
+      return D::Constructor(AddonData::From(env)).New({external});
+    }
+
+   private:
+    LoadOptions options_;
+    std::shared_ptr<M> model_;
+  };
+
+  // Empties the slot; runs in flight keep the model until they finish, then it is freed.
+  Napi::Value Dispose(const Napi::CallbackInfo& info) {
+    if (slot_) slot_->Reset();
+    return info.Env().Undefined();
+  }
+
+  // null once disposed
+  Napi::Value Device(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return slot_ && slot_->Get() ? Napi::String::New(env, device_) : env.Null();
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return slot_ && slot_->Get() ? D::InfoOf(env, info_) : env.Null();
+  }
+
+  std::string device_;
+  std::decay_t<decltype(std::declval<const M&>().info())> info_;
+};
+
+// A number argument, or fallback when absent or not a number.
+inline double OptionalNumber(const Napi::CallbackInfo& info, size_t i, double fallback) {
+  return info.Length() > i && info[i].IsNumber() ? info[i].As<Napi::Number>().DoubleValue() : fallback;
+}
+
+}  // namespace film
