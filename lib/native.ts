@@ -94,8 +94,6 @@ export interface InternalHooks {
   dataAddress(array: ArrayBufferView): bigint;
   /** How many idle releases (releaseWhenIdle) have run in this process. */
   idleReleases(): number;
-  /** The OpenMP team sizes running jobs' threads report, summed: now and at most. */
-  threadCounters(): { observedThreads: number; peakObservedThreads: number };
   /** The default cache limit were the cgroup file system mounted at cgroupRoot. */
   defaultCacheLimit(cgroupRoot: string): number;
   /** run() flag: each output carries its tensor's data pointer as tensorAddress. */

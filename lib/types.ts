@@ -141,6 +141,9 @@ export interface Counters {
   /** Threads granted to running work now, and the most ever granted at once. */
   threads: number;
   peakThreads: number;
+  /** The OpenMP team sizes running work's threads report, summed; and the most at once. */
+  observedThreads: number;
+  peakObservedThreads: number;
   /** Runs and loads finished (or dropped when aborted) since the process started. */
   completed: number;
 }

@@ -59,6 +59,8 @@ Napi::Value CountersJs(const Napi::CallbackInfo& info) {
   out.Set("running", c.running);
   out.Set("threads", c.threads);
   out.Set("peakThreads", c.peak_threads);
+  out.Set("observedThreads", c.observed);
+  out.Set("peakObservedThreads", c.peak_observed);
   out.Set("completed", static_cast<double>(c.completed));
   return out;
 }

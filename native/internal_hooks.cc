@@ -3,7 +3,6 @@
 #include "bound_model.h"
 #include "cpu_allocator.h"
 #include "errors.h"
-#include "executor.h"
 #include "idle_release.h"
 #include "tensor_io.h"
 
@@ -22,16 +21,6 @@ Napi::Value IdleReleasesJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(IdleReleases()));
 }
 
-// What running jobs' threads report as their OpenMP team size, summed: now and at most.
-Napi::Value ThreadCountersJs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const ExecutorCounters c = Executor::Get().Counters();
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("observedThreads", c.observed);
-  out.Set("peakObservedThreads", c.peak_observed);
-  return out;
-}
-
 // The default cache limit were the cgroup file system mounted at root.
 Napi::Value DefaultCacheLimitJs(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
@@ -47,7 +36,6 @@ void ExportInternal(Napi::Env env, Napi::Object exports) {
   Napi::Object internal = Napi::Object::New(env);
   internal.Set("dataAddress", Napi::Function::New(env, DataAddressJs, "dataAddress"));
   internal.Set("idleReleases", Napi::Function::New(env, IdleReleasesJs, "idleReleases"));
-  internal.Set("threadCounters", Napi::Function::New(env, ThreadCountersJs, "threadCounters"));
   internal.Set("defaultCacheLimit", Napi::Function::New(env, DefaultCacheLimitJs, "defaultCacheLimit"));
   internal.Set("RUN_WITH_ADDRESSES", Napi::Number::New(env, run_flag::kWithAddresses));
   internal.Freeze();

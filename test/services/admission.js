@@ -5,7 +5,6 @@ const os = require('node:os');
 const path = require('node:path');
 const { Worker } = require('node:worker_threads');
 const { FeatureExtractor } = require(path.resolve(__dirname, '../..'));
-const { native } = require(path.resolve(__dirname, '../../dist/native'));
 
 const model = process.argv[2];
 const script = `
@@ -28,6 +27,6 @@ const script = `
     w.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`worker exited with ${code}`))));
   })));
   clearInterval(sampler);
-  const counters = { ...FeatureExtractor.counters(), ...native()._internal.threadCounters() };
+  const counters = FeatureExtractor.counters();
   process.stdout.write(JSON.stringify({ counters, sampledMax, cpus: os.availableParallelism() }));
 })();
