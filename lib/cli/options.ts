@@ -6,9 +6,8 @@ import {
   DTYPES, FORMATS, isOptionProblem, MAX_LEVELS, parseFrameRange, parseSaveLevels, resolveFrameOptions, resolveOutputOptions,
   type FrameOptions, type OutputOptions,
 } from '../batch';
+import { DEVICE_NAMES, DEVICE_PATTERN } from '../load-options';
 import type { Device } from '../types';
-
-const DEVICE = /^(auto|cpu|cuda(:\d{1,4})?)$/;
 
 // Parsers say what is wrong with the value ("is not ..."); commander's message, which names the flag
 // and the value typed, is reworded by ./program's flagMessage to "--flag: 'value' is not ...".
@@ -25,7 +24,7 @@ export function integer(min: number, max: number) {
 }
 
 export function device(value: string): Device {
-  if (!DEVICE.test(value)) throw new InvalidArgumentError("is not a device: 'auto', 'cpu', 'cuda' or 'cuda:N'");
+  if (!DEVICE_PATTERN.test(value)) throw new InvalidArgumentError(`is not a device: ${DEVICE_NAMES}`);
   return value as Device;
 }
 
