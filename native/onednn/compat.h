@@ -65,6 +65,17 @@ inline dnnl::pooling_forward::primitive_desc AvgPoolPd(const dnnl::engine& engin
 #endif
 }
 
+// Batched matrix product for inference: src [b, m, k] x weights [b, k, n] -> dst [b, m, n].
+inline dnnl::matmul::primitive_desc MatmulPd(const dnnl::engine& engine, const dnnl::memory::desc& src,
+                                             const dnnl::memory::desc& weights, const dnnl::memory::desc& dst,
+                                             const dnnl::primitive_attr& attr) {
+#if DNNL_VERSION_MAJOR >= 3
+  return {engine, src, weights, dst, attr};
+#else
+  return {dnnl::matmul::desc(src, weights, dst), attr, engine};
+#endif
+}
+
 // The instruction set oneDNN's kernels use on this machine, e.g. "avx2" or "avx512_core".
 inline std::string IsaName(dnnl::cpu_isa isa) {
   switch (isa) {

@@ -13,6 +13,7 @@
 
 #include "compat.h"
 #include "graph.h"
+#include "winograd.h"
 
 namespace film {
 namespace onednn {
@@ -86,6 +87,7 @@ struct Engine::Prepared {
     at::Tensor bias;           // float32, contiguous
     memory::desc weights_md;   // the layout `weights` is in
     at::Tensor weights;        // bytes
+    std::shared_ptr<const Winograd> winograd;  // float32 layers it suits run this way instead
   };
   std::vector<std::array<Conv, 2>> stages;
   int64_t channels = 0;
@@ -108,6 +110,8 @@ struct Engine::Plan {
     dnnl::primitive primitive;
     std::vector<std::pair<int, int>> buffers;   // (DNNL_ARG_*, buffer)
     std::vector<std::pair<int, memory>> fixed;  // weights and bias
+    const Winograd* winograd = nullptr;         // instead of `primitive`: SRC to DST, NHWC
+    std::shared_ptr<const Winograd::Plan> winograd_plan;
   };
   std::vector<Buffer> buffers;
   std::vector<Op> ops;
@@ -156,6 +160,7 @@ Engine::Engine(const std::vector<std::array<ConvWeights, 2>>& stages, Precision 
       // The layout the convolution picks for a 64x64 frame; other sizes almost always pick the same.
       c.weights_md = ConvPd(1, in, out, 64, 64, prepared_->type).weights_desc();
       c.weights = ReorderWeights(c.oihw, c.weights_md);
+      if (prepared_->type == kF32 && Winograd::Suits(in, out)) c.winograd = std::make_shared<Winograd>(CpuEngine(), c.oihw, c.bias);
     }
     prepared_->stages.push_back(std::move(convs));
   }
@@ -178,7 +183,8 @@ bool Engine::HasBf16() {
 std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<at::Tensor>& pyramid) const {
   const at::Tensor& top = pyramid[0];
   const int64_t n = top.size(0), h0 = top.size(2), w0 = top.size(3);
-  const Key key{n, h0, w0, pyramid.size(), at::get_num_threads()};
+  const int threads = at::get_num_threads();
+  const Key key{n, h0, w0, pyramid.size(), threads};
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto it = plans_.begin(); it != plans_.end(); ++it) {
@@ -203,6 +209,17 @@ std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<at::Tensor
     const Prepared::Conv& c = prepared_->stages[j][k];
     const int64_t out = c.oihw.size(0), in = c.oihw.size(1);
     const memory::dims d = compat::DimsOf(plan->buffers[src].md);
+    std::shared_ptr<const Winograd::Plan> winograd = c.winograd ? c.winograd->PlanFor(d[0], d[2], d[3], threads) : nullptr;
+    if (winograd) {
+      const int input = plan->As(src, memory::desc({d[0], in, d[2], d[3]}, kF32, Tag::nhwc));
+      const int dst = plan->Add(Plan::Kind::kTemp, -1, memory::desc({d[0], out, d[2], d[3]}, kF32, Tag::nhwc));
+      plan->ops.push_back({});
+      Plan::Op& op = plan->ops.back();
+      op.buffers = {{DNNL_ARG_SRC, input}, {DNNL_ARG_DST, dst}};
+      op.winograd = c.winograd.get();
+      op.winograd_plan = std::move(winograd);
+      return dst;
+    }
     auto pd = ConvPd(d[0], in, out, d[2], d[3], prepared_->type);
     memory weights(c.weights_md, CpuEngine(), c.weights.data_ptr());
     if (pd.weights_desc() != c.weights_md) {
@@ -296,10 +313,16 @@ std::vector<at::Tensor> Engine::Run(const std::vector<at::Tensor>& pyramid) cons
   dnnl::stream stream(engine);
   for (size_t i = 0; i < plan->ops.size(); ++i) {
     const Plan::Op& op = plan->ops[i];
-    std::unordered_map<int, memory> args(op.fixed.begin(), op.fixed.end());
-    for (const auto& arg : op.buffers) args.emplace(arg.first, memory_of(arg.second));
-    args.emplace(DNNL_ARG_SCRATCHPAD, scratchpad);
-    op.primitive.execute(stream, args);
+    if (op.winograd) {
+      const memory from = memory_of(op.buffers[0].second), to = memory_of(op.buffers[1].second);
+      op.winograd->Run(*op.winograd_plan, static_cast<const float*>(from.get_data_handle()),
+                       static_cast<float*>(to.get_data_handle()));
+    } else {
+      std::unordered_map<int, memory> args(op.fixed.begin(), op.fixed.end());
+      for (const auto& arg : op.buffers) args.emplace(arg.first, memory_of(arg.second));
+      args.emplace(DNNL_ARG_SCRATCHPAD, scratchpad);
+      op.primitive.execute(stream, args);
+    }
     // Temporaries go back to the allocator as soon as nothing later reads them.
     for (const auto& arg : op.buffers) {
       if (plan->buffers[arg.second].last_use == i) temps[arg.second] = at::Tensor();

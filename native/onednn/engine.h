@@ -1,6 +1,7 @@
 // FILM's extractor run with oneDNN primitives: each 3x3 convolution fused with its bias and
 // LeakyReLU(0.2), activations in the layout oneDNN picks, average pooling in that layout, and each
 // stage's output reordered once into its channel range of the NCHW output level (the concatenation).
+// In float32, convolutions of 16 channels or more run by Winograd's F(2x2, 3x3) (winograd.h).
 // Only compiled where CMake found oneDNN (FILM_WITH_ONEDNN).
 #pragma once
 

@@ -1,0 +1,243 @@
+#include "winograd.h"
+
+#include <ATen/ATen.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+#include "compat.h"
+
+namespace film {
+namespace onednn {
+namespace {
+
+using dnnl::memory;
+constexpr auto kF32 = memory::data_type::f32;
+constexpr float kSlope = 0.2f;
+constexpr int kPlanes = 16;          // a 4x4 tile
+constexpr int64_t kMaxChannels = 2048;
+// Floats between planes beyond a block's own: keeps the 16 planes off the same cache sets
+// (a 32 KiB stride put them there and made the input transform 2.5x slower).
+constexpr int64_t kSkew = 16;
+
+// Tiles per block where a frame has enough: the product then reuses each plane's weights over 128
+// rows (measured: 16 or 32 rows left 512-channel layers bound by reading the weights).
+constexpr int64_t kBlockTiles = 128;
+// Fewer tiles than this in a whole run: the direct convolution does as well.
+constexpr int64_t kMinTiles = 16;
+
+// V = B^T d B for the 4x4 tile whose top left is (y0, x0), every channel: plane p of channel c at v[p * stride + c].
+__attribute__((target_clones("avx512f", "avx2", "default"))) void InputTile(const float* src, int64_t h, int64_t w,
+                                                                             int64_t channels, int64_t y0, int64_t x0,
+                                                                             float* __restrict v, int64_t stride) {
+  static const float zeros[kMaxChannels] = {};
+  const float* d[4][4];
+  for (int r = 0; r < 4; ++r) {
+    for (int s = 0; s < 4; ++s) {
+      const int64_t y = y0 + r, x = x0 + s;
+      d[r][s] = y >= 0 && y < h && x >= 0 && x < w ? src + (y * w + x) * channels : zeros;
+    }
+  }
+#pragma omp simd
+  for (int64_t c = 0; c < channels; ++c) {
+    float t[4][4];
+    for (int s = 0; s < 4; ++s) {
+      t[0][s] = d[0][s][c] - d[2][s][c];
+      t[1][s] = d[1][s][c] + d[2][s][c];
+      t[2][s] = d[2][s][c] - d[1][s][c];
+      t[3][s] = d[1][s][c] - d[3][s][c];
+    }
+    for (int r = 0; r < 4; ++r) {
+      v[(4 * r + 0) * stride + c] = t[r][0] - t[r][2];
+      v[(4 * r + 1) * stride + c] = t[r][1] + t[r][2];
+      v[(4 * r + 2) * stride + c] = t[r][2] - t[r][1];
+      v[(4 * r + 3) * stride + c] = t[r][1] - t[r][3];
+    }
+  }
+}
+
+// Y = A^T M A + bias, then LeakyReLU, into the 2x2 output tile at (y0, x0), cut at the frame's edge.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void OutputTile(const float* __restrict m, int64_t stride,
+                                                                              const float* __restrict bias,
+                                                                              int64_t channels, float* dst, int64_t h,
+                                                                              int64_t w, int64_t y0, int64_t x0) {
+  const int rows = y0 + 1 < h ? 2 : 1, cols = x0 + 1 < w ? 2 : 1;
+  float* out[2][2];
+  for (int r = 0; r < 2; ++r) {
+    for (int s = 0; s < 2; ++s) out[r][s] = dst + ((y0 + std::min(r, rows - 1)) * w + x0 + std::min(s, cols - 1)) * channels;
+  }
+#pragma omp simd
+  for (int64_t c = 0; c < channels; ++c) {
+    float t[2][4];
+    for (int s = 0; s < 4; ++s) {
+      t[0][s] = m[s * stride + c] + m[(4 + s) * stride + c] + m[(8 + s) * stride + c];
+      t[1][s] = m[(4 + s) * stride + c] - m[(8 + s) * stride + c] - m[(12 + s) * stride + c];
+    }
+    float y[2][2];
+    for (int r = 0; r < 2; ++r) {
+      y[r][0] = t[r][0] + t[r][1] + t[r][2] + bias[c];
+      y[r][1] = t[r][1] - t[r][2] - t[r][3] + bias[c];
+    }
+    // Written back to front: where the tile is cut, the kept element is written last.
+    for (int r = 1; r >= 0; --r) {
+      for (int s = 1; s >= 0; --s) out[r][s][c] = y[r][s] > 0.f ? y[r][s] : kSlope * y[r][s];
+    }
+  }
+}
+
+// U = G g G^T for every (out, in) pair: plain [16, in, out].
+at::Tensor TransformWeights(const at::Tensor& oihw) {
+  static const float kG[4][3] = {{1.f, 0.f, 0.f}, {.5f, .5f, .5f}, {.5f, -.5f, .5f}, {0.f, 0.f, 1.f}};
+  const int64_t out = oihw.size(0), in = oihw.size(1);
+  at::Tensor u = at::empty({kPlanes, in, out}, at::kFloat);
+  const float* g = oihw.data_ptr<float>();
+  float* pu = u.data_ptr<float>();
+  for (int64_t o = 0; o < out; ++o) {
+    for (int64_t i = 0; i < in; ++i) {
+      const float* k = g + (o * in + i) * 9;
+      float t[4][3];
+      for (int a = 0; a < 4; ++a) {
+        for (int b = 0; b < 3; ++b) t[a][b] = kG[a][0] * k[b] + kG[a][1] * k[3 + b] + kG[a][2] * k[6 + b];
+      }
+      for (int a = 0; a < 4; ++a) {
+        for (int b = 0; b < 4; ++b) {
+          pu[((4 * a + b) * in + i) * out + o] = t[a][0] * kG[b][0] + t[a][1] * kG[b][1] + t[a][2] * kG[b][2];
+        }
+      }
+    }
+  }
+  return u;
+}
+
+// The 16 planes of a block of `tiles` tiles of `channels`, skewed apart.
+memory::desc Planes(int64_t tiles, int64_t channels) {
+  return memory::desc({kPlanes, tiles, channels}, kF32, memory::dims{tiles * channels + kSkew, channels, 1});
+}
+
+dnnl::matmul::primitive_desc ProductPd(const dnnl::engine& engine, int64_t tiles, int64_t in, int64_t out) {
+  dnnl::primitive_attr attr;
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return compat::MatmulPd(engine, Planes(tiles, in), memory::desc({kPlanes, in, out}, kF32, memory::format_tag::any),
+                          Planes(tiles, out), attr);
+}
+
+void Reorder(const dnnl::engine& engine, const memory::desc& from_md, void* from, const memory::desc& to_md, void* to) {
+  memory a(from_md, engine, from), b(to_md, engine, to);
+  dnnl::stream stream(engine);
+  dnnl::reorder(a, b).execute(stream, a, b);
+  stream.wait();
+}
+
+at::Tensor Floats(const memory::desc& md) { return at::empty({static_cast<int64_t>(md.get_size() / sizeof(float)) + 1}, at::kFloat); }
+
+}  // namespace
+
+struct Winograd::Plan {
+  int64_t n, h, w;
+  int64_t total, blocks, tiles;  // tiles in all, blocks, tiles per block (the last may have fewer)
+  dnnl::matmul matmul;
+  memory::desc v_md, m_md, u_md;
+  at::Tensor u;  // the weights in u_md where it is not the layer's own layout; else undefined
+  size_t scratchpad;
+};
+
+bool Winograd::Suits(int64_t in, int64_t out) { return in >= 16 && out >= 16 && in <= kMaxChannels && out <= kMaxChannels; }
+
+Winograd::Winograd(const dnnl::engine& engine, const at::Tensor& oihw, const at::Tensor& bias)
+    : engine_(engine), in_(oihw.size(1)), out_(oihw.size(0)) {
+  if (oihw.dim() != 4 || oihw.size(2) != 3 || oihw.size(3) != 3 || !Suits(in_, out_)) {
+    throw std::invalid_argument("Winograd: not a 3x3 convolution it runs");
+  }
+  at::Tensor plain = TransformWeights(oihw.to(at::kFloat).contiguous());
+  u_md_ = ProductPd(engine_, kBlockTiles, in_, out_).weights_desc();
+  u_ = Floats(u_md_);
+  Reorder(engine_, memory::desc({kPlanes, in_, out_}, kF32, memory::format_tag::abc), plain.data_ptr(), u_md_,
+          u_.data_ptr());
+  bias_ = bias.to(at::kFloat).contiguous();
+}
+
+Winograd::~Winograd() = default;
+
+std::shared_ptr<const Winograd::Plan> Winograd::PlanFor(int64_t n, int64_t h, int64_t w, int threads) const {
+  auto plan = std::make_shared<Plan>();
+  plan->n = n;
+  plan->h = h;
+  plan->w = w;
+  plan->total = n * ((h + 1) / 2) * ((w + 1) / 2);
+  if (plan->total < kMinTiles) return nullptr;
+  // Full blocks where there is enough, else one block a thread of at least kMinTiles.
+  const int64_t most = (plan->total + kMinTiles - 1) / kMinTiles;
+  plan->blocks = std::max((plan->total + kBlockTiles - 1) / kBlockTiles, std::min<int64_t>(threads, most));
+  plan->tiles = (plan->total + plan->blocks - 1) / plan->blocks;
+  const auto pd = ProductPd(engine_, plan->tiles, in_, out_);
+  plan->matmul = dnnl::matmul(pd);
+  plan->scratchpad = pd.scratchpad_desc().get_size();
+  plan->v_md = Planes(plan->tiles, in_);
+  plan->m_md = Planes(plan->tiles, out_);
+  plan->u_md = pd.weights_desc();
+  if (plan->u_md != u_md_) {
+    plan->u = Floats(plan->u_md);
+    Reorder(engine_, u_md_, u_.data_ptr(), plan->u_md, plan->u.data_ptr());
+  }
+  return plan;
+}
+
+void Winograd::Run(const Plan& plan, const float* src, float* dst) const {
+  const int64_t h = plan.h, w = plan.w, cols = (w + 1) / 2, per_frame = ((h + 1) / 2) * cols;
+  const int64_t v_stride = plan.tiles * in_ + kSkew, m_stride = plan.tiles * out_ + kSkew;
+  const float* bias = bias_.data_ptr<float>();
+  void* weights = plan.u.defined() ? plan.u.data_ptr() : u_.data_ptr();
+  // Each thread's block buffers (its planes, its products, the matmul's scratchpad), from the
+  // allocator libtorch uses: the addon's block cache, which cache({ memory: 0 }) empties.
+  // Every part starts on 64 bytes, as at::empty's memory does: oneDNN's scratchpad wants it.
+  const auto aligned = [](int64_t floats) { return (floats + 15) / 16 * 16; };
+  const int most = omp_get_max_threads();
+  const int64_t pad_floats = aligned(static_cast<int64_t>(plan.scratchpad / sizeof(float)) + 1);
+  const int64_t v_floats = aligned(kPlanes * v_stride), per_thread = pad_floats + v_floats + aligned(kPlanes * m_stride);
+  at::Tensor buffers = at::empty({most * per_thread}, at::kFloat);
+  std::vector<std::exception_ptr> failed(static_cast<size_t>(most));
+  // Each thread takes its own run of blocks, with no barrier inside: a thread that fails leaves
+  // the others nothing to wait for.
+#pragma omp parallel
+  {
+    const int threads = omp_get_num_threads(), me = omp_get_thread_num();
+    try {
+      float* pad_data = buffers.data_ptr<float>() + me * per_thread;
+      float* v_data = pad_data + pad_floats;
+      float* m_data = v_data + v_floats;
+      dnnl::stream stream(engine_);
+      memory v(plan.v_md, engine_, v_data), m(plan.m_md, engine_, m_data), u(plan.u_md, engine_, weights);
+      memory pad(memory::desc({pad_floats * 4}, memory::data_type::u8, memory::format_tag::a), engine_, pad_data);
+      for (int64_t b = plan.blocks * me / threads; b < plan.blocks * (me + 1) / threads; ++b) {
+        const int64_t first = b * plan.tiles, count = std::min(plan.tiles, plan.total - first);
+        for (int64_t t = 0; t < count; ++t) {
+          const int64_t frame = (first + t) / per_frame, at = (first + t) % per_frame;
+          InputTile(src + frame * h * w * in_, h, w, in_, 2 * (at / cols) - 1, 2 * (at % cols) - 1, v_data + t * in_,
+                    v_stride);
+        }
+        // The last block's unused rows: zeros, so the product reads no stale floats.
+        for (int p = 0; p < kPlanes && count < plan.tiles; ++p) {
+          std::memset(v_data + p * v_stride + count * in_, 0, sizeof(float) * (plan.tiles - count) * in_);
+        }
+        plan.matmul.execute(stream, {{DNNL_ARG_SRC, v}, {DNNL_ARG_WEIGHTS, u}, {DNNL_ARG_DST, m}, {DNNL_ARG_SCRATCHPAD, pad}});
+        for (int64_t t = 0; t < count; ++t) {
+          const int64_t frame = (first + t) / per_frame, at = (first + t) % per_frame;
+          OutputTile(m_data + t * out_, m_stride, bias, out_, dst + frame * h * w * out_, h, w, 2 * (at / cols),
+                     2 * (at % cols));
+        }
+      }
+    } catch (...) {
+      failed[static_cast<size_t>(me)] = std::current_exception();
+    }
+  }
+  for (const auto& e : failed) {
+    if (e) std::rethrow_exception(e);
+  }
+}
+
+}  // namespace onednn
+}  // namespace film
