@@ -81,7 +81,7 @@ function ensureOnnx() {
 
 /** bench/cpp/forward_loop and fma_peak, built once (cmake decides what is stale). */
 function ensureCpp() {
-  const sources = ['forward_loop.cc', 'fma_peak.cc', 'CMakeLists.txt', '../../native/onednn/engine.cc', '../../native/onednn/engine.h', '../../native/onednn/compat.h', '../../cmake/onednn.cmake']
+  const sources = ['forward_loop.cc', 'fma_peak.cc', 'CMakeLists.txt', '../../native/onednn/engine.cc', '../../native/onednn/engine.h', '../../native/onednn/compat.h', '../../native/onednn/winograd.cc', '../../native/onednn/winograd.h', '../../cmake/onednn.cmake']
     .map((f) => path.join(__dirname, 'cpp', f));
   const built = [cppBinary, fmaBinary].every((b) => fs.existsSync(b) && !sources.some((s) => olderThan(b, s)));
   if (built) return;
@@ -202,6 +202,8 @@ async function main() {
         };
         if (fx.torchscript) fns.torchscript = () => fx.torchscript.extractPyramid(pyramid);
         if (fx.bf16) fns.bf16 = () => fx.bf16.extract(image, { levels: LEVELS });
+        // Each in-process call follows one untimed call of its own (the children below follow whatever).
+        const primes = { ...fns };
         // The bare loop takes its turn too: a child process per round, timing one warm call.
         const cppMs = [];
         fns.cpp = () => cppMs.push(...cppLoop('onednn', threads, image.shape, 1).ms);
@@ -220,7 +222,7 @@ async function main() {
             cpuMs[name].push((used.user + used.system) / 1000);
           };
         }
-        const ms = await timeInterleaved(fns, opts.runs, opts.warmup, settle);
+        const ms = await timeInterleaved(fns, opts.runs, opts.warmup, settle, primes);
         const [extract, forward, ortMs] = ['extract', 'forward', 'ort'].map((k) => median(ms[k]));
         const [extractCpu, ortCpu] = ['extract', 'ort'].map((k) => median(cpuMs[k].slice(opts.warmup)));
         const cpp = median(cppMs.slice(opts.warmup));
