@@ -4,10 +4,10 @@ import { disposedError, withCallerStack } from './errors';
 import { installExitHook } from './exit';
 import { checkLoad } from './load-options';
 import { checkSignal, runFlags, settle } from './job';
-import { type FramePlan, runFrame } from './frame-plan';
+import { type FramePlan, runFrame, runFrameHeld } from './frame-plan';
 import { readImage } from './input';
 import { batchKey, checkBatchOptions, MicroBatcher } from './micro-batch';
-import { addonBuild, native, packageRoot, type NativeExtractor, type NativeInput, type NativeOutput } from './native';
+import { addonBuild, native, packageRoot, RUN_HOLD_OUTPUTS, type HeldOutputs, type NativeExtractor, type NativeInput, type NativeOutput } from './native';
 import { buildPyramid } from './pyramid';
 import type { CacheOptions, CacheStats, Counters, Engine, ExtractOptions, ImageInput, LoadOptions, ModelInfo, Precision, Tensor4 } from './types';
 import { checkBoolean, checkInteger, checkTensor4, expected, maxLevels, outOfRange, readOptions, typeError } from './validate';
@@ -211,6 +211,20 @@ export class FeatureExtractor {
     const levels = plan.keep[plan.keep.length - 1] - plan.base + 1;
     const threads = this.device === 'cpu' ? this.#threads : 1;
     return settle(handle.run([image], levels, threads, runFlags(), plan), signal);
+  }
+
+  /** @internal The frame run with its levels held natively, for the batch writer (native().writeFiles). */
+  async [runFrameHeld](image: NativeInput, plan: FramePlan, signal?: AbortSignal): Promise<HeldOutputs> {
+    const handle = this.#live();
+    const levels = plan.keep[plan.keep.length - 1] - plan.base + 1;
+    const threads = this.device === 'cpu' ? this.#threads : 1;
+    const job = handle.run([image], levels, threads, RUN_HOLD_OUTPUTS, plan);
+    try {
+      return await settle(job, signal);
+    } catch (err) {
+      job.promise.then((held) => native().releaseLevels(held.levels), () => {}); // aborted: whatever it still gives is freed
+      throw err;
+    }
   }
 
   /**

@@ -18,6 +18,8 @@ export interface Padding {
 
 /** FeatureExtractor's frame run (internal: the batch pipeline's, not part of the public API). */
 export const runFrame: unique symbol = Symbol('film-features.runFrame');
+/** The same, with the kept levels held natively for the writer (native().writeFiles). */
+export const runFrameHeld: unique symbol = Symbol('film-features.runFrameHeld');
 
 /** The box kept of `level`: the crop box on it, or the whole level. */
 export function keptBox(pad: Padding, level: number, crop: CropBox | null): CropBox {

@@ -27,6 +27,14 @@ export interface NativeJob<T> {
 
 /** run() flag: outputs copied into V8-owned buffers (Electron's path) instead of zero-copy. */
 export const RUN_COPY_OUTPUTS = 1;
+/** run() flag of the extractor: outputs held natively, for writeFiles (native/level_files.h). */
+export const RUN_HOLD_OUTPUTS = 8;
+
+/** Outputs held natively: each one's shape, and an opaque handle for writeFiles and releaseLevels. */
+export interface HeldOutputs {
+  shapes: number[][];
+  levels: object;
+}
 
 /**
  * A frame run (native/frame_run.h; made and checked by lib/frame-plan.ts): the one image is
@@ -50,8 +58,10 @@ export interface NativeExtractor {
   readonly info: NativeInfo | null;
   /**
    * Copies the inputs, then runs on the addon's executor. levels > inputs.length: the missing coarse
-   * levels are pooled natively. threads: CPU intra-op threads wanted; 0: the model's.
+   * levels are pooled natively. threads: CPU intra-op threads wanted; 0: the model's. With
+   * RUN_HOLD_OUTPUTS the outputs stay native until written (writeFiles).
    */
+  run(inputs: NativeInput[], levels: number, threads: number, flags: typeof RUN_HOLD_OUTPUTS, plan?: FramePlan): NativeJob<HeldOutputs>;
   run(inputs: NativeInput[], levels?: number, threads?: number, flags?: number, plan?: FramePlan): NativeJob<NativeOutput[]>;
   dispose(): void;
 }
@@ -111,6 +121,16 @@ export interface Binding {
   releaseCachedMemory(): number;
   /** A box of a float32 level as float16 bits (half) or float32, on this thread (native/frame_run.h). */
   encodeLevel(data: Float32Array, shape: number[], box: number[], half: boolean): Float32Array | Uint16Array;
+  /**
+   * Off the JS thread: makes dir (makeDir), creates each file (none may exist) and writes its parts
+   * in order: a Uint8Array (copied now), or the index of a held output (written from native
+   * memory, then freed; once each). fsync flushes each file and then dir. With placeAt, dir is then
+   * renamed to it only where nothing at all is there (placed: whether it was).
+   */
+  writeFiles(dir: string, makeDir: boolean, files: { name: string; parts: (Uint8Array | number)[] }[], levels: object | null,
+    fsync: boolean, placeAt?: string): Promise<{ bytes: number; placed: boolean }>;
+  /** Frees the held outputs not yet given to writeFiles. */
+  releaseLevels(levels: object): void;
   /** Schedules a release of cached and freed memory for when no run is in flight (idle_release.h). */
   releaseWhenIdle(): void;
   /**

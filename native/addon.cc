@@ -8,9 +8,11 @@
 #include "errors.h"
 #include "executor.h"
 #include "extractor.h"
+#include "file_writer.h"
 #include "frame_run.h"
 #include "internal_hooks.h"
 #include "interpolator.h"
+#include "io_thread.h"
 #include "model.h"
 #include "promise_task.h"
 
@@ -28,6 +30,7 @@ Napi::Value CudaDeviceCountJs(const Napi::CallbackInfo& info) {
 // handler of ours), so runs in flight finish first and queued ones are dropped.
 Napi::Value ShutdownJs(const Napi::CallbackInfo& info) {
   Executor::Get().ShutdownAtExit();
+  IoThread::Get().ShutdownAtExit();
   return info.Env().Undefined();
 }
 
@@ -46,6 +49,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("onednnCompiledIn", Napi::Boolean::New(env, OnednnCompiledIn()));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCountJs, "cudaDeviceCount"));
   exports.Set("encodeLevel", Napi::Function::New(env, EncodeLevelJs, "encodeLevel"));
+  exports.Set("writeFiles", Napi::Function::New(env, WriteFilesJs, "writeFiles"));
+  exports.Set("releaseLevels", Napi::Function::New(env, ReleaseLevelsJs, "releaseLevels"));
   exports.Set("shutdownForExit", Napi::Function::New(env, ShutdownJs, "shutdownForExit"));
   exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
   ExportControls(env, exports);

@@ -6,6 +6,7 @@
 
 #include "errors.h"
 #include "frame_run.h"
+#include "file_writer.h"
 #include "promise_task.h"
 #include "tensor_io.h"
 
@@ -43,6 +44,7 @@ class RunTask : public Task {
   }
 
   Napi::Value Result(Napi::Env env) override {
+    if (flags_ & run_flag::kHoldOutputs) return ToHeldLevels(env, features_);
     return ToOutputs(env, features_, flags_ & run_flag::kCopyOutputs, flags_ & run_flag::kWithAddresses);
   }
 

@@ -1,6 +1,7 @@
 #include "promise_task.h"
 
 #include "addon_data.h"
+#include "io_thread.h"
 
 namespace film {
 
@@ -82,13 +83,17 @@ Napi::Promise Task::Submit(Napi::Env env, const std::shared_ptr<Task>& task) {
   Napi::Promise promise(env, task->promise_);
   task->promise_ = nullptr;
   task->link_->Hold(env);
-  Executor::Get().Submit(task);
+  if (task->on_io_thread_) {
+    IoThread::Get().Submit(task);
+  } else {
+    Executor::Get().Submit(task);
+  }
   return promise;
 }
 
 void Task::Cancel() {
   cancelled_ = true;
-  Executor::Get().Cancel(shared_from_this());
+  if (!on_io_thread_) Executor::Get().Cancel(shared_from_this());  // the I/O thread skips it when its turn comes
 }
 
 void Task::Execute(int threads) {

@@ -47,7 +47,7 @@ class Task : public Job, public std::enable_shared_from_this<Task> {
   explicit Task(Napi::Env env, int want_threads = 1);
   ~Task() override = default;
 
-  // JS thread: queues the task on the executor; returns its promise.
+  // JS thread: queues the task on the executor (or the I/O thread, io_thread.h); returns its promise.
   static Napi::Promise Submit(Napi::Env env, const std::shared_ptr<Task>& task);
   // JS thread: a queued task is dropped at once, a running one has its result discarded; either
   // way the promise rejects with an AbortError.
@@ -58,6 +58,9 @@ class Task : public Job, public std::enable_shared_from_this<Task> {
   virtual void Run(int threads) = 0;
   // JS thread: the value to resolve with. Throw to reject.
   virtual Napi::Value Result(Napi::Env env) = 0;
+
+  // Set in the constructor: the task writes files, and runs on the I/O thread instead of the executor.
+  bool on_io_thread_ = false;
 
  private:
   void Execute(int threads) final;

@@ -7,6 +7,8 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { native } from '../native';
+
 const host = os.hostname().replace(/[^\w.-]/g, '_');
 let counter = 0;
 
@@ -84,21 +86,54 @@ export interface WriteOptions {
   fsync?: boolean;
 }
 
-/** Writes chunks to a new file (it must not exist); returns the bytes written. */
-export async function writeChunks(file: string, chunks: Iterable<Uint8Array>, options: WriteOptions = {}): Promise<number> {
-  const handle = await fs.open(file, 'wx');
-  let bytes = 0;
-  try {
-    for (const chunk of chunks) {
-      options.signal?.throwIfAborted();
-      await handle.writeFile(chunk);
-      bytes += chunk.byteLength;
-    }
-    if (options.fsync) await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  return bytes;
+/** A level a frame run holds natively (native/file_writer.h): written from native memory, once. */
+export interface HeldChunk {
+  readonly levels: object;
+  readonly index: number;
+}
+
+/** What a file is written from: bytes in hand, or a held level. */
+export type Chunk = Uint8Array | HeldChunk;
+
+export interface NewFile {
+  name: string;
+  /** Written in order, each from its own memory; a generator can make them one at a time. */
+  chunks: Iterable<Chunk>;
+}
+
+export interface NewFilesOptions extends WriteOptions {
+  /** Then rename the folder to this path, only where nothing at all is there (else `placed` is false). */
+  placeAt?: string;
+}
+
+/**
+ * Writes new files (none may exist) into `dir`, made first when `makeDir` (it must not exist), in
+ * one task off the main thread: bytes in hand are copied now, held levels are written from native
+ * memory and freed. With fsync each file, then the folder, is flushed to the disk. Returns the
+ * bytes written, and whether the folder was renamed to `placeAt`; on failure, what was written is
+ * left for the caller to remove.
+ */
+export async function writeNewFiles(dir: string, files: readonly NewFile[], makeDir: boolean,
+  options: NewFilesOptions = {}): Promise<{ bytes: number; placed: boolean }> {
+  options.signal?.throwIfAborted();
+  let levels: object | null = null;
+  const specs = files.map(({ name, chunks }) => ({
+    name,
+    parts: Array.from(chunks, (chunk) => {
+      if (chunk instanceof Uint8Array) return chunk;
+      if (levels !== null && levels !== chunk.levels) throw new Error('writeNewFiles takes the held levels of one frame run');
+      levels = chunk.levels;
+      return chunk.index;
+    }),
+  }));
+  const done = await native().writeFiles(dir, makeDir, specs, levels, options.fsync ?? false, options.placeAt);
+  if (!done.placed) options.signal?.throwIfAborted(); // a placed output is complete: it stays
+  return done;
+}
+
+/** Writes chunks, in order, to a new file (it must not exist); returns the bytes written. */
+export async function writeChunks(file: string, chunks: Iterable<Chunk>, options: WriteOptions = {}): Promise<number> {
+  return (await writeNewFiles(path.dirname(file), [{ name: path.basename(file), chunks }], false, options)).bytes;
 }
 
 /** fsync on a folder: makes the names in it (a rename into it) durable. */
@@ -145,7 +180,7 @@ export async function placeFile(temp: string, file: string, options: FileOptions
 }
 
 /** Writes a whole file atomically through a temporary name beside it, replacing only a file of ours (see placeFile). */
-export async function writeFileAtomic(file: string, chunks: Iterable<Uint8Array>, options: FileOptions): Promise<number> {
+export async function writeFileAtomic(file: string, chunks: Iterable<Chunk>, options: FileOptions): Promise<number> {
   const temp = partialName(path.dirname(file), path.basename(file), atomicTag());
   await removeStale(path.dirname(file));
   let bytes: number;

@@ -32,11 +32,14 @@ export interface SourceOptions {
 
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
-/** One page of an image, upright (EXIF orientation applied), scaled to fit maxSide, as RGB. */
-export async function decodeImage(file: string, page: number | null, maxSide: number): Promise<{ rgb: RgbFrame; original: Size }> {
+/**
+ * One page of an image, upright (EXIF orientation applied), scaled to fit maxSide, as RGB.
+ * `metadata`: what sharp(file).metadata() gave, when the caller has it (a still is then read once).
+ */
+export async function decodeImage(file: string, page: number | null, maxSide: number, metadata?: sharp.Metadata): Promise<{ rgb: RgbFrame; original: Size }> {
   const options: sharp.SharpOptions = page === null ? {} : { page, pages: 1 };
   let image = sharp(file, options).rotate(); // no angle: from the EXIF orientation
-  const meta = await image.metadata();
+  const meta = page === null && metadata ? metadata : await image.metadata();
   const turned = (meta.orientation ?? 1) >= 5; // orientations 5..8 swap width and height
   const h = page === null ? meta.height : (meta.pageHeight ?? meta.height);
   const original = turned ? { width: h, height: meta.width } : { width: meta.width, height: h };
@@ -71,13 +74,14 @@ async function checkFramesDir(item: InputItem, o: SourceOptions): Promise<Source
 }
 
 async function* imageFrames(item: InputItem, o: SourceOptions): AsyncGenerator<SourceEvent> {
-  let pages: number;
+  let metadata: sharp.Metadata;
   try {
-    pages = (await sharp(item.source).metadata()).pages ?? 1;
+    metadata = await sharp(item.source).metadata();
   } catch (err) {
     yield { kind: 'failed', item, frame: null, error: asError(err) };
     return;
   }
+  const pages = metadata.pages ?? 1;
   const indices = pages > 1 ? Array.from({ length: pages }, (_, i) => i).filter((i) => takesFrame(o.frames, i)) : [null];
   if (pages > 1) {
     const failed = await checkFramesDir(item, o);
@@ -97,7 +101,7 @@ async function* imageFrames(item: InputItem, o: SourceOptions): AsyncGenerator<S
     const t = performance.now();
     let decoded;
     try {
-      decoded = await decodeImage(item.source, frame, o.maxSide);
+      decoded = await decodeImage(item.source, frame, o.maxSide, metadata);
     } catch (err) {
       yield { kind: 'failed', item, frame, error: asError(err) };
       continue;

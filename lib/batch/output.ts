@@ -8,7 +8,7 @@ import * as path from 'node:path';
 
 import { withCode } from '../errors';
 import type { InputItem } from './inputs';
-import { atomicTag, fsyncDir, oldName, OutputExistsError, parseTempName, partialName, removeStale, writeChunks, type WriteOptions } from './atomic';
+import { atomicTag, fsyncDir, type NewFile, oldName, OutputExistsError, parseTempName, partialName, removeStale, writeNewFiles, type WriteOptions } from './atomic';
 
 export { OutputExistsError, removeStale, staleCacheSize, STALE_CACHE_LIMIT } from './atomic';
 
@@ -160,29 +160,14 @@ async function makeFolder(dir: string): Promise<void> {
   }
 }
 
-export interface OutputFile {
-  name: string;
-  /** Written in order, each from its own memory; a generator can make them one at a time. */
-  chunks: Iterable<Uint8Array>;
-}
+/** One file of a unit: its name in the unit's folder and what it is written from. */
+export type OutputFile = NewFile;
 
 export interface UnitOptions extends WriteOptions {
   /** The input the files are from: an existing output is replaced only when it is from the same one. */
   source: string;
   /** `dir` is a frame's folder inside a video's folder (which is then checked, or made with this frame). */
   frame: boolean;
-}
-
-async function writeFiles(dir: string, files: readonly OutputFile[], options: WriteOptions): Promise<number> {
-  await fs.mkdir(dir);
-  let bytes = 0;
-  for (const file of files) {
-    options.signal?.throwIfAborted();
-    bytes += await writeChunks(path.join(dir, file.name), file.chunks, options);
-  }
-  if (options.fsync) await fsyncDir(dir);
-  options.signal?.throwIfAborted();
-  return bytes;
 }
 
 const inTheWay = (err: unknown): boolean => ['ENOTEMPTY', 'EEXIST', 'ENOTDIR', 'EISDIR'].includes((err as NodeJS.ErrnoException).code ?? '');
@@ -249,7 +234,7 @@ export async function writeUnit(dir: string, files: readonly OutputFile[], optio
     const temp = partialName(top, path.basename(parent), tag);
     await fs.mkdir(temp);
     try {
-      const bytes = await writeFiles(path.join(temp, path.basename(dir)), files, { signal, fsync });
+      const { bytes } = await writeNewFiles(path.join(temp, path.basename(dir)), files, true, { signal, fsync });
       if (fsync) await fsyncDir(temp);
       try {
         await fs.rename(temp, parent);
@@ -269,8 +254,9 @@ export async function writeUnit(dir: string, files: readonly OutputFile[], optio
   await removeStale(parent);
   const temp = partialName(parent, path.basename(dir), tag);
   try {
-    const bytes = await writeFiles(temp, files, { signal, fsync });
-    await place(temp, dir, source, tag, fsync);
+    // placed at once where nothing is at dir; else place() looks at what is there
+    const { bytes, placed } = await writeNewFiles(temp, files, true, { signal, fsync, placeAt: dir });
+    if (!placed) await place(temp, dir, source, tag, fsync);
     return bytes;
   } catch (err) {
     await fs.rm(temp, { recursive: true, force: true });

@@ -8,14 +8,15 @@ import * as path from 'node:path';
 import { withCode } from '../errors';
 import type { FeatureExtractor } from '../feature-extractor';
 import { defaultModelPath } from '../feature-extractor';
-import { framePlan, keptBox, runFrame, type Padding } from '../frame-plan';
-import type { NativeInput, NativeOutput } from '../native';
+import { framePlan, keptBox, runFrame, runFrameHeld, type Padding } from '../frame-plan';
+import { native, type HeldOutputs, type NativeInput, type NativeOutput } from '../native';
 import { paddedSize } from '../pyramid';
 import type { CropBox } from '../types';
 import { extractFrameInBands, type BandProgress } from './bands';
 import type { LevelBuffer } from './encode';
 import { framesOf, framesOfAll, type Size, type SourceEvent } from './frames';
 import { nameClash, type InputItem } from './inputs';
+import type { Chunk } from './atomic';
 import { npyHeader, safetensorsHeader } from './formats';
 import { DEFAULT_FRAMES, type FrameOptions, type OutputOptions } from './options';
 import { checkOutputName, LAYOUT, sha256File, WRITER, writeUnit, type OutputFile } from './output';
@@ -144,7 +145,23 @@ function metaJson(meta: FrameMeta): string {
 /** A frame's levels: each one's shape as written, and its bytes on demand (made once, when written). */
 interface Levels {
   shapes: Record<string, number[]>;
-  bytes: (level: number) => Uint8Array;
+  bytes: (level: number) => Chunk;
+  /** Frees what was not written (held levels); called once the frame is written or has failed. */
+  release?: () => void;
+}
+
+/**
+ * A whole-frame run's levels held natively (cut and converted): each is written from native memory
+ * into its file off the main thread, and freed once written. The main thread never holds them.
+ */
+function levelsFromHeld(held: HeldOutputs, o: OutputOptions): Levels {
+  const shapes: Record<string, number[]> = {};
+  o.saveLevels.forEach((level, i) => (shapes[`level${level}`] = held.shapes[i]));
+  return {
+    shapes,
+    bytes: (level) => ({ levels: held.levels, index: o.saveLevels.indexOf(level) }),
+    release: () => native().releaseLevels(held.levels),
+  };
 }
 
 /** A whole-frame run's outputs, one per saved level, already cut and converted natively. */
@@ -174,7 +191,7 @@ async function outputFiles(levels: Levels, preview: Buffer | null, meta: Omit<Fr
   const { shapes } = levels;
   const files: OutputFile[] = [];
   if (preview) files.push({ name: 'preview.png', chunks: [preview] });
-  function* encoded(level: number, k: number): Generator<Uint8Array> {
+  function* encoded(level: number, k: number): Generator<Chunk> {
     onLevel(level, k);
     yield levels.bytes(level);
   }
@@ -223,6 +240,7 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
 
   async function process(ref: FrameRef, ev: Extract<SourceEvent, { kind: 'frame' }>, weight: number): Promise<void> {
     let extracted = false;
+    let levels: Levels | undefined;
     try {
       const t0 = performance.now();
       // The decoded bytes go to native code with the padding: it converts, pads, pools, extracts,
@@ -241,11 +259,12 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
         if (!s) samplers.set(level, s = new PreviewSampler(rows.shape[1], box.height, box.width));
         s.putRows(rows, first - box.top);
       };
-      let levels: Levels;
       if (ph * pw > large) {
         const buffers = await extractFrameInBands(fx, image, pad, o.saveLevels, kept, o.dtype,
           (band) => emit({ ...ref, type: 'extracting', pixels: ph * pw, band }), signal, undefined, o.preview ? sample : undefined);
         levels = levelsFromBuffers(buffers);
+      } else if (!o.preview) {
+        levels = levelsFromHeld(await fx[runFrameHeld](image, framePlan(pad, o.saveLevels, kept, o.dtype === 'float16'), signal), o);
       } else {
         const plan = framePlan(pad, o.saveLevels, kept, o.dtype === 'float16');
         const outputs = await fx[runFrame](image, plan, signal);
@@ -257,6 +276,7 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
       const extractMs = performance.now() - t0;
       extracting.release();
       extracted = true;
+      const frameLevels = levels;
       const write = async () => {
         signal?.throwIfAborted();
         const t1 = performance.now();
@@ -267,7 +287,7 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
           levels: o.levels, savedLevels: o.saveLevels, dtype: o.dtype, format: o.format,
           model: { file: modelFile, sha256 }, version: packageVersion, device: fx.device,
         };
-        const { files, meta: full } = await outputFiles(levels, preview, meta, o,
+        const { files, meta: full } = await outputFiles(frameLevels, preview, meta, o,
           (level, k) => emit({ ...ref, type: 'writing', level, index: k + 1, of: o.saveLevels.length }));
         const bytes = await writeUnit(ev.dir, files, { source: ev.item.source, frame: ev.frame !== null, signal, fsync: ctx.fsync });
         written.set(ev.item, (written.get(ev.item) ?? 0) + 1);
@@ -284,6 +304,7 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
     } catch (err) {
       if (!signal?.aborted) fail(ref, err);
     } finally {
+      levels?.release?.();
       if (!extracted) extracting.release();
       holding.release(weight);
     }
