@@ -27,7 +27,7 @@ export interface NativeJob<T> {
 
 /** run() flag: outputs copied into V8-owned buffers (Electron's path) instead of zero-copy. */
 export const RUN_COPY_OUTPUTS = 1;
-/** run() flag of the extractor: outputs held natively, for writeFiles (native/level_files.h). */
+/** run() flag of the extractor: outputs held natively, for writeFiles (native/file_writer.h). */
 export const RUN_HOLD_OUTPUTS = 8;
 
 /** Outputs held natively: each one's shape, and an opaque handle for writeFiles and releaseLevels. */

@@ -31,15 +31,29 @@ HeldLevels& ReadHeld(const Napi::Value& value) {
   return *value.As<Napi::External<HeldLevels>>().Data();
 }
 
+// Node's name for an errno (err.code), for those a file write can meet; null for any other.
+const char* ErrnoName(int error) {
+  switch (error) {
+#define FILM_ERRNO(e) \
+  case e:             \
+    return #e;
+    FILM_ERRNO(EACCES) FILM_ERRNO(EBADF) FILM_ERRNO(EBUSY) FILM_ERRNO(EDQUOT) FILM_ERRNO(EEXIST) FILM_ERRNO(EFBIG)
+    FILM_ERRNO(EINTR) FILM_ERRNO(EINVAL) FILM_ERRNO(EIO) FILM_ERRNO(EISDIR) FILM_ERRNO(ELOOP) FILM_ERRNO(EMFILE)
+    FILM_ERRNO(EMLINK) FILM_ERRNO(ENAMETOOLONG) FILM_ERRNO(ENFILE) FILM_ERRNO(ENOENT) FILM_ERRNO(ENOMEM)
+    FILM_ERRNO(ENOSPC) FILM_ERRNO(ENOTDIR) FILM_ERRNO(ENOTEMPTY) FILM_ERRNO(ENXIO) FILM_ERRNO(EPERM) FILM_ERRNO(EROFS)
+    FILM_ERRNO(ESTALE) FILM_ERRNO(ETXTBSY) FILM_ERRNO(EXDEV)
+#undef FILM_ERRNO
+    default:
+      return nullptr;
+  }
+}
+
 // As Node words a failed system call: "ENOSPC: no space left on device, write '<path>'", code ENOSPC.
 [[noreturn]] void ThrowErrno(int error, const char* call, const std::string& path) {
-#ifdef __GLIBC__
-  const char* name = strerrorname_np(error);
-#else
-  const char* name = nullptr;
-#endif
+  const char* name = ErrnoName(error);
   throw UserError(ErrorKind::kError,
-                  std::string(name ? name : "EIO") + ": " + std::strerror(error) + ", " + call + " '" + path + "'",
+                  std::string(name ? name : "E" + std::to_string(error)) + ": " + std::strerror(error) + ", " + call +
+                      " '" + path + "'",
                   name ? name : code::kRuntime);
 }
 
@@ -201,7 +215,11 @@ Napi::Value WriteFilesJs(const Napi::CallbackInfo& info) {
     FILM_TYPE_ERROR_IF(place_at.find('\0') != std::string::npos, "placeAt must be a path without null bytes");
     HeldLevels* held = info[3].IsNull() || info[3].IsUndefined() ? nullptr : &ReadHeld(info[3]);
     Napi::Array list = info[2].As<Napi::Array>();
+    // Everything is read and checked first; only then are held levels taken, so that a call that
+    // throws uses none up.
     std::vector<FileSpec> files;
+    std::vector<Napi::Array> part_lists;
+    std::vector<std::pair<at::Tensor*, Part*>> takes;  // (held level, the part it goes to)
     files.reserve(list.Length());
     for (uint32_t i = 0; i < list.Length(); ++i) {
       Napi::Value item = list.Get(i);
@@ -210,13 +228,18 @@ Napi::Value WriteFilesJs(const Napi::CallbackInfo& info) {
       Napi::Value parts = item.As<Napi::Object>().Get("parts");
       FILM_TYPE_ERROR_IF(!name.IsString() || !PlainName(name.As<Napi::String>()) || !parts.IsArray(),
                          "files[" + std::to_string(i) + "] must be {name: a plain file name, parts: array}");
-      FileSpec file{name.As<Napi::String>(), {}};
-      Napi::Array ps = parts.As<Napi::Array>();
-      for (uint32_t j = 0; j < ps.Length(); ++j) {
+      files.push_back(FileSpec{name.As<Napi::String>(), {}});
+      part_lists.push_back(parts.As<Napi::Array>());
+    }
+    for (size_t i = 0; i < files.size(); ++i) {
+      const Napi::Array& ps = part_lists[i];
+      const uint32_t count = ps.Length();
+      files[i].parts.reserve(count);  // never grown past: `takes` points into it
+      for (uint32_t j = 0; j < count; ++j) {
         Napi::Value p = ps.Get(j);
         if (p.IsTypedArray() && p.As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
           Napi::Uint8Array bytes = p.As<Napi::Uint8Array>();
-          file.parts.emplace_back(std::string(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength()));
+          files[i].parts.emplace_back(std::string(reinterpret_cast<const char*>(bytes.Data()), bytes.ByteLength()));
           continue;
         }
         FILM_TYPE_ERROR_IF(!p.IsNumber() || held == nullptr, "a part must be a Uint8Array or the index of a held level");
@@ -225,10 +248,16 @@ Napi::Value WriteFilesJs(const Napi::CallbackInfo& info) {
                             "no held level " + std::to_string(index));
         at::Tensor& level = (*held)[static_cast<size_t>(index)];
         FILM_ERROR_IF(!level.defined(), "held level " + std::to_string(static_cast<size_t>(index)) + " was written or released");
-        file.parts.emplace_back(std::exchange(level, at::Tensor()));
+        for (const auto& take : takes) {
+          FILM_ERROR_IF(take.first == &level, "held level " + std::to_string(static_cast<size_t>(index)) + " is given twice");
+        }
+        files[i].parts.emplace_back(at::Tensor());
+        takes.emplace_back(&level, &files[i].parts.back());
       }
-      files.push_back(std::move(file));
     }
+    // (reading the parts ran no code of ours, but could have run a getter: check again)
+    for (const auto& take : takes) FILM_ERROR_IF(!take.first->defined(), "a held level was released meanwhile");
+    for (auto& take : takes) *take.second = std::exchange(*take.first, at::Tensor());
     return Task::Submit(env, std::make_shared<WriteFilesTask>(env, std::move(dir), info[1].As<Napi::Boolean>(),
                                                              std::move(files), info[4].As<Napi::Boolean>(),
                                                              std::move(place_at)));

@@ -18,14 +18,17 @@ void IoThread::Submit(std::shared_ptr<Job> job) {
   std::lock_guard<std::mutex> lock(mutex_);
   if (exiting_) return;
   if (!started_) {
+    std::thread([this] { Loop(); }).detach();  // may throw: then nothing is queued
     started_ = true;
-    std::thread([this] { Loop(); }).detach();
   }
   queue_.push_back(std::move(job));
   wake_.notify_one();
 }
 
 void IoThread::ShutdownAtExit() {
+  // First the executor's: from then on no finished task, ours included, is handed to an env
+  // (whichever atexit handler runs first).
+  Executor::Get().ShutdownAtExit();
   std::unique_lock<std::mutex> lock(mutex_);
   exiting_ = true;
   queue_.clear();  // never Dropped(): no env will take them now

@@ -82,12 +82,14 @@ Task::Task(Napi::Env env, int want_threads) : link_(AddonData::From(env)->link) 
 Napi::Promise Task::Submit(Napi::Env env, const std::shared_ptr<Task>& task) {
   Napi::Promise promise(env, task->promise_);
   task->promise_ = nullptr;
-  task->link_->Hold(env);
   if (task->on_io_thread_) {
     IoThread::Get().Submit(task);
   } else {
     Executor::Get().Submit(task);
   }
+  // Held once queued (a failure to queue throws, and must not keep the loop alive); the task can
+  // settle only on this thread, so no earlier.
+  task->link_->Hold(env);
   return promise;
 }
 

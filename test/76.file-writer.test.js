@@ -78,6 +78,36 @@ describe('native file writer', () => {
     await assert.rejects(native().writeFiles(tmp, true, [], null, false), (err) => err.code === 'EEXIST');
   });
 
+  it('a call that throws uses up no held level: a bad name later in the list, or levels of two runs', async () => {
+    const a = await fx[runFrameHeld](image, framePlan(pad, keep, null, false));
+    const b = await fx[runFrameHeld](image, framePlan(pad, keep, null, false));
+    assert.throws(() => native().writeFiles(tmp, false, [{ name: 'ok', parts: [0] }, { name: '../bad', parts: [1] }], a.levels, false), TypeError);
+    assert.throws(() => native().writeFiles(tmp, false, [{ name: 'x', parts: [2, 2] }], a.levels, false), /given twice/);
+    await assert.rejects(writeNewFiles(tmp, [{ name: 'y', chunks: [{ levels: a.levels, index: 0 }, { levels: b.levels, index: 1 }] }], false),
+      /held levels of one frame run/);
+    const { bytes } = await writeNewFiles(tmp, [{ name: 'all', chunks: keep.map((_, i) => ({ levels: a.levels, index: i })) }], false);
+    assert.equal(bytes, a.shapes.reduce((sum, shape) => sum + shape.reduce((x, y) => x * y, 4), 0));
+    assert.deepEqual(fs.readdirSync(tmp), ['all']);
+    native().releaseLevels(b.levels);
+  });
+
+  it("rejects with Node's code and the path: ENOENT where the folder is missing", async () => {
+    const missing = path.join(tmp, 'no', 'such');
+    await assert.rejects(native().writeFiles(missing, false, [{ name: 'a', parts: [Buffer.from('x')] }], null, false),
+      (err) => err.code === 'ENOENT' && /^ENOENT: /.test(err.message) && err.message.includes(path.join(missing, 'a')));
+  });
+
+  it('more than 1 MiB of bytes in hand and no held level: written from their own memory, the same bytes', async () => {
+    const big = Buffer.alloc((2 << 20) + 3);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 131) & 255;
+    const dir = path.join(tmp, 'js');
+    const done = await writeNewFiles(dir, [{ name: 'big', chunks: [Buffer.from('head'), big] }, { name: 'small', chunks: [Buffer.from('s')] }], true,
+      { fsync: true, placeAt: path.join(tmp, 'never') });
+    assert.deepEqual(done, { bytes: big.length + 5, placed: false });
+    assert.ok(fs.readFileSync(path.join(dir, 'big')).equals(Buffer.concat([Buffer.from('head'), big])));
+    assert.equal(fs.readFileSync(path.join(dir, 'small'), 'utf8'), 's');
+  });
+
   it('placeAt: renamed where nothing is there; an empty folder or a file there is left alone, and so is the temporary folder', async () => {
     const files = () => [{ name: 'x.txt', chunks: [Buffer.from('ours')] }];
     const free = path.join(tmp, 'free');

@@ -109,7 +109,8 @@ export interface NewFilesOptions extends WriteOptions {
 /**
  * Writes new files (none may exist) into `dir`, made first when `makeDir` (it must not exist), in
  * one task off the main thread: bytes in hand are copied now, held levels are written from native
- * memory and freed. With fsync each file, then the folder, is flushed to the disk. Returns the
+ * memory and freed (with no held level and more than COPY_LIMIT bytes in hand, JS writes them
+ * from their own memory). With fsync each file, then the folder, is flushed to the disk. Returns the
  * bytes written, and whether the folder was renamed to `placeAt`; on failure, what was written is
  * left for the caller to remove.
  */
@@ -126,9 +127,39 @@ export async function writeNewFiles(dir: string, files: readonly NewFile[], make
       return chunk.index;
     }),
   }));
+  if (levels === null && specs.some(({ parts }) => parts.some((part) => (part as Uint8Array).byteLength > COPY_LIMIT))) {
+    return { bytes: await writeFromJs(dir, specs as { name: string; parts: Uint8Array[] }[], makeDir, options), placed: false };
+  }
   const done = await native().writeFiles(dir, makeDir, specs, levels, options.fsync ?? false, options.placeAt);
   if (!done.placed) options.signal?.throwIfAborted(); // a placed output is complete: it stays
   return done;
+}
+
+/**
+ * Bytes in hand above this are written from their own memory by JS (a large frame's levels in
+ * bands, levels kept for a preview): the native task would copy them on the main thread first.
+ */
+const COPY_LIMIT = 1 << 20;
+
+async function writeFromJs(dir: string, files: { name: string; parts: Uint8Array[] }[], makeDir: boolean, options: WriteOptions): Promise<number> {
+  if (makeDir) await fs.mkdir(dir);
+  let bytes = 0;
+  for (const { name, parts } of files) {
+    options.signal?.throwIfAborted();
+    const handle = await fs.open(path.join(dir, name), 'wx');
+    try {
+      for (const part of parts) {
+        await handle.writeFile(part);
+        bytes += part.byteLength;
+      }
+      if (options.fsync) await handle.sync();
+    } finally {
+      await handle.close();
+    }
+  }
+  if (options.fsync) await fsyncDir(dir);
+  options.signal?.throwIfAborted();
+  return bytes;
 }
 
 /** Writes chunks, in order, to a new file (it must not exist); returns the bytes written. */
