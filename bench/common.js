@@ -28,9 +28,10 @@ const now = () => Number(process.hrtime.bigint()) / 1e6;
 /**
  * Times each function of `fns` (sync or async) `runs` times after `warmup` untimed rounds, taking
  * them in turn (the order rotates each round) so that noise on a shared machine hits all alike.
- * `between` runs after every call, untimed. `primes[name]`, where given, runs untimed right before
- * each call of `name`: rotation keeps the cyclic order, so without it a call always follows the
- * same other one (a child process, an idle pause) and pays for it alone. Returns { name: [ms, ...] }.
+ * `between` runs after every call, untimed. `primes[name]`, where given, runs untimed before each
+ * call of `name`, followed by `between` too: rotation keeps the cyclic order, so without it a call
+ * always follows the same other one (a child process, an idle pause) and pays for it alone.
+ * Returns { name: [ms, ...] }.
  */
 async function timeInterleaved(fns, runs, warmup, between = async () => {}, primes = {}) {
   const names = Object.keys(fns);
@@ -38,7 +39,10 @@ async function timeInterleaved(fns, runs, warmup, between = async () => {}, prim
   for (let round = 0; round < warmup + runs; round++) {
     for (let k = 0; k < names.length; k++) {
       const name = names[(round + k) % names.length];
-      if (primes[name]) await primes[name]();
+      if (primes[name]) {
+        await primes[name]();
+        await between(); // the timed call starts as every other does: the prime's outputs collected
+      }
       const start = now();
       await fns[name]();
       const took = now() - start;
