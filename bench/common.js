@@ -27,18 +27,23 @@ const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 /**
  * Times each function of `fns` (sync or async) `runs` times after `warmup` untimed rounds, taking
- * them in turn (the order rotates each round) so that noise on a shared machine hits all alike.
+ * them in turn, in a new order each round (a seeded shuffle), so that noise on a shared machine
+ * hits all alike and no call always follows the same other one (a rotation kept the cyclic order:
+ * the oneDNN extract always came right after the FMA-peak child, and paid for it alone).
  * `between` runs after every call, untimed. `primes[name]`, where given, runs untimed before each
- * call of `name`, followed by `between` too: rotation keeps the cyclic order, so without it a call
- * always follows the same other one (a child process, an idle pause) and pays for it alone.
- * Returns { name: [ms, ...] }.
+ * call of `name`, followed by `between` too. Returns { name: [ms, ...] }.
  */
 async function timeInterleaved(fns, runs, warmup, between = async () => {}, primes = {}) {
   const names = Object.keys(fns);
   const ms = Object.fromEntries(names.map((name) => [name, []]));
+  const next = rng(0x5eed);
   for (let round = 0; round < warmup + runs; round++) {
-    for (let k = 0; k < names.length; k++) {
-      const name = names[(round + k) % names.length];
+    const order = [...names];
+    for (let i = order.length - 1; i > 0; i--) {
+      const j = Math.floor(next() * (i + 1));
+      [order[i], order[j]] = [order[j], order[i]];
+    }
+    for (const name of order) {
       if (primes[name]) {
         await primes[name]();
         await between(); // the timed call starts as every other does: the prime's outputs collected
