@@ -108,6 +108,20 @@ describe('native file writer', () => {
     assert.equal(fs.readFileSync(path.join(dir, 'small'), 'utf8'), 's');
   });
 
+  it('writeUnit makes missing folders above a unit; a file in the way is ERR_FILM_OUTPUT_EXISTS and stays as it was', async () => {
+    const { writeUnit } = require('../dist/batch/output');
+    const meta = (source) => Buffer.from(JSON.stringify({ writer: 'film-features', layout: 1, source, frame: null, files: ['a.txt', 'meta.json'] }));
+    const files = (source) => [{ name: 'a.txt', chunks: [Buffer.from('ours')] }, { name: 'meta.json', chunks: [meta(source)] }];
+    const deep = path.join(tmp, 'out', 'x', 'y', 'unit');
+    assert.equal(await writeUnit(deep, files('s1'), { source: 's1', frame: false }), 4 + meta('s1').length);
+    assert.equal(fs.readFileSync(path.join(deep, 'a.txt'), 'utf8'), 'ours');
+    fs.writeFileSync(path.join(tmp, 'out', 'file'), 'theirs');
+    await assert.rejects(writeUnit(path.join(tmp, 'out', 'file', 'sub', 'unit'), files('s2'), { source: 's2', frame: false }),
+      (err) => err.code === 'ERR_FILM_OUTPUT_EXISTS' && err.message.includes(path.join(tmp, 'out', 'file', 'sub')));
+    assert.equal(fs.readFileSync(path.join(tmp, 'out', 'file'), 'utf8'), 'theirs');
+    assert.deepEqual(fs.readdirSync(path.join(tmp, 'out')).sort(), ['file', 'x']);
+  });
+
   it('placeAt: renamed where nothing is there; an empty folder or a file there is left alone, and so is the temporary folder', async () => {
     const files = () => [{ name: 'x.txt', chunks: [Buffer.from('ours')] }];
     const free = path.join(tmp, 'free');

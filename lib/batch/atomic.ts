@@ -107,12 +107,12 @@ export interface NewFilesOptions extends WriteOptions {
 }
 
 /**
- * Writes new files (none may exist) into `dir`, made first when `makeDir` (it must not exist), in
- * one task off the main thread: bytes in hand are copied now, held levels are written from native
- * memory and freed (with no held level and more than COPY_LIMIT bytes in hand, JS writes them
- * from their own memory). With fsync each file, then the folder, is flushed to the disk. Returns the
- * bytes written, and whether the folder was renamed to `placeAt`; on failure, what was written is
- * left for the caller to remove.
+ * Writes new files (none may exist) into `dir`, made first when `makeDir` (it must not exist;
+ * missing folders above it too), in one task off the main thread: bytes in hand are copied now,
+ * held levels are written from native memory and freed (with no held level and more than
+ * COPY_LIMIT bytes in hand, JS writes them from their own memory). With fsync each file, then the
+ * folder, is flushed to the disk. Returns the bytes written, and whether the folder was renamed to
+ * `placeAt`; on failure, what was written is left for the caller to remove.
  */
 export async function writeNewFiles(dir: string, files: readonly NewFile[], makeDir: boolean,
   options: NewFilesOptions = {}): Promise<{ bytes: number; placed: boolean }> {
@@ -142,7 +142,10 @@ export async function writeNewFiles(dir: string, files: readonly NewFile[], make
 const COPY_LIMIT = 1 << 20;
 
 async function writeFromJs(dir: string, files: { name: string; parts: Uint8Array[] }[], makeDir: boolean, options: WriteOptions): Promise<number> {
-  if (makeDir) await fs.mkdir(dir);
+  if (makeDir) {
+    await fs.mkdir(path.dirname(dir), { recursive: true }); // as the native task does
+    await fs.mkdir(dir);
+  }
   let bytes = 0;
   for (const { name, parts } of files) {
     options.signal?.throwIfAborted();

@@ -250,16 +250,20 @@ export async function writeUnit(dir: string, files: readonly OutputFile[], optio
       await fs.rm(temp, { recursive: true, force: true });
     }
   }
-  if (!options.frame) await makeFolder(parent);
   await removeStale(parent);
   const temp = partialName(parent, path.basename(dir), tag);
   try {
-    // placed at once where nothing is at dir; else place() looks at what is there
-    const { bytes, placed } = await writeNewFiles(temp, files, true, { signal, fsync, placeAt: dir });
+    // The write task makes missing folders above (one wake-up a photo less than a mkdir -p here);
+    // the unit is placed at once where nothing is at dir, else place() looks at what is there.
+    const { bytes, placed } = await writeNewFiles(temp, files, true, { signal, fsync, placeAt: dir }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOTDIR' || err.code === 'EEXIST') throw new OutputExistsError(parent, 'or a folder above it is not a folder');
+      throw err;
+    });
     if (!placed) await place(temp, dir, source, tag, fsync);
     return bytes;
   } catch (err) {
-    await fs.rm(temp, { recursive: true, force: true });
+    // (where a file blocks the path, there is no temporary to remove: the error that says so wins)
+    await fs.rm(temp, { recursive: true, force: true }).catch(() => {});
     throw err;
   }
 }
