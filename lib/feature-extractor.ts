@@ -7,7 +7,7 @@ import { checkSignal, runFlags, settle } from './job';
 import { type FramePlan, runFrame, runFrameHeld } from './frame-plan';
 import { readImage } from './input';
 import { batchKey, checkBatchOptions, MicroBatcher } from './micro-batch';
-import { addonBuild, native, packageRoot, RUN_HOLD_OUTPUTS, type HeldOutputs, type NativeExtractor, type NativeInput, type NativeOutput } from './native';
+import { addonBuild, native, packageRoot, RUN_HOLD_OUTPUTS, type HeldOutputs, type NativeExtractor, type NativeInput, type NativeJob, type NativeOutput } from './native';
 import { buildPyramid } from './pyramid';
 import type { CacheOptions, CacheStats, Counters, Engine, ExtractOptions, ImageInput, LoadOptions, ModelInfo, Precision, Tensor4 } from './types';
 import { checkBoolean, checkInteger, checkTensor4, expected, maxLevels, outOfRange, readOptions, typeError } from './validate';
@@ -207,18 +207,12 @@ export class FeatureExtractor {
 
   /** @internal The batch pipeline's frame run (lib/frame-plan.ts): the plan is checked by its maker. */
   [runFrame](image: NativeInput, plan: FramePlan, signal?: AbortSignal): Promise<NativeOutput[]> {
-    const handle = this.#live();
-    const levels = plan.keep[plan.keep.length - 1] - plan.base + 1;
-    const threads = this.device === 'cpu' ? this.#threads : 1;
-    return settle(handle.run([image], levels, threads, runFlags(), plan), signal);
+    return settle(this.#frameJob(image, plan, runFlags()), signal);
   }
 
   /** @internal The frame run with its levels held natively, for the batch writer (native().writeFiles). */
   async [runFrameHeld](image: NativeInput, plan: FramePlan, signal?: AbortSignal): Promise<HeldOutputs> {
-    const handle = this.#live();
-    const levels = plan.keep[plan.keep.length - 1] - plan.base + 1;
-    const threads = this.device === 'cpu' ? this.#threads : 1;
-    const job = handle.run([image], levels, threads, RUN_HOLD_OUTPUTS, plan);
+    const job = this.#frameJob(image, plan, RUN_HOLD_OUTPUTS);
     try {
       return await settle(job, signal);
     } catch (err) {
@@ -234,6 +228,15 @@ export class FeatureExtractor {
   dispose(): void {
     this.#native?.dispose();
     this.#native = null;
+  }
+
+  /** The job of a frame run: its outputs as typed arrays, or held natively (RUN_HOLD_OUTPUTS). */
+  #frameJob(image: NativeInput, plan: FramePlan, flags: typeof RUN_HOLD_OUTPUTS): NativeJob<HeldOutputs>;
+  #frameJob(image: NativeInput, plan: FramePlan, flags: number): NativeJob<NativeOutput[]>;
+  #frameJob(image: NativeInput, plan: FramePlan, flags: number): NativeJob<NativeOutput[] | HeldOutputs> {
+    const handle = this.#live();
+    const levels = plan.keep[plan.keep.length - 1] - plan.base + 1;
+    return handle.run([image], levels, this.device === 'cpu' ? this.#threads : 1, flags, plan);
   }
 
   #live(): NativeExtractor {

@@ -263,13 +263,16 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
         const buffers = await extractFrameInBands(fx, image, pad, o.saveLevels, kept, o.dtype,
           (band) => emit({ ...ref, type: 'extracting', pixels: ph * pw, band }), signal, undefined, o.preview ? sample : undefined);
         levels = levelsFromBuffers(buffers);
-      } else if (!o.preview) {
-        levels = levelsFromHeld(await fx[runFrameHeld](image, framePlan(pad, o.saveLevels, kept, o.dtype === 'float16'), signal), o);
       } else {
         const plan = framePlan(pad, o.saveLevels, kept, o.dtype === 'float16');
-        const outputs = await fx[runFrame](image, plan, signal);
-        if (o.preview) o.saveLevels.forEach((level, i) => sample(level, outputs[i], plan.boxes[i][0]));
-        levels = levelsFromOutputs(outputs, o);
+        if (o.preview) {
+          // the preview samples the levels: they come to JS
+          const outputs = await fx[runFrame](image, plan, signal);
+          o.saveLevels.forEach((level, i) => sample(level, outputs[i], plan.boxes[i][0]));
+          levels = levelsFromOutputs(outputs, o);
+        } else {
+          levels = levelsFromHeld(await fx[runFrameHeld](image, plan, signal), o);
+        }
       }
       const preview = o.preview
         ? await previewPng(frameTile(rgb, pad, keptBox(pad, 0, kept)), o.saveLevels.map((l) => samplers.get(l)!.tensor)) : null;
