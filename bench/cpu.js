@@ -197,6 +197,7 @@ async function main() {
         console.error(`${label}: film-features and onnxruntime ...`);
         const fns = {
           extract: () => fx.onednn.extract(image, { levels: LEVELS }),
+          nhwc: () => fx.onednn.extract(image, { levels: LEVELS, layout: 'nhwc' }),
           forward: () => fx.onednn.extractPyramid(pyramid),
           ort: () => session.run(feeds),
         };
@@ -234,6 +235,7 @@ async function main() {
           fmt(extract / ortMs, 2), fmt(extract / cpp, 2), fmt(forward / cpp, 2), fmt(gflops), fmt(peak), fmt((100 * gflops) / peak),
           fmt(first.ms), fmt(extractCpu), fmt(ortCpu), fmt(extractCpu / ortCpu, 2),
           fmt((100 * work) / extractCpu / 1e6 / peakCpu), fmt((100 * work) / ortCpu / 1e6 / peakCpu)];
+        row.push(fmt(median(ms.nhwc)), fmt(median(ms.nhwc) / ortMs, 2));
         const bf16 = fx.bf16 ? median(ms.bf16) : NaN;
         row.push(fmt(bf16), fmt(bf16 / ortMs, 2), fmt(extract / bf16, 2), fmt(firstBf16?.ms ?? NaN));
         if (fx.torchscript) row.push(fmt(median(ms.torchscript)), fmt(median(ms.torchscript) / ortMs, 2));
@@ -244,16 +246,18 @@ async function main() {
   }
   for (const fx of extractors.values()) Object.values(fx).forEach((e) => e?.dispose());
 
-  // Where the time goes, per kind of primitive: fp32 and bf16, each size and thread count.
+  // Where the time goes, per kind of primitive: fp32 and bf16, both layouts, each size and thread count.
   const profiles = [];
   if (opts.profile) {
     const precisions = opts.bf16 && BF16_ISAS.test(isa) ? ['fp32', 'bf16'] : ['fp32'];
     for (const [h, w] of opts.sizes) {
       for (const threads of opts.threads) {
         for (const precision of precisions) {
-          console.error(`profile ${h}x${w} threads ${threads} ${precision} ...`);
-          const p = profile(cppBinary, defaultModelPath, { threads, shape: [1, 3, h, w], levels: LEVELS, repeats: opts.runs, precision });
-          profiles.push(profileRow([`${h}x${w}`, 1, threads, precision, 'nchw'], p));
+          for (const layout of ['nchw', 'nhwc']) {
+            console.error(`profile ${h}x${w} threads ${threads} ${precision} ${layout} ...`);
+            const p = profile(cppBinary, defaultModelPath, { threads, shape: [1, 3, h, w], levels: LEVELS, repeats: opts.runs, precision, layout });
+            profiles.push(profileRow([`${h}x${w}`, 1, threads, precision, layout], p));
+          }
         }
       }
     }
@@ -270,7 +274,7 @@ async function main() {
   const header = ['size', 'batch', 'threads', 'ff ms', 'ff forward ms', 'onnxruntime ms', 'C++ loop ms',
     'ff/ort', 'ff/C++', 'ff forward/C++', 'ff GFLOP/s', 'FMA peak GFLOP/s', '% of peak', 'first call ms',
     'ff CPU ms', 'ort CPU ms', 'ff/ort CPU', 'ff % of peak (CPU time)', 'ort % of peak (CPU time)',
-    'ff bf16 ms', 'ff bf16/ort', 'bf16 speedup (ff/ff bf16)', 'bf16 first call ms'];
+    "ff 'nhwc' ms", "ff 'nhwc'/ort", 'ff bf16 ms', 'ff bf16/ort', 'bf16 speedup (ff/ff bf16)', 'bf16 first call ms'];
   if (opts.torchscript) header.push('TorchScript engine ms', 'TorchScript/ort');
   console.log(table(header, rows));
   console.log();

@@ -7,10 +7,10 @@ import { checkSignal, runFlags, settle } from './job';
 import { type FramePlan, runFrame, runFrameHeld } from './frame-plan';
 import { readImage } from './input';
 import { batchKey, checkBatchOptions, MicroBatcher } from './micro-batch';
-import { addonBuild, native, packageRoot, RUN_HOLD_OUTPUTS, type HeldOutputs, type NativeExtractor, type NativeInput, type NativeJob, type NativeOutput } from './native';
+import { addonBuild, native, packageRoot, RUN_HOLD_OUTPUTS, RUN_NHWC_OUTPUTS, type HeldOutputs, type NativeExtractor, type NativeInput, type NativeJob, type NativeOutput } from './native';
 import { buildPyramid } from './pyramid';
-import type { CacheOptions, CacheStats, Counters, Engine, ExtractOptions, ImageInput, LoadOptions, ModelInfo, Precision, Tensor4 } from './types';
-import { checkBoolean, checkInteger, checkTensor4, expected, maxLevels, outOfRange, readOptions, typeError } from './validate';
+import type { CacheOptions, CacheStats, Counters, Engine, ExtractOptions, ImageInput, Layout, LoadOptions, ModelInfo, Precision, Tensor4, TensorNHWC } from './types';
+import { checkBoolean, checkChoice, checkInteger, checkTensor4, maxLevels, outOfRange, readOptions, typeError } from './validate';
 
 /** The model that ships with the package: C=64, S=4, fixed-seed weights (models/export.py). */
 export const defaultModelPath = path.join(packageRoot, 'models', 'film_extractor.pt');
@@ -19,24 +19,15 @@ const DEFAULT_LEVELS = 7;
 const ENGINES: readonly Engine[] = ['auto', 'onednn', 'torchscript'];
 const LOAD_OPTIONS = ['device', 'threads', 'half', 'engine', 'precision', 'batchWindowMs', 'maxBatch'] as const;
 const PRECISIONS: readonly Precision[] = ['fp32', 'bf16'];
-const EXTRACT_OPTIONS = ['levels', 'pyramidOnDevice', 'signal'] as const;
+const EXTRACT_OPTIONS = ['levels', 'pyramidOnDevice', 'layout', 'signal'] as const;
+const LAYOUTS: readonly Layout[] = ['nchw', 'nhwc'];
 
 const MB = 2 ** 20;
 
 /** options.engine, else FILM_FEATURES_ENGINE (read by each load(), as a default of its options), else 'auto'. */
 function checkEngine(option: unknown): Engine {
-  const [value, name] = option !== undefined ? [option, 'options.engine']
-    : [process.env.FILM_FEATURES_ENGINE || 'auto', 'FILM_FEATURES_ENGINE'];
-  if (typeof value !== 'string') throw typeError("'auto', 'onednn' or 'torchscript'", name, value);
-  if (!ENGINES.includes(value as Engine)) throw outOfRange(expected("'auto', 'onednn' or 'torchscript'", name, value));
-  return value as Engine;
-}
-
-function checkPrecision(value: unknown): Precision {
-  if (value === undefined) return 'fp32';
-  if (typeof value !== 'string') throw typeError("'fp32' or 'bf16'", 'options.precision', value);
-  if (!PRECISIONS.includes(value as Precision)) throw outOfRange(expected("'fp32' or 'bf16'", 'options.precision', value));
-  return value as Precision;
+  if (option !== undefined) return checkChoice(option, 'options.engine', ENGINES);
+  return checkChoice(process.env.FILM_FEATURES_ENGINE || 'auto', 'FILM_FEATURES_ENGINE', ENGINES);
 }
 
 /** FILM's cascaded feature extractor, loaded from a TorchScript file. */
@@ -68,7 +59,7 @@ export class FeatureExtractor {
       const { file, device, threads, half, options: opts } =
         checkLoad(modelPath === undefined ? defaultModelPath : modelPath, options, LOAD_OPTIONS);
       const engine = checkEngine(opts.engine);
-      const precision = checkPrecision(opts.precision);
+      const precision = opts.precision === undefined ? 'fp32' : checkChoice(opts.precision, 'options.precision', PRECISIONS);
       const batching = checkBatchOptions(opts);
       const binding = native(); // throws the setup hint where no addon loads, before any hook is set
       installExitHook();
@@ -160,12 +151,16 @@ export class FeatureExtractor {
   /**
    * Features of an image. The image is copied before this returns; the pyramid (2x2 average
    * pooling) is built natively off the main thread. Returns one tensor per level, finest first:
-   * [N, channels_i, H >> i, W >> i].
+   * [N, channels_i, H >> i, W >> i], or [N, H >> i, W >> i, channels_i] with layout 'nhwc'.
    */
-  extract(image: ImageInput, options?: ExtractOptions): Promise<Tensor4[]> {
+  extract(image: ImageInput, options: ExtractOptions & { layout: 'nhwc' }): Promise<TensorNHWC[]>;
+  extract(image: ImageInput, options?: ExtractOptions & { layout?: 'nchw' }): Promise<Tensor4[]>;
+  extract(image: ImageInput, options?: ExtractOptions): Promise<Tensor4[] | TensorNHWC[]>;
+  extract(image: ImageInput, options?: ExtractOptions): Promise<Tensor4[] | TensorNHWC[]> {
     return withCallerStack(async () => {
       const handle = this.#live();
       const opts = readOptions(options, 'options', EXTRACT_OPTIONS);
+      const layout = opts.layout === undefined ? 'nchw' : checkChoice(opts.layout, 'options.layout', LAYOUTS);
       const input = readImage(image, 'image');
       const [, , h, w] = input.shape;
       const levels = opts.levels === undefined ? Math.min(DEFAULT_LEVELS, maxLevels(h, w)) : opts.levels;
@@ -177,18 +172,22 @@ export class FeatureExtractor {
       }
       if (this.#batcher.accepts(input.shape[0])) {
         // Micro-batched (micro-batch.ts): the batch runs on whatever this model is when it starts.
-        return this.#batcher.submit(batchKey(input, `${levels}/${onDevice}`), input, (joined) =>
-          this.#runImage(this.#live(), joined, levels as number, onDevice), signal);
+        return this.#batcher.submit(batchKey(input, `${levels}/${onDevice}/${layout}`), input, (joined) =>
+          this.#runImage(this.#live(), joined, levels as number, onDevice, layout), signal) as Promise<Tensor4[] | TensorNHWC[]>;
       }
-      return this.#runImage(handle, input, levels as number, onDevice, signal);
+      return this.#runImage(handle, input, levels as number, onDevice, layout, signal);
     });
   }
 
   /** Features of a pyramid you built (see buildPyramid): levels finest first, each half the last. */
-  extractPyramid(pyramid: Tensor4[], options?: Pick<ExtractOptions, 'signal'>): Promise<Tensor4[]> {
+  extractPyramid(pyramid: Tensor4[], options: Pick<ExtractOptions, 'signal' | 'layout'> & { layout: 'nhwc' }): Promise<TensorNHWC[]>;
+  extractPyramid(pyramid: Tensor4[], options?: Pick<ExtractOptions, 'signal'> & { layout?: 'nchw' }): Promise<Tensor4[]>;
+  extractPyramid(pyramid: Tensor4[], options?: Pick<ExtractOptions, 'signal' | 'layout'>): Promise<Tensor4[] | TensorNHWC[]>;
+  extractPyramid(pyramid: Tensor4[], options?: Pick<ExtractOptions, 'signal' | 'layout'>): Promise<Tensor4[] | TensorNHWC[]> {
     return withCallerStack(async () => {
       const handle = this.#live();
-      const opts = readOptions(options, 'options', ['signal'] as const);
+      const opts = readOptions(options, 'options', ['signal', 'layout'] as const);
+      const layout = opts.layout === undefined ? 'nchw' : checkChoice(opts.layout, 'options.layout', LAYOUTS);
       if (!Array.isArray(pyramid)) throw typeError('an array of Tensor4', 'pyramid', pyramid);
       if (pyramid.length === 0) throw outOfRange('Expected at least one level in pyramid');
       const levels = Array.from(pyramid, (level, i) => checkTensor4(level, `pyramid[${i}]`));
@@ -201,7 +200,7 @@ export class FeatureExtractor {
             `${Math.floor(h0 / 2)}x${Math.floor(w0 / 2)}`);
         }
       }
-      return this.#run(handle, levels, levels.length, checkSignal(opts.signal, 'options.signal'));
+      return this.#run(handle, levels, levels.length, layout, checkSignal(opts.signal, 'options.signal'));
     });
   }
 
@@ -244,14 +243,18 @@ export class FeatureExtractor {
     return this.#native;
   }
 
-  #runImage(handle: NativeExtractor, input: NativeInput, levels: number, onDevice: boolean, signal?: AbortSignal): Promise<Tensor4[]> {
-    if (onDevice) return this.#run(handle, [input], levels, signal);
-    return this.#run(handle, buildPyramid(input as Tensor4, levels), levels, signal);
+  #runImage(handle: NativeExtractor, input: NativeInput, levels: number, onDevice: boolean, layout: Layout,
+    signal?: AbortSignal): Promise<Tensor4[] | TensorNHWC[]> {
+    if (onDevice) return this.#run(handle, [input], levels, layout, signal);
+    return this.#run(handle, buildPyramid(input as Tensor4, levels), levels, layout, signal);
   }
 
-  async #run(handle: NativeExtractor, inputs: NativeInput[], levels: number, signal?: AbortSignal): Promise<Tensor4[]> {
+  async #run(handle: NativeExtractor, inputs: NativeInput[], levels: number, layout: Layout,
+    signal?: AbortSignal): Promise<Tensor4[] | TensorNHWC[]> {
     const threads = this.device === 'cpu' ? this.#threads : 1;
-    const outputs = await settle(handle.run(inputs, levels, threads, runFlags()), signal);
-    return outputs.map(({ data, shape }) => ({ data: data as Float32Array, shape: shape as Tensor4['shape'] })); // float32 without a plan
+    const flags = runFlags() | (layout === 'nhwc' ? RUN_NHWC_OUTPUTS : 0);
+    const outputs = await settle(handle.run(inputs, levels, threads, flags), signal);
+    // float32 without a plan; the shape is in the layout asked for
+    return outputs.map(({ data, shape }) => ({ data: data as Float32Array, shape: shape as Tensor4['shape'] }));
   }
 }

@@ -10,7 +10,10 @@
 // callers drop their outputs.
 import { abortError } from './errors';
 import type { NativeInput } from './native';
-import type { Tensor4 } from './types';
+import type { Tensor4, TensorNHWC } from './types';
+
+/** An output level in either layout: batches cut along N, the first dimension of both. */
+type Level = Tensor4 | TensorNHWC;
 import { checkInteger, rangeError, typeError } from './validate';
 
 // Defaults: on a GPU, batching is where throughput comes from; on the CPU see bench/microbatch.js.
@@ -19,7 +22,7 @@ const CPU_WINDOW_MS = 0;
 const DEFAULT_MAX_BATCH = 8;
 
 /** Runs one (possibly joined) input; returns its outputs, each [N, ...] with the input's N. */
-export type RunBatch = (input: NativeInput) => Promise<Tensor4[]>;
+export type RunBatch = (input: NativeInput) => Promise<Level[]>;
 
 export interface MicroBatchOptions {
   /** How long the first call of a batch waits for others, in ms; 0 turns batching off. */
@@ -57,7 +60,7 @@ type Pixels = NativeInput['data'];
 interface Member {
   images: number;
   settled: boolean;
-  resolve: (outputs: Tensor4[]) => void;
+  resolve: (outputs: Level[]) => void;
   reject: (err: unknown) => void;
   detach: () => void;
 }
@@ -108,10 +111,10 @@ export class MicroBatcher {
    * an AbortError; before its batch starts it also leaves the batch. Callers send here only what
    * accepts(); an input of maxBatch images or more would run alone, at once.
    */
-  submit(key: string, input: NativeInput, run: RunBatch, signal?: AbortSignal): Promise<Tensor4[]> {
+  submit(key: string, input: NativeInput, run: RunBatch, signal?: AbortSignal): Promise<Level[]> {
     if (signal?.aborted) return Promise.reject(abortError(signal.reason));
     const images = input.shape[0];
-    return new Promise<Tensor4[]>((resolve, reject) => {
+    return new Promise<Level[]>((resolve, reject) => {
       let group = this.#groups.get(key);
       if (group && group.images + images > this.options.maxBatch) {
         this.#flush(key, group);
@@ -168,7 +171,7 @@ export class MicroBatcher {
     this.#groups.delete(key);
     const members = group.members;
     if (members.every((m) => m.settled)) return;
-    let batch: Promise<Tensor4[]>;
+    let batch: Promise<Level[]>;
     try {
       batch = group.run(group.input());
     } catch (err) {
@@ -185,14 +188,14 @@ export class MicroBatcher {
 }
 
 /** Each output [sum(counts), ...] cut along N into views of counts[i] images each. */
-export function split(outputs: Tensor4[], counts: number[]): Tensor4[][] {
-  const parts: Tensor4[][] = counts.map(() => []);
+export function split(outputs: Level[], counts: number[]): Level[][] {
+  const parts: Level[][] = counts.map(() => []);
   for (const out of outputs) {
-    const [, c, h, w] = out.shape;
-    const per = c * h * w;
+    const [, a, b, c] = out.shape;
+    const per = a * b * c;
     let first = 0;
     counts.forEach((n, i) => {
-      parts[i].push({ data: out.data.subarray(first * per, (first + n) * per), shape: [n, c, h, w] });
+      parts[i].push({ data: out.data.subarray(first * per, (first + n) * per), shape: [n, a, b, c] });
       first += n;
     });
   }

@@ -29,6 +29,8 @@ export interface NativeJob<T> {
 export const RUN_COPY_OUTPUTS = 1;
 /** run() flag of the extractor: outputs held natively, for writeFiles (native/file_writer.h). */
 export const RUN_HOLD_OUTPUTS = 8;
+/** run() flag of the extractor: levels [N, H, W, C] (ExtractOptions.layout 'nhwc'). */
+export const RUN_NHWC_OUTPUTS = 16;
 
 /** Outputs held natively: each one's shape, and an opaque handle for writeFiles and releaseLevels. */
 export interface HeldOutputs {

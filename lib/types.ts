@@ -4,6 +4,15 @@ export interface Tensor4 {
   shape: [n: number, c: number, h: number, w: number];
 }
 
+/** A dense float32 tensor in NHWC order (channels last), contiguous: extract()'s levels with layout 'nhwc'. */
+export interface TensorNHWC {
+  data: Float32Array;
+  shape: [n: number, h: number, w: number, c: number];
+}
+
+/** The order of the output levels' dimensions. */
+export type Layout = 'nchw' | 'nhwc';
+
 /**
  * Interleaved 8-bit pixels: ImageData, sharp's raw output, a decoded PNG. A Node Buffer works.
  * channels defaults to data.length / (width * height); 3 (RGB) and 4 (RGBA, alpha dropped) are
@@ -74,6 +83,12 @@ export interface ExtractOptions {
    * false: it is built with buildPyramid on the main thread first (float input only).
    */
   pyramidOnDevice?: boolean;
+  /**
+   * The output levels' layout: 'nchw' (default) [N, C, H, W], or 'nhwc' [N, H, W, C], channels
+   * last, still zero-copy. The oneDNN engine computes in channels-last, so 'nhwc' skips the
+   * transposition into NCHW; the TorchScript engine and CUDA transpose instead.
+   */
+  layout?: Layout;
   /** Aborts the call: a queued run rejects at once with an AbortError; a running one is discarded. */
   signal?: AbortSignal;
 }

@@ -47,6 +47,14 @@ export function checkBoolean(value: unknown, name: string): boolean {
   return value;
 }
 
+/** One of a few strings: a string of another value is a RangeError, anything else a TypeError. */
+export function checkChoice<T extends string>(value: unknown, name: string, choices: readonly T[]): T {
+  const what = choices.map((c) => `'${c}'`).join(', ').replace(/, ([^,]*)$/, ' or $1');
+  if (typeof value !== 'string') throw typeError(what, name, value);
+  if (!(choices as readonly string[]).includes(value)) throw rangeError(what, name, value);
+  return value as T;
+}
+
 /**
  * An options object read once into a plain copy of the known keys; any other key is an error
  * naming it (a misspelt option must not be silently ignored).

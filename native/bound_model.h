@@ -30,6 +30,7 @@ namespace run_flag {
 constexpr uint32_t kCopyOutputs = 1;    // copy outputs into V8-owned buffers (Electron's path)
 constexpr uint32_t kWithAddresses = 2;  // tests only (binding._internal): add each output tensor's address
 constexpr uint32_t kHoldOutputs = 8;    // the extractor's: outputs held natively for writeFiles (file_writer.h)
+constexpr uint32_t kNhwcOutputs = 16;   // the extractor's: levels [N, H, W, C] instead of [N, C, H, W]
 }  // namespace run_flag
 
 template <typename D, typename M>

@@ -40,7 +40,7 @@ class RunTask : public Task {
     // On the CPU the pyramid is built here, exactly as buildPyramid does; an accelerator pools it
     // on the device from level 0 (Model::Run), sending a quarter fewer bytes.
     if (model->device().is_cpu() && pyramid.size() == 1 && levels_ > 1) pyramid = CpuPyramid(pyramid[0], levels_);
-    features_ = model->Run(pyramid, levels_, threads);
+    features_ = model->Run(pyramid, levels_, threads, flags_ & run_flag::kNhwcOutputs);
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -93,6 +93,7 @@ Napi::Value Extractor::Run(const Napi::CallbackInfo& info) {
     std::optional<FramePlan> plan;
     if (info.Length() > 4 && !info[4].IsUndefined()) {
       FILM_RANGE_ERROR_IF(count != 1, "a frame plan takes one image");
+      FILM_RANGE_ERROR_IF(flags & run_flag::kNhwcOutputs, "a frame plan's levels are NCHW");
       plan = ReadFramePlan(info[4], h, w);
     } else {
       const int64_t extra = static_cast<int64_t>(levels) - count;

@@ -219,13 +219,13 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   return model;
 }
 
-std::vector<at::Tensor> Model::Run(const std::vector<at::Tensor>& pyramid, size_t levels, int threads) const {
+std::vector<at::Tensor> Model::Run(const std::vector<at::Tensor>& pyramid, size_t levels, int threads, bool nhwc) const {
   FILM_RANGE_ERROR_IF(pyramid.empty() || levels < pyramid.size(), "a run needs at least one level");
   c10::InferenceMode inference;
   if (device_.is_cpu()) {
     // This thread's own OpenMP setting: concurrent runs on other threads keep theirs.
     SetCallerThreads(threads > 0 ? threads : threads_);
-    return Forward(pyramid, levels);
+    return Forward(pyramid, levels, nhwc);
   }
 #ifdef FILM_WITH_CUDA
   // CUDA: a stream of this run's own, and copies both ways through a bounded pinned staging set
@@ -233,13 +233,13 @@ std::vector<at::Tensor> Model::Run(const std::vector<at::Tensor>& pyramid, size_
   const c10::Stream stream = c10::impl::VirtualGuardImpl(device_.type()).getStreamFromGlobalPool(device_);
   c10::StreamGuard stream_guard(stream);
   cuda::Staging staging(device_);
-  return staging.Download(Forward(staging.Upload(pyramid), levels));
+  return staging.Download(Forward(staging.Upload(pyramid), levels, nhwc));
 #else
   throw UserError(ErrorKind::kError, "device " + device_name() + ": this build runs on the CPU only");
 #endif
 }
 
-std::vector<at::Tensor> Model::Forward(const std::vector<at::Tensor>& pyramid, size_t levels) const {
+std::vector<at::Tensor> Model::Forward(const std::vector<at::Tensor>& pyramid, size_t levels, bool nhwc) const {
   const at::ScalarType dtype = half_ ? at::kHalf : at::kFloat;
   c10::List<at::Tensor> inputs;
   for (const auto& level : pyramid) inputs.push_back(level.to(device_, dtype));
@@ -251,7 +251,7 @@ std::vector<at::Tensor> Model::Forward(const std::vector<at::Tensor>& pyramid, s
   if (fused_) {
     std::vector<at::Tensor> contiguous;
     for (size_t i = 0; i < inputs.size(); ++i) contiguous.push_back(inputs.get(i).contiguous());
-    return fused_->Run(contiguous);
+    return fused_->Run(contiguous, nhwc ? onednn::Layout::kNhwc : onednn::Layout::kNchw);
   }
 #endif
   c10::IValue result;
@@ -268,7 +268,8 @@ std::vector<at::Tensor> Model::Forward(const std::vector<at::Tensor>& pyramid, s
   features.reserve(levels);
   for (at::Tensor t : outputs) {
     if (t.is_mkldnn()) t = t.to_dense();
-    features.push_back(t.to(device_, at::kFloat).contiguous());
+    t = t.to(device_, at::kFloat);
+    features.push_back(nhwc ? t.permute({0, 2, 3, 1}).contiguous() : t.contiguous());
   }
   return features;
 }

@@ -45,14 +45,15 @@ class Model : public ScriptModel {
 
   // Runs the extractor on a pyramid of float32 CPU tensors [N, 3, H_i, W_i], finest first; levels
   // past the pyramid's are pooled from its coarsest on the model's device. Returns one contiguous
-  // float32 CPU tensor per level. threads: CPU intra-op threads for this run (0: the model's).
-  // Thread-safe.
-  std::vector<at::Tensor> Run(const std::vector<at::Tensor>& pyramid, size_t levels, int threads = 0) const;
+  // float32 CPU tensor per level, [N, C, H, W] or, with nhwc, [N, H, W, C]. threads: CPU intra-op
+  // threads for this run (0: the model's). Thread-safe.
+  std::vector<at::Tensor> Run(const std::vector<at::Tensor>& pyramid, size_t levels, int threads = 0,
+                              bool nhwc = false) const;
 
   const ModelInfo& info() const { return info_; }
 
  private:
-  std::vector<at::Tensor> Forward(const std::vector<at::Tensor>& pyramid, size_t levels) const;
+  std::vector<at::Tensor> Forward(const std::vector<at::Tensor>& pyramid, size_t levels, bool nhwc) const;
   // Prepares the oneDNN engine, checked against the TorchScript module on a small frame; false
   // (or, for engine 'onednn', an Error) when the file's graph is not the network the engine runs.
   bool UseOnednn(const torch::jit::Module& extractor, const LoadOptions& options);

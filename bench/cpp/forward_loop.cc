@@ -52,8 +52,8 @@ int main(int argc, char** argv) {
   const std::string engine = argc >= 9 ? argv[8] : "torchscript";
   const std::string precision = argc >= 10 ? argv[9] : "fp32";
   const std::string layout = argc >= 11 ? argv[10] : "nchw";
-  if ((precision != "fp32" && precision != "bf16") || layout != "nchw") {
-    std::cerr << "forward_loop: precision is fp32 or bf16, layout nchw\n";
+  if ((precision != "fp32" && precision != "bf16") || (layout != "nchw" && layout != "nhwc")) {
+    std::cerr << "forward_loop: precision is fp32 or bf16, layout nchw or nhwc\n";
     return 2;
   }
 
@@ -85,7 +85,8 @@ int main(int argc, char** argv) {
       const auto type = precision == "bf16" ? film::onednn::Precision::kBf16 : film::onednn::Precision::kF32;
       auto fused = std::make_shared<film::onednn::Engine>(film::onednn::ReadConvWeights(module, SubLevels(module)), type);
       isa = film::onednn::Engine::Isa();
-      run = [&, fused]() { return fused->Run(pyramid).size(); };
+      const auto order = layout == "nhwc" ? film::onednn::Layout::kNhwc : film::onednn::Layout::kNchw;
+      run = [&, fused, order]() { return fused->Run(pyramid, order).size(); };
 #else
       std::cerr << "forward_loop: built without oneDNN\n";
       return 1;

@@ -62,6 +62,27 @@ int64_t FirstConvChannels(memory::data_type type) {
   return type == kBf16 ? 16 : 4;
 }
 
+// 2x2 average pooling, stride 2 (floor sizes), float32 NHWC: src's pixels `pixel` floats apart (a
+// channel range of a wider tensor), dst dense. oneDNN runs strided sources only by its reference code.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void PoolRow(const float* a, const float* b, int64_t pixel,
+                                                                           int64_t channels, int64_t w, float* dst) {
+  for (int64_t x = 0; x < w; ++x) {
+    const float *a0 = a + 2 * x * pixel, *a1 = a0 + pixel, *b0 = b + 2 * x * pixel, *b1 = b0 + pixel;
+    float* d = dst + x * channels;
+#pragma omp simd
+    for (int64_t c = 0; c < channels; ++c) d[c] = (((a0[c] + a1[c]) + b0[c]) + b1[c]) * 0.25f;
+  }
+}
+
+void PoolNhwc(const float* src, int64_t pixel, float* dst, int64_t n, int64_t channels, int64_t h, int64_t w) {
+  const int64_t oh = h / 2, ow = w / 2;
+#pragma omp parallel for
+  for (int64_t row = 0; row < n * oh; ++row) {
+    const float* a = src + ((row / oh) * h + 2 * (row % oh)) * w * pixel;
+    PoolRow(a, a + w * pixel, pixel, channels, ow, dst + row * ow * channels);
+  }
+}
+
 // Bytes as a uint8 tensor: from the CPU allocator libtorch uses (the addon's caching one).
 at::Tensor Bytes(size_t size) { return at::empty({static_cast<int64_t>(std::max<size_t>(size, 1))}, at::kByte); }
 
@@ -103,7 +124,7 @@ struct Engine::Plan {
   struct Buffer {
     Kind kind;
     int index;          // pyramid level (input), output level (output) or buffer (view)
-    memory::desc md;    // for an output: its channel range inside the NCHW level
+    memory::desc md;    // for an output: its channel range inside the level
     size_t last_use = 0;
   };
   struct Op {
@@ -112,10 +133,14 @@ struct Engine::Plan {
     std::vector<std::pair<int, memory>> fixed;  // weights and bias
     const Winograd* winograd = nullptr;         // instead of `primitive`: SRC to DST, NHWC
     std::shared_ptr<const Winograd::Plan> winograd_plan;
+    bool pool = false;                          // instead of `primitive`: PoolNhwc, SRC to DST
+    // Where the Winograd's DST or the pooling's SRC is a channel range of an NHWC level: its first
+    // float and the floats between its pixels.
+    int64_t offset = 0, pixel = 0;
   };
   std::vector<Buffer> buffers;
   std::vector<Op> ops;
-  std::vector<std::array<int64_t, 4>> output_shapes;
+  std::vector<std::array<int64_t, 4>> output_shapes;  // as stored: [N, C, H, W] or [N, H, W, C]
   size_t scratchpad = 0;
   std::vector<at::Tensor> weights;  // any weights reordered for this plan alone
 
@@ -180,11 +205,11 @@ bool Engine::HasBf16() {
   return std::any_of(std::begin(kWithBf16), std::end(kWithBf16), [&](const char* name) { return isa == name; });
 }
 
-std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<at::Tensor>& pyramid) const {
+std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<at::Tensor>& pyramid, Layout layout) const {
   const at::Tensor& top = pyramid[0];
   const int64_t n = top.size(0), h0 = top.size(2), w0 = top.size(3);
   const int threads = at::get_num_threads();
-  const Key key{n, h0, w0, pyramid.size(), threads};
+  const Key key{n, h0, w0, pyramid.size(), threads, layout};
   {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto it = plans_.begin(); it != plans_.end(); ++it) {
@@ -198,10 +223,11 @@ std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<at::Tensor
   const int levels = static_cast<int>(pyramid.size());
   const Graph graph = BuildGraph(levels, prepared_->channels, static_cast<int>(prepared_->stages.size()));
   std::vector<memory::desc> outputs;
+  const bool nhwc = layout == Layout::kNhwc;
   for (int o = 0; o < levels; ++o) {
-    const std::array<int64_t, 4> shape{n, graph.output_channels[o], h0 >> o, w0 >> o};
-    plan->output_shapes.push_back(shape);
-    outputs.emplace_back(memory::dims(shape.begin(), shape.end()), kF32, Tag::nchw);
+    const int64_t c = graph.output_channels[o], h = h0 >> o, w = w0 >> o;
+    plan->output_shapes.push_back(nhwc ? std::array<int64_t, 4>{n, h, w, c} : std::array<int64_t, 4>{n, c, h, w});
+    outputs.emplace_back(memory::dims{n, c, h, w}, kF32, nhwc ? Tag::nhwc : Tag::nchw);
   }
 
   // Convolution k of stage j on `src`; returns its output buffer.
@@ -235,6 +261,7 @@ std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<at::Tensor
   };
 
   int previous = -1;  // the last stage's output on this level
+  int64_t previous_offset = 0, previous_pixel = 0;  // where it is a channel range of an NHWC level
   for (const StageStep& s : graph.steps) {
     int src;
     if (s.stage == 0) {
@@ -248,6 +275,16 @@ std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<at::Tensor
       dnnl::reorder::primitive_desc pd(CpuEngine(), plan->buffers[input].md, CpuEngine(), plan->buffers[part].md,
                                        Attr(false));
       plan->Push(dnnl::reorder(pd), pd).buffers = {{DNNL_ARG_FROM, input}, {DNNL_ARG_TO, part}};
+    } else if (previous_pixel) {
+      // 2x2 average pooling from the last stage's channels of its NHWC level.
+      const memory::dims d = compat::DimsOf(plan->buffers[previous].md);
+      src = plan->Add(Plan::Kind::kTemp, -1, memory::desc({d[0], d[1], d[2] / 2, d[3] / 2}, kF32, Tag::nhwc));
+      plan->ops.push_back({});
+      Plan::Op& op = plan->ops.back();
+      op.buffers = {{DNNL_ARG_SRC, previous}, {DNNL_ARG_DST, src}};
+      op.pool = true;
+      op.offset = previous_offset;
+      op.pixel = previous_pixel;
     } else {
       // 2x2 average pooling, stride 2, no padding: floor sizes, like avg_pool2d.
       const memory::desc& from = plan->buffers[previous].md;
@@ -259,9 +296,21 @@ std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<at::Tensor
     }
     const int out = conv(conv(src, s.stage, 0), s.stage, 1);
 
-    // The concatenation: this stage's channels of its output level, in NCHW float32.
+    // The concatenation: this stage's channels of its output level, in float32.
     const memory::dims d = compat::DimsOf(plan->buffers[out].md);
     const memory::desc range = outputs[s.output].submemory_desc(d, {0, s.channel_offset, 0, 0});
+    Plan::Op& last = plan->ops.back();
+    if (nhwc && last.winograd && out + 1 == static_cast<int>(plan->buffers.size())) {
+      // NHWC: the last convolution writes its channels of the level itself, and the next stage
+      // pools from there; its own output buffer is not needed.
+      plan->buffers.pop_back();
+      previous = plan->Add(Plan::Kind::kOutput, s.output, range);
+      last.buffers[1].second = previous;
+      last.offset = previous_offset = s.channel_offset;
+      last.pixel = previous_pixel = graph.output_channels[s.output];
+      continue;
+    }
+    previous_offset = previous_pixel = 0;
     const int dst = plan->Add(Plan::Kind::kOutput, s.output, range);
     dnnl::reorder::primitive_desc pd(CpuEngine(), plan->buffers[out].md, CpuEngine(), range, Attr(false));
     plan->Push(dnnl::reorder(pd), pd).buffers = {{DNNL_ARG_FROM, out}, {DNNL_ARG_TO, dst}};
@@ -282,9 +331,9 @@ std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<at::Tensor
   return plans_.back().second;
 }
 
-std::vector<at::Tensor> Engine::Run(const std::vector<at::Tensor>& pyramid) const {
+std::vector<at::Tensor> Engine::Run(const std::vector<at::Tensor>& pyramid, Layout layout) const {
   if (pyramid.empty()) throw std::invalid_argument("oneDNN engine: empty pyramid");
-  std::shared_ptr<const Plan> plan = PlanFor(pyramid);
+  std::shared_ptr<const Plan> plan = PlanFor(pyramid, layout);
   dnnl::engine& engine = CpuEngine();
 
   std::vector<at::Tensor> outputs;
@@ -316,7 +365,12 @@ std::vector<at::Tensor> Engine::Run(const std::vector<at::Tensor>& pyramid) cons
     if (op.winograd) {
       const memory from = memory_of(op.buffers[0].second), to = memory_of(op.buffers[1].second);
       op.winograd->Run(*op.winograd_plan, static_cast<const float*>(from.get_data_handle()),
-                       static_cast<float*>(to.get_data_handle()));
+                       static_cast<float*>(to.get_data_handle()) + op.offset, op.pixel);
+    } else if (op.pool) {
+      const memory from = memory_of(op.buffers[0].second), to = memory_of(op.buffers[1].second);
+      const memory::dims d = compat::DimsOf(plan->buffers[op.buffers[0].second].md);
+      PoolNhwc(static_cast<const float*>(from.get_data_handle()) + op.offset, op.pixel,
+               static_cast<float*>(to.get_data_handle()), d[0], d[1], d[2], d[3]);
     } else {
       std::unordered_map<int, memory> args(op.fixed.begin(), op.fixed.end());
       for (const auto& arg : op.buffers) args.emplace(arg.first, memory_of(arg.second));

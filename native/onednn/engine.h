@@ -1,6 +1,7 @@
 // FILM's extractor run with oneDNN primitives: each 3x3 convolution fused with its bias and
 // LeakyReLU(0.2), activations in the layout oneDNN picks, average pooling in that layout, and each
-// stage's output reordered once into its channel range of the NCHW output level (the concatenation).
+// stage's output reordered once into its channel range of the output level (the concatenation),
+// NCHW or NHWC.
 // In float32, convolutions of 16 channels or more run by Winograd's F(2x2, 3x3) (winograd.h).
 // Only compiled where CMake found oneDNN (FILM_WITH_ONEDNN).
 #pragma once
@@ -27,6 +28,9 @@ struct ConvWeights {
 // outputs in float32. Only where HasBf16().
 enum class Precision { kF32, kBf16 };
 
+// The outputs' layout: kNhwc spares the transposition from the NHWC activations into NCHW.
+enum class Layout { kNchw, kNhwc };
+
 class Engine {
  public:
   // stages[j] = the two convolutions of stage j. Weights are copied into oneDNN's layout here, once.
@@ -35,9 +39,10 @@ class Engine {
   ~Engine();
 
   // pyramid: one float32 contiguous NCHW tensor [N, 3, H >> i, W >> i] per level, finest first.
-  // Returns one float32 contiguous NCHW tensor per level. Runs on the calling thread's OpenMP
-  // threads; primitives are made once per (batch, size, levels, threads). Thread-safe.
-  std::vector<at::Tensor> Run(const std::vector<at::Tensor>& pyramid) const;
+  // Returns one float32 contiguous tensor per level, [N, C, H, W] or, for kNhwc, [N, H, W, C].
+  // Runs on the calling thread's OpenMP threads; primitives are made once per (batch, size, levels,
+  // threads, layout). Thread-safe.
+  std::vector<at::Tensor> Run(const std::vector<at::Tensor>& pyramid, Layout layout = Layout::kNchw) const;
 
   // The instruction set oneDNN's kernels use on this machine, e.g. "avx2" or "avx512_core".
   static std::string Isa();
@@ -50,8 +55,8 @@ class Engine {
   struct Prepared;
 
  private:
-  using Key = std::tuple<int64_t, int64_t, int64_t, size_t, int>;  // N, H, W, levels, threads
-  std::shared_ptr<const Plan> PlanFor(const std::vector<at::Tensor>& pyramid) const;
+  using Key = std::tuple<int64_t, int64_t, int64_t, size_t, int, Layout>;  // N, H, W, levels, threads, layout
+  std::shared_ptr<const Plan> PlanFor(const std::vector<at::Tensor>& pyramid, Layout layout) const;
 
   std::unique_ptr<Prepared> prepared_;
   // The most recently used plans, newest last; a service that sees many sizes keeps a bounded set.

@@ -60,15 +60,17 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void InputTile(cons
   }
 }
 
-// Y = A^T M A + bias, then LeakyReLU, into the 2x2 output tile at (y0, x0), cut at the frame's edge.
+// Y = A^T M A + bias, then LeakyReLU, into the 2x2 output tile at (y0, x0), cut at the frame's edge;
+// pixels `pixel` floats apart in dst.
 __attribute__((target_clones("avx512f", "avx2", "default"))) void OutputTile(const float* __restrict m, int64_t stride,
                                                                               const float* __restrict bias,
-                                                                              int64_t channels, float* dst, int64_t h,
-                                                                              int64_t w, int64_t y0, int64_t x0) {
+                                                                              int64_t channels, float* dst, int64_t pixel,
+                                                                              int64_t h, int64_t w, int64_t y0,
+                                                                              int64_t x0) {
   const int rows = y0 + 1 < h ? 2 : 1, cols = x0 + 1 < w ? 2 : 1;
   float* out[2][2];
   for (int r = 0; r < 2; ++r) {
-    for (int s = 0; s < 2; ++s) out[r][s] = dst + ((y0 + std::min(r, rows - 1)) * w + x0 + std::min(s, cols - 1)) * channels;
+    for (int s = 0; s < 2; ++s) out[r][s] = dst + ((y0 + std::min(r, rows - 1)) * w + x0 + std::min(s, cols - 1)) * pixel;
   }
 #pragma omp simd
   for (int64_t c = 0; c < channels; ++c) {
@@ -186,7 +188,8 @@ std::shared_ptr<const Winograd::Plan> Winograd::PlanFor(int64_t n, int64_t h, in
   return plan;
 }
 
-void Winograd::Run(const Plan& plan, const float* src, float* dst) const {
+void Winograd::Run(const Plan& plan, const float* src, float* dst, int64_t dst_pixel) const {
+  if (dst_pixel == 0) dst_pixel = out_;
   const int64_t h = plan.h, w = plan.w, cols = (w + 1) / 2, per_frame = ((h + 1) / 2) * cols;
   const int64_t v_stride = plan.tiles * in_ + kSkew, m_stride = plan.tiles * out_ + kSkew;
   const float* bias = bias_.data_ptr<float>();
@@ -226,8 +229,8 @@ void Winograd::Run(const Plan& plan, const float* src, float* dst) const {
         plan.matmul.execute(stream, {{DNNL_ARG_SRC, v}, {DNNL_ARG_WEIGHTS, u}, {DNNL_ARG_DST, m}, {DNNL_ARG_SCRATCHPAD, pad}});
         for (int64_t t = 0; t < count; ++t) {
           const int64_t frame = (first + t) / per_frame, at = (first + t) % per_frame;
-          OutputTile(m_data + t * out_, m_stride, bias, out_, dst + frame * h * w * out_, h, w, 2 * (at / cols),
-                     2 * (at % cols));
+          OutputTile(m_data + t * out_, m_stride, bias, out_, dst + frame * h * w * dst_pixel, dst_pixel, h, w,
+                     2 * (at / cols), 2 * (at % cols));
         }
       }
     } catch (...) {

@@ -28,9 +28,10 @@ class Winograd {
   struct Plan;
   std::shared_ptr<const Plan> PlanFor(int64_t n, int64_t h, int64_t w, int threads) const;
 
-  // src: [n, h, w, in] and dst: [n, h, w, out], dense float32, for the plan's n, h, w. Runs on the
-  // calling thread's OpenMP threads. Thread-safe.
-  void Run(const Plan& plan, const float* src, float* dst) const;
+  // src: [n, h, w, in], dense, and dst: [n, h, w, out] with pixels dst_pixel floats apart (0: out,
+  // dense; more: a channel range of a wider NHWC tensor), float32, for the plan's n, h, w. Runs on
+  // the calling thread's OpenMP threads. Thread-safe.
+  void Run(const Plan& plan, const float* src, float* dst, int64_t dst_pixel = 0) const;
 
  private:
   dnnl::engine engine_;
