@@ -21,7 +21,7 @@ mkdir -p "$root/build"
 git clone -q --no-local "$PWD" "$root/build/ci"
 git -C "$root/build/ci" checkout -q "$(git rev-parse HEAD)"
 
-core=(test/20.load.test.js test/25.real-weights.test.js test/30.parity.test.js test/32.engine.test.js
+core=(test/20.load.test.js test/25.real-weights.test.js test/30.parity.test.js test/32.engine.test.js test/34.layout.test.js
   test/40.zero-copy.test.js test/50.bad-input.test.js test/65.services.test.js test/65.interpolate.test.js
   test/70.cli.test.js test/72.interpolate-cli.test.js)
 .ci/debian-root.sh exec "$suite" bash -c '

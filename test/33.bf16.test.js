@@ -65,6 +65,16 @@ describe("precision: 'bf16'", function () {
           // bf16 really ran: fp32 is within 1e-5 of the reference, bf16 is not.
           assert.ok(err > 1e-5, `${name} level ${i}: ${err.toExponential(2)}, as close as fp32`);
         });
+        // layout 'nhwc': the same floats, channels last.
+        const nhwc = await bf16.extractPyramid(c.pyramid, { layout: 'nhwc' });
+        nhwc.forEach((level, i) => {
+          const [n, ch, h, w] = got[i].shape;
+          assert.deepEqual(level.shape, [n, h, w, ch]);
+          for (let k = 0; k < got[i].data.length; k += 7) {
+            const x = k % w, y = Math.floor(k / w) % h, q = Math.floor(k / (w * h * ch)), cc = Math.floor(k / (w * h)) % ch;
+            assert.equal(level.data[((q * h + y) * w + x) * ch + cc], got[i].data[k], `${name} level ${i} [${q}, ${cc}, ${y}, ${x}]`);
+          }
+        });
       }
     } finally {
       bf16.dispose();
