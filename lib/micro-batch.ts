@@ -11,10 +11,10 @@
 import { abortError } from './errors';
 import type { NativeInput } from './native';
 import type { Tensor4, TensorNHWC } from './types';
+import { checkInteger, rangeError, typeError } from './validate';
 
 /** An output level in either layout: batches cut along N, the first dimension of both. */
 type Level = Tensor4 | TensorNHWC;
-import { checkInteger, rangeError, typeError } from './validate';
 
 // Defaults: on a GPU, batching is where throughput comes from; on the CPU see bench/microbatch.js.
 const GPU_WINDOW_MS = 2;

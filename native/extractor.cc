@@ -101,6 +101,8 @@ Napi::Value Extractor::Run(const Napi::CallbackInfo& info) {
                           "the coarsest level is too small to pool " + std::to_string(extra) + " more levels from");
     }
     FILM_RANGE_ERROR_IF(count > 1 && inputs[0].interleaved, "an 8-bit image must come alone, its pyramid built natively");
+    FILM_RANGE_ERROR_IF((flags & run_flag::kHoldOutputs) && (flags & run_flag::kNhwcOutputs),
+                        "held levels are written as NCHW");
     model.reset();
     return Submit(env, std::make_shared<RunTask>(env, slot_, std::move(inputs), static_cast<size_t>(levels), want, flags,
                                                  std::move(plan)));

@@ -6,6 +6,7 @@ const assert = require('node:assert/strict');
 const path = require('node:path');
 const { spawnSync } = require('node:child_process');
 const { FeatureExtractor } = require('..');
+const { native, RUN_HOLD_OUTPUTS, RUN_NHWC_OUTPUTS } = require('../dist/native');
 const { cpuEngines, models, randomTensor, reference, relativeError } = require('./fixtures');
 
 /** An NHWC level read back into NCHW order, by index arithmetic alone. */
@@ -120,6 +121,13 @@ describe("layout: micro-batches, the copying path, bad values", function () {
         return true;
       });
       await assert.rejects(fx.extractPyramid([image], { layout: value }), type);
+    }
+    // The binding: levels held for the batch writer (NCHW files) or cut by a frame plan are never NHWC.
+    const handle = await native().load(models.default, 'cpu', 1, false);
+    try {
+      assert.throws(() => handle.run([image], 3, 1, RUN_HOLD_OUTPUTS | RUN_NHWC_OUTPUTS), /held levels are written as NCHW/);
+    } finally {
+      handle.dispose();
     }
   });
 });
