@@ -76,13 +76,10 @@ describe("layout: micro-batches, the copying path, bad values", function () {
     const images = [1, 2, 3].map((seed) => randomTensor([1, 3, 40, 56], seed));
     const alone = await Promise.all(images.map((image) => fx.extract(image)));
     const mixed = await Promise.all(images.map((image, i) => fx.extract(image, { layout: i === 1 ? 'nchw' : 'nhwc' })));
-    // A batch of two runs other blocks of Winograd tiles than one image alone: equal to float rounding.
+    // A frame's features do not depend on the batch it ran in: float for float.
     mixed.forEach((levels, i) => {
-      if (i !== 1) return assertSameLevels(levels, alone[i], 1e-5);
-      levels.forEach((level, l) => {
-        assert.deepEqual(level.shape, alone[i][l].shape);
-        assert.ok(relativeError(level.data, alone[i][l].data) <= 1e-5);
-      });
+      if (i !== 1) return assertSameLevels(levels, alone[i]);
+      levels.forEach((level, l) => assert.deepEqual(level, alone[i][l]));
     });
     // The two 'nhwc' calls ran as one batch: their levels are views of one buffer.
     assert.ok(mixed.some((levels, i) => i !== 1 && levels[0].data.buffer.byteLength > levels[0].data.byteLength),

@@ -235,7 +235,7 @@ std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<at::Tensor
     const Prepared::Conv& c = prepared_->stages[j][k];
     const int64_t out = c.oihw.size(0), in = c.oihw.size(1);
     const memory::dims d = compat::DimsOf(plan->buffers[src].md);
-    std::shared_ptr<const Winograd::Plan> winograd = c.winograd ? c.winograd->PlanFor(d[0], d[2], d[3], threads) : nullptr;
+    std::shared_ptr<const Winograd::Plan> winograd = c.winograd ? c.winograd->PlanFor(d[0], d[2], d[3]) : nullptr;
     if (winograd) {
       const int input = plan->As(src, memory::desc({d[0], in, d[2], d[3]}, kF32, Tag::nhwc));
       const int dst = plan->Add(Plan::Kind::kTemp, -1, memory::desc({d[0], out, d[2], d[3]}, kF32, Tag::nhwc));

@@ -164,17 +164,20 @@ Winograd::Winograd(const dnnl::engine& engine, const at::Tensor& oihw, const at:
 
 Winograd::~Winograd() = default;
 
-std::shared_ptr<const Winograd::Plan> Winograd::PlanFor(int64_t n, int64_t h, int64_t w, int threads) const {
+std::shared_ptr<const Winograd::Plan> Winograd::PlanFor(int64_t n, int64_t h, int64_t w) const {
   auto plan = std::make_shared<Plan>();
   plan->n = n;
   plan->h = h;
   plan->w = w;
-  plan->total = n * ((h + 1) / 2) * ((w + 1) / 2);
-  if (plan->total < kMinTiles) return nullptr;
-  // Full blocks where there is enough, else one block a thread of at least kMinTiles.
-  const int64_t most = (plan->total + kMinTiles - 1) / kMinTiles;
-  plan->blocks = std::max((plan->total + kBlockTiles - 1) / kBlockTiles, std::min<int64_t>(threads, most));
-  plan->tiles = (plan->total + plan->blocks - 1) / plan->blocks;
+  // Every choice here follows one frame's tiles alone, never the batch or the thread count: the
+  // matmul's summation order can follow its row count (oneDNN's AVX2 gemm does), and a frame's
+  // features must not change with the batch it is in or the threads that run it.
+  const int64_t per_frame = ((h + 1) / 2) * ((w + 1) / 2);
+  if (per_frame < kMinTiles) return nullptr;
+  plan->total = n * per_frame;
+  // Full blocks where a frame has enough; else half a frame's tiles, so that two threads share one.
+  plan->tiles = std::min(kBlockTiles, (per_frame + 1) / 2);
+  plan->blocks = (plan->total + plan->tiles - 1) / plan->tiles;
   const auto pd = ProductPd(engine_, plan->tiles, in_, out_);
   plan->matmul = dnnl::matmul(pd);
   plan->scratchpad = pd.scratchpad_desc().get_size();

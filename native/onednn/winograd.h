@@ -23,10 +23,10 @@ class Winograd {
   Winograd(const dnnl::engine& engine, const at::Tensor& oihw, const at::Tensor& bias);
   ~Winograd();
 
-  // A run on n frames of h x w with `threads` threads: its blocks of tiles and their product, made
-  // once. Null where the frame has too few tiles to gain (run the direct convolution then).
+  // A run on n frames of h x w: its blocks of tiles and their product, made once. Null where a frame
+  // has too few tiles to gain (run the direct convolution then).
   struct Plan;
-  std::shared_ptr<const Plan> PlanFor(int64_t n, int64_t h, int64_t w, int threads) const;
+  std::shared_ptr<const Plan> PlanFor(int64_t n, int64_t h, int64_t w) const;
 
   // src: [n, h, w, in], dense, and dst: [n, h, w, out] with pixels dst_pixel floats apart (0: out,
   // dense; more: a channel range of a wider NHWC tensor), float32, for the plan's n, h, w. Runs on
