@@ -59,7 +59,7 @@ export class FeatureExtractor {
       const { file, device, threads, half, options: opts } =
         checkLoad(modelPath === undefined ? defaultModelPath : modelPath, options, LOAD_OPTIONS);
       const engine = checkEngine(opts.engine);
-      const precision = opts.precision === undefined ? 'fp32' : checkChoice(opts.precision, 'options.precision', PRECISIONS);
+      const precision = checkChoice(opts.precision, 'options.precision', PRECISIONS, 'fp32');
       const batching = checkBatchOptions(opts);
       const binding = native(); // throws the setup hint where no addon loads, before any hook is set
       installExitHook();
@@ -160,7 +160,7 @@ export class FeatureExtractor {
     return withCallerStack(async () => {
       const handle = this.#live();
       const opts = readOptions(options, 'options', EXTRACT_OPTIONS);
-      const layout = opts.layout === undefined ? 'nchw' : checkChoice(opts.layout, 'options.layout', LAYOUTS);
+      const layout = checkChoice(opts.layout, 'options.layout', LAYOUTS, 'nchw');
       const input = readImage(image, 'image');
       const [, , h, w] = input.shape;
       const levels = opts.levels === undefined ? Math.min(DEFAULT_LEVELS, maxLevels(h, w)) : opts.levels;
@@ -187,7 +187,7 @@ export class FeatureExtractor {
     return withCallerStack(async () => {
       const handle = this.#live();
       const opts = readOptions(options, 'options', ['signal', 'layout'] as const);
-      const layout = opts.layout === undefined ? 'nchw' : checkChoice(opts.layout, 'options.layout', LAYOUTS);
+      const layout = checkChoice(opts.layout, 'options.layout', LAYOUTS, 'nchw');
       if (!Array.isArray(pyramid)) throw typeError('an array of Tensor4', 'pyramid', pyramid);
       if (pyramid.length === 0) throw outOfRange('Expected at least one level in pyramid');
       const levels = Array.from(pyramid, (level, i) => checkTensor4(level, `pyramid[${i}]`));

@@ -47,8 +47,12 @@ export function checkBoolean(value: unknown, name: string): boolean {
   return value;
 }
 
-/** One of a few strings: a string of another value is a RangeError, anything else a TypeError. */
-export function checkChoice<T extends string>(value: unknown, name: string, choices: readonly T[]): T {
+/**
+ * One of a few strings, or `fallback` where the value is undefined and there is one: a string of
+ * another value is a RangeError, anything else a TypeError.
+ */
+export function checkChoice<T extends string>(value: unknown, name: string, choices: readonly T[], fallback?: T): T {
+  if (value === undefined && fallback !== undefined) return fallback;
   const what = choices.map((c) => `'${c}'`).join(', ').replace(/, ([^,]*)$/, ' or $1');
   if (typeof value !== 'string') throw typeError(what, name, value);
   if (!(choices as readonly string[]).includes(value)) throw rangeError(what, name, value);
