@@ -27,10 +27,30 @@ std::shared_ptr<EnvLink> EnvLink::Create(Napi::Env env) {
 
 void EnvLink::Cleanup(void* arg) {
   EnvLink* link = static_cast<std::shared_ptr<EnvLink>*>(arg)->get();
-  std::lock_guard<std::mutex> lock(link->mutex_);
-  if (!link->open_) return;
-  link->open_ = false;
-  napi_release_threadsafe_function(link->tsfn_, napi_tsfn_abort);
+  std::unique_lock<std::mutex> lock(link->mutex_);
+  if (link->open_) {
+    link->open_ = false;
+    napi_release_threadsafe_function(link->tsfn_, napi_tsfn_abort);
+  }
+  // The env's running work finishes before its teardown goes on: a worker_thread that is terminated
+  // or exits must not leave libtorch running when the process, which waits for its workers, exits.
+  // Queued work never starts (Enter). Running work never needs this thread to finish.
+  link->left_.wait(lock, [&] { return link->running_ == 0; });
+}
+
+bool EnvLink::Enter() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!open_) return false;
+  ++running_;
+  return true;
+}
+
+void EnvLink::Leave() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    --running_;
+  }
+  left_.notify_all();
 }
 
 void EnvLink::Finalize(napi_env env, void* data, void* /*hint*/) {
@@ -99,13 +119,13 @@ void Task::Cancel() {
 }
 
 void Task::Execute(int threads) {
-  if (!cancelled_) {
-    try {
-      Run(threads);
-    } catch (...) {
-      error_ = DescribeCurrentException();
-    }
+  if (cancelled_ || !link_->Enter()) return;  // cancelled, or its env is gone: nobody takes the result
+  try {
+    Run(threads);
+  } catch (...) {
+    error_ = DescribeCurrentException();
   }
+  link_->Leave();
 }
 
 void Task::Finished() { link_->Post(shared_from_this()); }

@@ -12,6 +12,8 @@
 #include <optional>
 
 #include "errors.h"
+#include <condition_variable>
+
 #include "executor.h"
 
 namespace film {
@@ -29,6 +31,10 @@ class EnvLink {
   void Release(napi_env env);
   // Any thread: hands the task to the JS thread. False when the env is closing: the task is dropped.
   bool Post(std::shared_ptr<Task> task);
+  // Executor threads, around a task's work: Enter is false once the env is closing (skip the work);
+  // the env's cleanup waits until every entered task has left.
+  bool Enter();
+  void Leave();
 
  private:
   static void CallJs(napi_env env, napi_value callback, void* context, void* data);
@@ -36,6 +42,8 @@ class EnvLink {
   static void Cleanup(void* arg);
 
   std::mutex mutex_;
+  std::condition_variable left_;
+  int running_ = 0;  // tasks between Enter and Leave
   bool open_ = false;
   napi_threadsafe_function tsfn_ = nullptr;
   int pending_ = 0;  // JS thread only

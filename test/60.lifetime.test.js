@@ -2,6 +2,7 @@
 // Lifetimes and concurrency: dispose, garbage collection, many runs at once, worker_threads.
 const assert = require('node:assert/strict');
 const path = require('node:path');
+const { spawnSync } = require('node:child_process');
 const { Worker } = require('node:worker_threads');
 const { FeatureExtractor } = require('..');
 const { native } = require('../dist/native');
@@ -116,4 +117,30 @@ describe('lifetimes', () => {
     const results = await Promise.all([run(), run()]);
     for (const r of results) r.forEach((head, l) => assert.deepEqual(head, Array.from(expected[l].data.subarray(0, 64))));
   });
+
+  // The main thread never loads film-features, so no 'exit' hook of ours runs there: the process
+  // ends right after its worker, and libtorch must not be torn down under the worker's runs.
+  for (const [how, end] of [['terminated', 'worker.terminate()'], ['calls process.exit()', "worker.postMessage('exit')"]]) {
+    it(`the process ends cleanly when a worker_thread that ${how} had extracts running`, () => {
+      const script = `
+        const { Worker } = require('node:worker_threads');
+        const worker = new Worker(\`
+          const { parentPort } = require('node:worker_threads');
+          const { FeatureExtractor } = require(\${JSON.stringify(${JSON.stringify(path.resolve(__dirname, '..'))})});
+          parentPort.on('message', () => process.exit(3));
+          (async () => {
+            const fx = await FeatureExtractor.load(undefined, { device: 'cpu', threads: 1 });
+            const image = { data: new Float32Array(3 * 384 * 384).fill(0.5), shape: [1, 3, 384, 384] };
+            fx.extract(image);
+            fx.extract(image, { layout: 'nhwc' });
+            parentPort.postMessage('running');
+          })();\`, { eval: true });
+        worker.once('message', () => setTimeout(() => ${end}, 100));
+        worker.once('exit', (code) => console.log('worker exit', code));`;
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120000 });
+      assert.equal(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(r.stdout, /worker exit (1|3)/);
+    });
+  }
 });
