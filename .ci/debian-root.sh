@@ -16,8 +16,11 @@
 # Takes about 2 min for debootstrap and 10-15 min for the packages on 2 cores.
 set -euo pipefail
 
+# What the tests run in the root spawn: redis-server (85/87 fleet), openssl (87's TLS certificates),
+# ffmpeg (video), python3-torch (float64 references, 66's interpolator references), strace (76's
+# --fsync check), patchelf (bundles), g++ (the build; 75's stub addon).
 PACKAGES=(nodejs npm g++ cmake make git libtorch-dev libdnnl-dev python3-torch python3-numpy
-  redis-server ffmpeg patchelf ca-certificates xz-utils)
+  redis-server ffmpeg patchelf strace openssl ca-certificates xz-utils)
 # Bump when the steps below change in a way that changes the root.
 RECIPE=1
 
@@ -70,7 +73,17 @@ make_root() {
   local suite=$1 dir tmp start
   dir=$(root_path "$suite")
   if [ -e "$dir/.complete" ]; then echo "$dir"; return; fi
-  command -v debootstrap >/dev/null || die "debootstrap is missing (apt-get install debootstrap)"
+  if ! command -v debootstrap >/dev/null; then
+    # This machine's CI runs as root with apt (.ci/run): install it; elsewhere, say how.
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "debian-root: installing debootstrap" >&2
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >&2 ||
+        { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >&2; } ||
+        die "apt-get could not install debootstrap"
+    else
+      die "debootstrap is missing (apt-get install debootstrap)"
+    fi
+  fi
   mkdir -p "$cache"
   # One maker at a time; a second waits, then finds the root made.
   exec 9>"$dir.lock"

@@ -2,7 +2,9 @@
 # CI on the other Debian release (Debian 12 bookworm <-> Debian 13 trixie), in a root made by
 # .ci/debian-root.sh (cached outside the clone): a fresh clone of this commit, the README's
 # `npm install && npm start`, then the core suite against that release's libtorch, oneDNN and
-# python3-torch: load, parity on both engines, zero copy, bad input, services, interpolation, CLI.
+# python3-torch: load, parity on both engines, bf16, zero copy, bad input, services, the process-wide
+# controls and the CPU cache (built for libtorch 1.x and 2.x), interpolation and FILM files, CLI, the
+# writer (output safety, the native file writer, --fsync under strace), a confined fleet on Redis.
 # Prints how long each part took.
 #   .ci/other-release.sh [SUITE]    SUITE: trixie or bookworm (default: the release this host is not)
 set -euo pipefail
@@ -21,9 +23,10 @@ mkdir -p "$root/build"
 git clone -q --no-local "$PWD" "$root/build/ci"
 git -C "$root/build/ci" checkout -q "$(git rev-parse HEAD)"
 
-core=(test/20.load.test.js test/25.real-weights.test.js test/30.parity.test.js test/32.engine.test.js test/34.layout.test.js
-  test/40.zero-copy.test.js test/50.bad-input.test.js test/65.services.test.js test/65.interpolate.test.js
-  test/70.cli.test.js test/72.interpolate-cli.test.js)
+core=(test/20.load.test.js test/25.real-weights.test.js test/30.parity.test.js test/32.engine.test.js test/33.bf16.test.js
+  test/34.layout.test.js test/40.zero-copy.test.js test/50.bad-input.test.js test/65.services.test.js
+  test/65.interpolate.test.js test/66.film-files.test.js test/67.controls.test.js test/70.cli.test.js
+  test/72.interpolate-cli.test.js test/74.output-safety.test.js test/76.file-writer.test.js test/87.fleet-confined.test.js)
 .ci/debian-root.sh exec "$suite" bash -c '
   set -euo pipefail
   cd /build/ci

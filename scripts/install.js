@@ -22,22 +22,29 @@ function pythonTorch() {
   return ['python3', '/usr/bin/python3'].some((py) => spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
 }
 
-// What the checkout's tests and benches need beyond the build: the float64 reference (python3-torch),
-// oneDNN's headers for the fused CPU path, a real Redis for the fleet, ffmpeg for video, patchelf
-// for the self-contained bundle.
+// What the checkout's tests and benches need beyond the build (the tests fail, never skip, without
+// it; test/helpers.js requireHere): the float64 reference (python3-torch, python3-numpy), oneDNN's
+// headers for the fused CPU path, a real Redis for the fleet and openssl for its TLS test, ffmpeg for
+// video, patchelf for the self-contained bundle (80, 84), unshare (util-linux) for the mount
+// namespaces of 84 and 86, strace to see --fsync's calls (76), a C compiler for 75's stub addon.
 function missingTestPackages() {
   const missing = [];
-  if (!pythonTorch()) missing.push('python3-torch');
+  if (!pythonTorch()) missing.push('python3-torch', 'python3-numpy');
   if (!fs.existsSync('/usr/include/dnnl.hpp') && !fs.existsSync('/usr/include/oneapi/dnnl/dnnl.hpp')) missing.push('libdnnl-dev');
-  if (!has('redis-server')) missing.push('redis-server');
-  if (!has('ffmpeg')) missing.push('ffmpeg');
-  if (!has('patchelf')) missing.push('patchelf');
+  const tools = { 'redis-server': 'redis-server', openssl: 'openssl', ffmpeg: 'ffmpeg', ffprobe: 'ffmpeg', patchelf: 'patchelf',
+    unshare: 'util-linux', strace: 'strace', cc: 'gcc' };
+  for (const [tool, pkg] of Object.entries(tools)) if (!has(tool) && !missing.includes(pkg)) missing.push(pkg);
   return missing;
 }
 
 function main() {
   if (!force && binaryLoads()) {
     log('using the existing binary (prebuilds/ or build/)');
+    // The checkout's test tools are installed even where nothing needs building (.ci/run, a re-run).
+    const tests = devCheckout ? missingTestPackages() : [];
+    if (tests.length > 0 && !(aptUsable() && aptInstall(tests))) {
+      log(`the tests need: ${tests.join(' ')} (Debian/Ubuntu: sudo apt-get install ${tests.join(' ')})`);
+    }
     return 0;
   }
   const buildTools = missingBuildTools();

@@ -6,13 +6,11 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { requireHere, needs } = require('./helpers');
 
 describe('loader', () => {
-  it('turns a missing libtorch into an Error, at require, that names `npx film-features setup`', function () {
-    if (spawnSync('cc', ['--version']).status !== 0) {
-      console.log('    (skipped: no C compiler to make an addon that needs a missing libtorch)');
-      this.skip();
-    }
+  it('turns a missing libtorch into an Error, at require, that names `npx film-features setup`', () => {
+    requireHere(needs.cc()); // to make an addon that needs a missing libtorch
     // An addon that needs a libtorch library which is then taken away.
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'film-loader-'));
     try {

@@ -7,12 +7,14 @@ const assert = require('node:assert/strict');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { spawnSync } = require('node:child_process');
 const { Worker } = require('node:worker_threads');
 const { FeatureExtractor } = require('..');
 const { native } = require('../dist/native');
 const { framePlan, runFrame, runFrameHeld } = require('../dist/frame-plan');
 const { writeNewFiles } = require('../dist/batch/atomic');
-const { models } = require('./fixtures');
+const { models, need } = require('./fixtures');
+const { cli, requireHere, needs } = require('./helpers');
 
 const pad = { height: 64, width: 96, top: 0, left: 0 };
 const keep = [0, 1, 2, 3];
@@ -139,34 +141,106 @@ describe('native file writer', () => {
     }
   });
 
-  it('a worker_thread that ends with writes in flight: the process goes on, and the writer still works', async function () {
-    this.timeout(60000);
-    const script = `
-      const { parentPort, workerData } = require('node:worker_threads');
-      const path = require('node:path');
-      const { FeatureExtractor } = require(${JSON.stringify(path.resolve(__dirname, '..'))});
-      const { native } = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist', 'native'))});
-      const { framePlan, runFrameHeld } = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist', 'frame-plan'))});
-      (async () => {
-        const fx = await FeatureExtractor.load(workerData.model, { device: 'cpu', threads: 1 });
-        const big = Buffer.alloc(32 << 20, 7);
-        for (let i = 0; i < 6; i++) {
-          const held = await fx[runFrameHeld](workerData.image, framePlan(workerData.pad, [0, 1], null, false));
-          native().writeFiles(path.join(workerData.dir, 'w' + i), true, [{ name: 'big', parts: [big, 0, 1] }], held.levels, false)
-            .then(() => {}, () => {});
-        }
-        parentPort.postMessage('writing');
-      })();`;
-    const w = new Worker(script, { eval: true, workerData: { model: models.default, image, pad, dir: tmp } });
-    await new Promise((resolve, reject) => {
-      w.on('message', resolve);
-      w.on('error', reject);
-    });
-    await w.terminate();
-    // the I/O thread finished or dropped the worker's writes, and takes this one
-    const held = await fx[runFrameHeld](image, framePlan(pad, [0], null, false));
-    const { bytes } = await writeNewFiles(path.join(tmp, 'after'), [{ name: 'l0', chunks: [{ levels: held.levels, index: 0 }] }], true);
-    assert.equal(bytes, fs.statSync(path.join(tmp, 'after', 'l0')).size);
-    assert.ok(bytes > 0);
+  // --fsync, seen from outside: `film-features extract` run under strace, which logs each fsync
+  // and fdatasync with the path of its file (-y) and each rename. The held-level writer (a plain
+  // run) and the JS writer (--preview: bytes in hand) both; without --fsync, no flush at all.
+  it('--fsync flushes every file, then its folder, before the rename into place, then the output folder; without it nothing (strace)', async function () {
+    this.timeout(120000);
+    requireHere(needs.strace());
+    need('sharp');
+    const png = path.join(tmp, 'a.png');
+    await require('sharp')(Buffer.from(rgb), { raw: { width: 96, height: 64, channels: 3 } }).png().toFile(png);
+    const traced = (out, ...flags) => {
+      const log = path.join(tmp, `${path.basename(out)}.strace`);
+      const { LD_PRELOAD, ...env } = process.env; // strace itself without test:asan's runtime; node with it
+      const r = spawnSync('strace', ['-f', '-qq', '-y', '-o', log, '-e', 'trace=fsync,fdatasync,rename,renameat,renameat2',
+        ...(LD_PRELOAD ? ['-E', `LD_PRELOAD=${LD_PRELOAD}`] : []), process.execPath, cli, 'extract', png, '--out', out, ...flags],
+      { encoding: 'utf8', env });
+      assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+      // one entry per call, in the order they began: { call, path } (a rename's path: its target)
+      return fs.readFileSync(log, 'utf8').split('\n').flatMap((line) => {
+        const sync = /^\d+ +(fsync|fdatasync)\(\d+<(.*?)>[,)]/.exec(line);
+        if (sync) return [{ call: 'fsync', path: sync[2] }];
+        const rename = /^\d+ +rename(?:at2?)?\((.*)/.exec(line);
+        const strings = rename && [...rename[1].matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => m[1]);
+        return strings?.length >= 2 ? [{ call: 'rename', path: strings[1] }] : [];
+      });
+    };
+    const within = (calls, out) => calls.filter((c) => c.path === out || c.path.startsWith(`${out}/`));
+
+    const plain = path.join(tmp, 'plain');
+    assert.deepEqual(within(traced(plain), plain).filter((c) => c.call === 'fsync'), [], 'no flush without --fsync');
+    for (const flags of [[], ['--preview']]) {
+      const out = path.join(tmp, `fsync${flags.join('')}`);
+      const calls = within(traced(out, '--fsync', ...flags), out);
+      const unit = path.join(out, 'a');
+      const files = fs.readdirSync(unit).sort();
+      assert.ok(files.includes('meta.json') && files.includes('level0.npy') && (!flags.length || files.includes('preview.png')), files.join(' '));
+      const placed = calls.findLastIndex((c) => c.call === 'rename' && c.path === unit);
+      assert.ok(placed >= 0, `a rename into ${unit}: ${JSON.stringify(calls)}`);
+      // the folder that became <out>/a (strace names a file by the path it had when flushed)
+      const before = calls.slice(0, placed).filter((c) => c.call === 'fsync');
+      const folders = before.filter((c) => files.every((f) => !c.path.endsWith(`/${f}`)) && c.path !== out);
+      assert.equal(folders.length, 1, `one folder flushed before the rename: ${JSON.stringify(before)}`);
+      const folder = folders[0].path;
+      const flushedAt = (file) => before.findIndex((c) => c.path === `${folder}/${file}`);
+      for (const f of files) {
+        assert.ok(flushedAt(f) >= 0, `${flags.join(' ')} ${f} flushed before the rename: ${JSON.stringify(before)}`);
+        assert.ok(flushedAt(f) < before.indexOf(folders[0]), `${f} flushed before its folder`);
+      }
+      assert.ok(calls.slice(placed + 1).some((c) => c.call === 'fsync' && c.path === out), `${out} flushed after the rename`);
+      assert.ok(fs.readFileSync(path.join(unit, 'level0.npy')).equals(fs.readFileSync(path.join(plain, 'a', 'level0.npy'))), 'the same bytes');
+    }
   });
+
+  // The worker's writes: w0 awaited before it ends, w1..w5 in flight. Each is whole or absent.
+  for (const [how, end] of [['is terminated', (w) => w.terminate()], ['calls process.exit()', (w) => w.postMessage('exit')]]) {
+    it(`a worker_thread that ${how} with writes in flight: the process goes on, a write it awaited is there, each other is whole or absent, and the writer still works`, async function () {
+      this.timeout(60000);
+      const script = `
+        const { parentPort, workerData } = require('node:worker_threads');
+        const path = require('node:path');
+        const { FeatureExtractor } = require(${JSON.stringify(path.resolve(__dirname, '..'))});
+        const { native } = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist', 'native'))});
+        const { framePlan, runFrame, runFrameHeld } = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist', 'frame-plan'))});
+        parentPort.on('message', () => process.exit(3));
+        (async () => {
+          const fx = await FeatureExtractor.load(workerData.model, { device: 'cpu', threads: 1 });
+          const plan = framePlan(workerData.pad, [0, 1], null, false);
+          const levels = (await fx[runFrame](workerData.image, plan)).map((l) => Buffer.from(l.data.buffer, l.data.byteOffset, l.data.byteLength));
+          const big = Buffer.alloc(32 << 20, 7);
+          const held = [];
+          for (let i = 0; i < 6; i++) held.push((await fx[runFrameHeld](workerData.image, plan)).levels);
+          const write = (i) => native().writeFiles(path.join(workerData.dir, 'w' + i), true, [{ name: 'big', parts: [big, 0, 1] }], held[i], false);
+          await write(0);
+          for (let i = 1; i < 6; i++) write(i).then(() => {}, () => {}); // queued on the I/O thread at once
+          parentPort.postMessage(Buffer.concat(levels));
+        })();`;
+      const w = new Worker(script, { eval: true, workerData: { model: models.default, image, pad, dir: tmp } });
+      const levels = await new Promise((resolve, reject) => {
+        w.on('message', resolve);
+        w.on('error', reject);
+      });
+      const exited = new Promise((resolve) => w.once('exit', resolve));
+      await end(w);
+      assert.ok([1, 3].includes(await exited), 'the worker ended as asked');
+      // The I/O thread runs writes in order, so once this one is done the worker's are finished or dropped.
+      const held = await fx[runFrameHeld](image, framePlan(pad, [0], null, false));
+      const plain = await fx[runFrame](image, framePlan(pad, [0], null, false));
+      await native().writeFiles(path.join(tmp, 'after'), true, [{ name: 'l0', parts: [Buffer.from('head'), 0] }], held.levels, false);
+      assert.ok(fs.readFileSync(path.join(tmp, 'after', 'l0')).equals(Buffer.concat([Buffer.from('head'), bytesOf(plain[0].data)])),
+        'a write after the worker ended: the right bytes');
+      const whole = Buffer.concat([Buffer.alloc(32 << 20, 7), Buffer.from(levels)]);
+      assert.ok(fs.readFileSync(path.join(tmp, 'w0', 'big')).equals(whole), 'w0, awaited in the worker: all its bytes');
+      const written = [];
+      for (let i = 1; i < 6; i++) {
+        const dir = path.join(tmp, `w${i}`);
+        if (!fs.existsSync(dir)) continue; // dropped before it started: nothing at all
+        assert.deepEqual(fs.readdirSync(dir), ['big'], `w${i}`);
+        assert.ok(fs.readFileSync(path.join(dir, 'big')).equals(whole), `w${i}: a write that ran is whole`);
+        written.push(i);
+      }
+      console.log(`      in flight when the worker ended: w${written.length ? written.join(', w') : '(none)'} written, ${5 - written.length} dropped`);
+    });
+  }
 });

@@ -11,6 +11,7 @@ const { FeatureExtractor } = require('..');
 const { root, randomTensor } = require('./fixtures');
 const { runpath, needed } = require('../scripts/elf');
 const { native } = require('../dist/native');
+const { requireHere, needs } = require('./helpers');
 
 // This machine's prebuild, named after the libtorch it links (scripts/prebuild-tag.js)
 const torchTag = native().torchVersion.split('.').slice(0, 2).join('_');
@@ -27,12 +28,10 @@ describe('package', function () {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'film-pack-'));
   after(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-  before(function () {
+  before(() => {
     // Installing the tarball fetches its dependencies from the npm registry (or npm's cache).
-    if (spawnSync('npm', ['ping'], { timeout: 15000, stdio: 'ignore' }).status !== 0) {
-      console.log('    (skipped: the npm registry is not reachable)');
-      this.skip();
-    }
+    requireHere([() => spawnSync('npm', ['ping'], { timeout: 15000, stdio: 'ignore' }).status === 0,
+      "the npm registry (npm ping fails)", "a network that reaches the registry in npm's config (registry=, proxy=)"]);
   });
 
   const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
@@ -122,11 +121,8 @@ describe('package', function () {
     assertSameFeatures(extractInApp());
   });
 
-  it('setup --bundle copies the libraries next to the addon (RUNPATH $ORIGIN), and it still extracts the same', function () {
-    if (spawnSync('patchelf', ['--version']).status !== 0) {
-      console.log('    (skipped: no patchelf; apt-get install patchelf)');
-      this.skip();
-    }
+  it('setup --bundle copies the libraries next to the addon (RUNPATH $ORIGIN), and it still extracts the same', () => {
+    requireHere(needs.patchelf());
     const release = path.join(app, 'node_modules', 'film-features', 'build', 'Release');
     const env = { ...process.env };
     delete env.FILM_FEATURES_ADDON;

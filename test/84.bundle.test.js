@@ -13,21 +13,14 @@ const { FeatureExtractor } = require('..');
 const { root, randomTensor } = require('./fixtures');
 const { bundle, SYSTEM } = require('../scripts/bundle');
 const { closure } = require('../scripts/elf');
+const { requireHere, needs } = require('./helpers');
 
 describe('self-contained bundle (setup --bundle)', function () {
   this.timeout(300000);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'film-bundle-'));
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
 
-  before(function () {
-    const why = process.getuid?.() !== 0 ? 'not root (a mount namespace needs it)'
-      : spawnSync('unshare', ['-m', 'true']).status !== 0 ? 'unshare -m does not work here'
-        : spawnSync('patchelf', ['--version']).status !== 0 ? 'no patchelf (apt-get install patchelf)' : null;
-    if (why) {
-      console.log(`    (skipped: ${why})`);
-      this.skip();
-    }
-  });
+  before(() => requireHere(needs.root(), needs.unshare(), needs.patchelf()));
 
   it('loads with libtorch and its libraries masked, and its features equal the normal build\'s', async () => {
     // The binary this process runs; `npm pack` (80.package) moves build/Release's into prebuilds/,

@@ -9,6 +9,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { root } = require('./fixtures');
+const { requireHere, needs } = require('./helpers');
 
 const TORCH_CMAKE = '/usr/lib/x86_64-linux-gnu/cmake/Torch';
 const PYTHON_TORCH = '/usr/lib/python3/dist-packages/torch';
@@ -20,16 +21,12 @@ describe('install step and setup: apt only when asked', function () {
   after(() => fs.rmSync(tmp, { recursive: true, force: true }));
   let aptGet;
 
-  before(function () {
+  before(() => {
     aptGet = spawnSync('sh', ['-c', 'command -v apt-get'], { encoding: 'utf8' }).stdout.trim();
-    const why = process.getuid?.() !== 0 ? 'not root (a mount namespace needs it)'
-      : spawnSync('unshare', ['-m', 'true']).status !== 0 ? 'unshare -m does not work here'
-        : !aptGet ? 'no apt-get to guard'
-          : !fs.existsSync(TORCH_CMAKE) ? `this test masks the system libtorch at ${TORCH_CMAKE}, which is not there` : null;
-    if (why) {
-      console.log(`    (skipped: ${why})`);
-      this.skip();
-    }
+    requireHere(needs.root(), needs.unshare(),
+      [aptGet, 'apt-get (the command it guards)', 'a Debian or Ubuntu machine, as CI is'],
+      [fs.existsSync(TORCH_CMAKE), `the system libtorch at ${TORCH_CMAKE} (this test masks it)`,
+        'apt-get install libtorch-dev (npm install in this checkout does)']);
     fs.mkdirSync(path.join(tmp, 'empty'));
     fs.writeFileSync(path.join(tmp, 'apt-get'), `#!/bin/sh\necho "$@" >> ${record}\nexit 1\n`, { mode: 0o755 });
     // The package as npm installs it (no test/, under node_modules) and as a checkout (test/ there).

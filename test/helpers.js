@@ -1,7 +1,7 @@
 'use strict';
 // What several test files share: the CLI run as a child process, polling, and a .npy reader.
 const assert = require('node:assert/strict');
-const { spawn } = require('node:child_process');
+const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { root, interpolateReference } = require('./fixtures');
@@ -135,4 +135,34 @@ function fleetSuite() {
   };
 }
 
-module.exports = { cli, runCli, startCli, finishCli, pollUntil, readNpy, interpolatorSuite, fleetSuite };
+/**
+ * What a test needs from this machine (a tool, root, a registry) asserted, never skipped: a missing
+ * one fails the run, naming it and how to get it. `npm install` in this checkout (scripts/install.js)
+ * and .ci/run install every Debian package the suite needs, so only a machine set up by hand fails.
+ * Only optional hardware (CUDA, an ISA) may turn a test pending. Each of `needs` is
+ * [ok, what, how], ok a boolean or a function; the first missing one throws.
+ */
+function requireHere(...needs) {
+  for (const [ok, what, how] of needs) {
+    if (!(typeof ok === 'function' ? ok() : ok)) {
+      throw new assert.AssertionError({ message: `this test needs ${what}, which is missing here: ${how}` });
+    }
+  }
+}
+
+/** True when `cmd args` runs and exits 0 (without the ASan runtime test:asan preloads). */
+function runs(cmd, args = ['--version']) {
+  const { LD_PRELOAD, ...env } = process.env;
+  return spawnSync(cmd, args, { stdio: 'ignore', env, timeout: 30000 }).status === 0;
+}
+
+/** requireHere's checks shared by several files. */
+const needs = {
+  root: () => [process.getuid?.() === 0, 'root (a private mount namespace needs it)', 'run the tests as root, as CI does'],
+  unshare: () => [() => runs('unshare', ['-m', 'true']), 'a working `unshare -m`', 'apt-get install util-linux, and run as root'],
+  patchelf: () => [() => runs('patchelf'), 'patchelf', 'apt-get install patchelf (npm install in this checkout does)'],
+  cc: () => [() => runs('cc'), 'a C compiler (cc)', 'apt-get install g++ (npm install in this checkout does)'],
+  strace: () => [() => runs('strace', ['-V']), 'strace', 'apt-get install strace (npm install in this checkout does)'],
+};
+
+module.exports = { requireHere, needs, cli, runCli, startCli, finishCli, pollUntil, readNpy, interpolatorSuite, fleetSuite };
