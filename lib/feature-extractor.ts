@@ -2,10 +2,10 @@ import * as path from 'node:path';
 
 import { disposedError, withCallerStack } from './errors';
 import { installExitHook } from './exit';
-import { checkLoad } from './load-options';
-import { checkSignal, runFlags, settle } from './job';
+import { checkLoad } from './load-checks';
+import { checkSignal, runFlags, settle } from './run-control';
 import { type FramePlan, runFrame, runFrameHeld } from './frame-plan';
-import { readImage } from './input';
+import { readImage } from './image-input';
 import { batchKey, checkBatchOptions, MicroBatcher } from './micro-batch';
 import { addonBuild, native, packageRoot, RUN_HOLD_OUTPUTS, RUN_NHWC_OUTPUTS, type HeldOutputs, type NativeExtractor, type NativeInput, type NativeJob, type NativeOutput } from './native';
 import { buildPyramid } from './pyramid';

@@ -4,9 +4,9 @@
 // arguments.
 import { disposedError, withCallerStack, withCode } from './errors';
 import { installExitHook } from './exit';
-import { checkLoad } from './load-options';
-import { readImage } from './input';
-import { checkSignal, runFlags, settle } from './job';
+import { checkLoad } from './load-checks';
+import { readImage } from './image-input';
+import { checkSignal, runFlags, settle } from './run-control';
 import { native, RUN_BYTES, type NativeInput, type NativeInterpolator } from './native';
 import type { ImageInput, InterpolatorLoadOptions, RawImage, RgbImage, Tensor4 } from './types';
 import { checkInteger, isPlainObject, outOfRange, rangeError, readOptions, typeError } from './validate';

@@ -65,7 +65,7 @@ describe('fleet: confined to its roots, Redis passwords, one memory bound per wo
   };
 
   describe('job data', () => {
-    const { checkJobData, unsafeNameReason } = require('../dist/fleet/job');
+    const { checkJobData, unsafeNameReason } = require('../dist/fleet/job-data');
     const data = (item, out = '/srv/out') => ({ item: { source: '/srv/in/a.png', kind: 'image', name: 'a', ...item }, output: { out }, frames: {} });
 
     it('refuses output names that are not safe relative names', () => {

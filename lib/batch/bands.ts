@@ -19,7 +19,7 @@ import { native, type NativeInput, type NativeOutput } from '../native';
 import type { CropBox, Tensor4 } from '../types';
 import { checkTensor4 } from '../validate';
 import { LevelBuffer } from './encode';
-import type { Dtype } from './options';
+import type { Dtype } from './batch-options';
 
 /** Pixels of the base pyramid level per band (plus its halo). */
 export const BAND_PIXELS = 750_000;

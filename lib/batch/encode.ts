@@ -5,7 +5,7 @@
 import { native, type NativeOutput } from '../native';
 import { levelBox } from '../pyramid';
 import type { CropBox, Tensor4 } from '../types';
-import type { Dtype } from './options';
+import type { Dtype } from './batch-options';
 
 export interface EncodedLevel {
   /** Little-endian (this machine's order) element bytes, C order. */

@@ -4,12 +4,13 @@ export type { ExpandOptions, InputItem, InputKind, Skipped } from './inputs';
 export {
   DEFAULT_FRAMES, DTYPES, FORMATS, isOptionProblem, MAX_LEVELS, parseFrameRange, parseSaveLevels, resolveFrameOptions, resolveOutputOptions,
   takesFrame,
-} from './options';
-export type { Dtype, FrameOptions, OptionProblem, OutputFormat, OutputOptions } from './options';
-export {
-  checkOutputName, checkWritable, frameName, inspectFrames, inspectUnit, LAYOUT, OutputExistsError, sha256File, unitComplete, unitDir, WRITER,
-} from './output';
-export type { UnitState } from './output';
+} from './batch-options';
+export type { Dtype, FrameOptions, OptionProblem, OutputFormat, OutputOptions } from './batch-options';
+export { checkOutputName, frameName, unitDir } from './names';
+export { inspectFrames, inspectUnit, inspectVideoFolder, LAYOUT, OutputExistsError, unitComplete, WRITER } from './ownership';
+export type { UnitState } from './ownership';
+export { checkWritable } from './output';
+export { sha256File } from './digest';
 export { LARGE_FRAME_PIXELS, packageVersion, PipelineLimits, processInput, runBatch, runFrames } from './pipeline';
 export type { BatchContext, BatchEvent, BatchSummary, FrameMeta } from './pipeline';
 export { decodeImage, framesOf } from './frames';

@@ -5,7 +5,7 @@ import { expandInputs, type OutputOptions } from '../batch';
 import { FeatureExtractor } from '../feature-extractor';
 import { DEFAULT_QUEUE, parseQueueName, parseRedisUrl, probeRedis, redactUrl } from '../fleet/connection';
 import { enqueueJobs } from '../fleet/enqueue';
-import { checkJobData, type FleetJobData } from '../fleet/job';
+import { checkJobData, type FleetJobData } from '../fleet/job-data';
 import { confineJob, resolveRoots, type Roots } from '../fleet/roots';
 import { formatStatus, queueStatus } from '../fleet/status';
 import { FleetWorker } from '../fleet/worker';
@@ -15,7 +15,7 @@ import { loadModel } from './model';
 import {
   addFrameOptions, addInputOptions, addOutputOptions, checked, device, fail, frameOptionsFrom, integer, outputOptionsFrom, reason, usageMessage,
   type CliOutputFlags,
-} from './options';
+} from './flags';
 
 function seconds(min: number, max: number) {
   return (value: string): number => {

@@ -3,7 +3,7 @@
 import { promises as fs } from 'node:fs';
 
 import type { Device } from '../types';
-import { explain, fail } from './options';
+import { explain, fail } from './flags';
 
 export interface ModelFlags {
   model?: string;

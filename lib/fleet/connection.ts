@@ -2,7 +2,7 @@
 import type { ConnectionOptions } from 'bullmq';
 import Redis from 'ioredis';
 
-import { withProblem } from '../batch/options';
+import { withProblem } from '../batch/batch-options';
 
 export const DEFAULT_QUEUE = 'film-features';
 const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/; // BullMQ forbids ':' (its key separator)

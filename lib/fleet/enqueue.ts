@@ -2,7 +2,7 @@
 import { Queue } from 'bullmq';
 
 import { clientConnection, probeRedis } from './connection';
-import { JOB_NAME, jobOptions, type FleetJobData, type RetryOptions } from './job';
+import { JOB_NAME, jobOptions, type FleetJobData, type RetryOptions } from './job-data';
 
 const CHUNK = 500; // jobs per addBulk call: one MULTI each, so a large batch does not hold Redis up
 

@@ -4,7 +4,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
 import { unitDir } from '../batch';
-import type { FleetJobData } from './job';
+import type { FleetJobData } from './job-data';
 
 export interface Roots {
   /** Real paths of the folders outputs may be written under. */

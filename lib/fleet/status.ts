@@ -2,7 +2,7 @@
 import { Queue } from 'bullmq';
 
 import { clientConnection, probeRedis } from './connection';
-import type { FleetJobData } from './job';
+import type { FleetJobData } from './job-data';
 import type { JobProgress } from './process-job';
 
 export interface FailedJob {

@@ -9,7 +9,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { PipelineLimits } from '../batch';
 import type { FeatureExtractor } from '../feature-extractor';
 import { workerConnection } from './connection';
-import { checkJobData, type FleetJobData } from './job';
+import { checkJobData, type FleetJobData } from './job-data';
 import { PermanentError, processJob, type JobResult } from './process-job';
 import { confineJob, type Roots } from './roots';
 

@@ -6,7 +6,7 @@ import {
   DTYPES, FORMATS, isOptionProblem, MAX_LEVELS, parseFrameRange, parseSaveLevels, resolveFrameOptions, resolveOutputOptions,
   type FrameOptions, type OutputOptions,
 } from '../batch';
-import { DEVICE_NAMES, DEVICE_PATTERN } from '../load-options';
+import { DEVICE_NAMES, DEVICE_PATTERN } from '../load-checks';
 import type { Device } from '../types';
 
 // Parsers say what is wrong with the value ("is not ..."); commander's message, which names the flag
