@@ -16,13 +16,10 @@ import { extractFrameInBands, type BandProgress } from './bands';
 import type { LevelBuffer } from './encode';
 import { framesOf, framesOfAll, type Size, type SourceEvent } from './frames';
 import { nameClash, type InputItem } from './inputs';
-import type { Chunk } from './write';
+import type { Chunk } from './atomic';
 import { npyHeader, safetensorsHeader } from './formats';
 import { DEFAULT_FRAMES, type FrameOptions, type OutputOptions } from './batch-options';
-import { sha256File } from './digest';
-import { checkOutputName } from './names';
-import { writeUnit, type OutputFile } from './output';
-import { LAYOUT, WRITER } from './ownership';
+import { checkOutputName, LAYOUT, sha256File, WRITER, writeUnit, type OutputFile } from './output';
 import { frameTile, previewPng, PreviewSampler } from './preview';
 import { Semaphore } from './semaphore';
 
@@ -90,11 +87,7 @@ export type BatchEvent = FrameRef & (
   | { type: 'decoded'; width: number; height: number; original: Size | null; scaled: boolean }
   | { type: 'extracting'; pixels: number; /** large frames go in bands (see bands.ts) */ band?: BandProgress }
   | { type: 'writing'; level: number; /** 1-based place of the level among those saved */ index: number; of: number }
-  | {
-    type: 'written'; dir: string; bytes: number; ms: { decode: number; extract: number; write: number }; meta: FrameMeta;
-    /** The output is in place and complete, but flushing its folder (--fsync) failed: it may not survive a power cut. */
-    syncError?: Error;
-  }
+  | { type: 'written'; dir: string; bytes: number; ms: { decode: number; extract: number; write: number }; meta: FrameMeta }
   | { type: 'skipped'; dir: string }
   | { type: 'failed'; error: Error });
 
@@ -144,6 +137,11 @@ export interface FrameMeta {
 
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
+function metaJson(meta: FrameMeta): string {
+  // indented, but each shape and the crop box on one line
+  return `${JSON.stringify(meta, null, 2).replace(/\[[\d,\s]+\]|\{[^{}[\]]*\}/g, (x) => JSON.stringify(JSON.parse(x)))}\n`;
+}
+
 /** A frame's levels: each one's shape as written, and its bytes on demand (made once, when written). */
 interface Levels {
   shapes: Record<string, number[]>;
@@ -187,7 +185,7 @@ function levelsFromBuffers(buffers: Map<number, LevelBuffer>): Levels {
   return { shapes, bytes: (level) => buffers.get(level)!.encoded().bytes };
 }
 
-/** The files of one frame: levels as .npy or one .safetensors, maybe preview.png; meta.json's fields (writeUnit writes it). */
+/** The files of one frame: levels as .npy or one .safetensors, meta.json, maybe preview.png. */
 async function outputFiles(levels: Levels, preview: Buffer | null, meta: Omit<FrameMeta, 'shapes' | 'files'>, o: OutputOptions,
   onLevel: (level: number, k: number) => void): Promise<{ files: OutputFile[]; meta: FrameMeta }> {
   const { shapes } = levels;
@@ -212,6 +210,7 @@ async function outputFiles(levels: Levels, preview: Buffer | null, meta: Omit<Fr
     })), metadata);
     files.push({ name: names[0], chunks: (function* () { yield header; for (const [k, l] of o.saveLevels.entries()) yield* encoded(l, k); })() });
   }
+  files.push({ name: 'meta.json', chunks: [Buffer.from(metaJson(full))] });
   return { files, meta: full };
 }
 
@@ -293,7 +292,7 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
         };
         const { files, meta: full } = await outputFiles(frameLevels, preview, meta, o,
           (level, k) => emit({ ...ref, type: 'writing', level, index: k + 1, of: o.saveLevels.length }));
-        const { bytes, syncError } = await writeUnit(ev.dir, files, { source: ev.item.source, frame: ev.frame !== null, signal, fsync: ctx.fsync, meta: full });
+        const bytes = await writeUnit(ev.dir, files, { source: ev.item.source, frame: ev.frame !== null, signal, fsync: ctx.fsync });
         written.set(ev.item, (written.get(ev.item) ?? 0) + 1);
         const ms = { decode: ev.decodeMs, extract: extractMs, write: performance.now() - t1 };
         summary.written++;
@@ -302,7 +301,7 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
         summary.ms.decode += ms.decode;
         summary.ms.extract += ms.extract;
         summary.ms.write += ms.write;
-        emit({ ...ref, type: 'written', dir: ev.dir, bytes, ms, meta: full, ...(syncError ? { syncError } : {}) });
+        emit({ ...ref, type: 'written', dir: ev.dir, bytes, ms, meta: full });
       };
       await limits.write(write);
     } catch (err) {

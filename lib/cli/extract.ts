@@ -6,7 +6,7 @@ import * as vm from 'node:vm';
 import type { Command } from 'commander';
 
 import {
-  checkWritable, expandInputs, inspectVideoFolder, inspectUnit, runBatch, unitDir, type BatchEvent, type InputItem, type OutputOptions,
+  checkWritable, expandInputs, inspectFrames, inspectUnit, runBatch, unitDir, type BatchEvent, type InputItem, type OutputOptions,
 } from '../batch';
 // The addon loads with the model (where none loads, that error says how to fix it), so commands
 // that need no model (status, enqueue) start without libtorch.
@@ -48,7 +48,7 @@ async function existing(items: InputItem[], out: string): Promise<number> {
   let count = 0;
   for (const item of items) {
     const dir = unitDir(out, item, null);
-    const state = await (item.kind === 'video' ? inspectVideoFolder(dir, item.source) : inspectUnit(dir, item.source)).catch(() => null);
+    const state = await (item.kind === 'video' ? inspectFrames(dir, item.source) : inspectUnit(dir, item.source)).catch(() => null);
     if (state?.state === 'ours') count++;
   }
   return count;
