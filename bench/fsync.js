@@ -18,13 +18,12 @@ const FRAMES = Number(arg('frames', 20));
 const SIZES = arg('mb', '55,12.6').split(',').map(Number);
 const dir = fs.mkdtempSync(path.join(arg('dir', os.tmpdir()), 'film-fsync-'));
 
-/** A frame's files as the pipeline writes them: 4 levels in the ratio of their sizes, and meta.json. */
+/** A frame's files as the pipeline writes them: 4 levels in the ratio of their sizes (writeUnit adds meta.json). */
 function files(mb) {
   const total = Math.round(mb * 1e6);
   const shares = [64, 448 / 16, 1 * 960 / 256, 960 / 4096].map((s) => s / (64 + 448 / 16 + 960 / 256 + 960 / 4096));
   return [
     ...shares.map((s, i) => ({ name: `level${2 * i}.npy`, chunks: [new Uint8Array(Math.round(total * s)).fill(i + 1)] })),
-    { name: 'meta.json', chunks: [Buffer.from('{"writer":"film-features","layout":1,"source":"/bench","files":[]}\n')] },
   ];
 }
 
@@ -39,7 +38,7 @@ async function main() {
         for (const mode of i % 2 ? ['fsync', 'plain'] : ['plain', 'fsync']) {
           const out = path.join(dir, `${mode}-${i}`);
           const t = performance.now();
-          await writeUnit(out, f, { source: '/bench', frame: false, fsync: mode === 'fsync' });
+          await writeUnit(out, f, { source: '/bench', frame: false, fsync: mode === 'fsync', meta: { files: [...f.map((x) => x.name), 'meta.json'] } });
           times[mode].push(performance.now() - t);
           fs.rmSync(out, { recursive: true }); // keep the disk from filling; not timed
         }

@@ -127,10 +127,16 @@ export interface Binding {
    * Off the JS thread: makes dir (makeDir), creates each file (none may exist) and writes its parts
    * in order: a Uint8Array (copied now), or the index of a held output (written from native
    * memory, then freed; once each). fsync flushes each file and then dir. With placeAt, dir is then
-   * renamed to it only where nothing at all is there (placed: whether it was).
+   * renamed to it only where nothing at all is there (placed: whether it was; syncError: the
+   * message of a failed flush of its folder after it was placed).
    */
   writeFiles(dir: string, makeDir: boolean, files: { name: string; parts: (Uint8Array | number)[] }[], levels: object | null,
-    fsync: boolean, placeAt?: string): Promise<{ bytes: number; placed: boolean }>;
+    fsync: boolean, placeAt?: string): Promise<{ bytes: number; placed: boolean; syncError?: string }>;
+  /**
+   * renameat2 on the I/O thread: 'noreplace' renames only into a free place (EEXIST otherwise),
+   * 'exchange' swaps the two atomically. False where the file system has no such rename.
+   */
+  rename(from: string, to: string, mode: 'noreplace' | 'exchange'): Promise<boolean>;
   /** Frees the held outputs not yet given to writeFiles. */
   releaseLevels(levels: object): void;
   /** Schedules a release of cached and freed memory for when no run is in flight (idle_release.h). */

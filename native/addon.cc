@@ -15,8 +15,11 @@
 #include "io_thread.h"
 #include "model.h"
 #include "promise_task.h"
+#include "rename.h"
 
 #include <torch/version.h>
+
+#include <string>
 
 namespace film {
 namespace {
@@ -34,8 +37,23 @@ Napi::Value ShutdownJs(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Object Init(Napi::Env env, Napi::Object exports) {
+// process.emitWarning(message, { code }); a warning that cannot be emitted is dropped, never thrown.
+void EmitProcessWarning(Napi::Env env, const std::string& message, const char* code) {
+  try {
+    Napi::Object process = env.Global().Get("process").As<Napi::Object>();
+    Napi::Object options = Napi::Object::New(env);
+    options.Set("code", code);
+    process.Get("emitWarning").As<Napi::Function>().Call(process, {Napi::String::New(env, message), options});
+  } catch (...) {
+  }
+}
+
+Napi::Object InitExports(Napi::Env env, Napi::Object exports) {
+  // Before anything runs on libtorch: the cache must make every block it is later handed back.
   InstallCachingCpuAllocator();
+  // once per process: what was wrong with FILM_FEATURES_CPU_CACHE_MB
+  const std::string cache_warning = TakeCpuCacheEnvWarning();
+  if (!cache_warning.empty()) EmitProcessWarning(env, cache_warning, "FILM_FEATURES_ENV");
   InitCudnnBenchmark();
   auto* data = new AddonData();
   data->extractor_constructor = Napi::Persistent(Extractor::Define(env));
@@ -51,12 +69,18 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("encodeLevel", Napi::Function::New(env, EncodeLevelJs, "encodeLevel"));
   exports.Set("writeFiles", Napi::Function::New(env, WriteFilesJs, "writeFiles"));
   exports.Set("releaseLevels", Napi::Function::New(env, ReleaseLevelsJs, "releaseLevels"));
+  exports.Set("rename", Napi::Function::New(env, RenameJs, "rename"));
   exports.Set("shutdownForExit", Napi::Function::New(env, ShutdownJs, "shutdownForExit"));
   exports.Set("torchVersion", Napi::String::New(env, TORCH_VERSION));
   ExportControls(env, exports);
   ExportCudnnSettings(env, exports);
   ExportInternal(env, exports);
   return exports;
+}
+
+// Whatever the set-up throws becomes the JS error that require() throws.
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  return Guard(env, [&]() -> Napi::Value { return InitExports(env, exports); }).As<Napi::Object>();
 }
 
 }  // namespace

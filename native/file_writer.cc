@@ -1,7 +1,6 @@
 #include "file_writer.h"
 
 #include <fcntl.h>
-#include <stdio.h>  // renameat2
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,47 +13,20 @@
 
 #include "errors.h"
 #include "promise_task.h"
+#include "tagged_external.h"
+#include "rename.h"
+#include "sys_error.h"
 
 namespace film {
 namespace {
 
 // Tells our Externals from any other (a model handoff, another addon's): never cast what is not ours.
-constexpr napi_type_tag kHeldLevelsTag = {0x46494c4d6c766c73ULL, 0x68656c6400000001ULL};
+constexpr napi_type_tag kHeldLevelsTag = TypeTagOf("held levels");
 
 using HeldLevels = std::vector<at::Tensor>;  // touched on the JS thread only
 
 HeldLevels& ReadHeld(const Napi::Value& value) {
-  bool ours = false;
-  FILM_TYPE_ERROR_IF(!value.IsExternal() || napi_check_object_type_tag(value.Env(), value, &kHeldLevelsTag, &ours) != napi_ok ||
-                         !ours,
-                     "levels must be the levels a frame run held");
-  return *value.As<Napi::External<HeldLevels>>().Data();
-}
-
-// Node's name for an errno (err.code), for those a file write can meet; null for any other.
-const char* ErrnoName(int error) {
-  switch (error) {
-#define FILM_ERRNO(e) \
-  case e:             \
-    return #e;
-    FILM_ERRNO(EACCES) FILM_ERRNO(EBADF) FILM_ERRNO(EBUSY) FILM_ERRNO(EDQUOT) FILM_ERRNO(EEXIST) FILM_ERRNO(EFBIG)
-    FILM_ERRNO(EINTR) FILM_ERRNO(EINVAL) FILM_ERRNO(EIO) FILM_ERRNO(EISDIR) FILM_ERRNO(ELOOP) FILM_ERRNO(EMFILE)
-    FILM_ERRNO(EMLINK) FILM_ERRNO(ENAMETOOLONG) FILM_ERRNO(ENFILE) FILM_ERRNO(ENOENT) FILM_ERRNO(ENOMEM)
-    FILM_ERRNO(ENOSPC) FILM_ERRNO(ENOTDIR) FILM_ERRNO(ENOTEMPTY) FILM_ERRNO(ENXIO) FILM_ERRNO(EPERM) FILM_ERRNO(EROFS)
-    FILM_ERRNO(ESTALE) FILM_ERRNO(ETXTBSY) FILM_ERRNO(EXDEV)
-#undef FILM_ERRNO
-    default:
-      return nullptr;
-  }
-}
-
-// As Node words a failed system call: "ENOSPC: no space left on device, write '<path>'", code ENOSPC.
-[[noreturn]] void ThrowErrno(int error, const char* call, const std::string& path) {
-  const char* name = ErrnoName(error);
-  throw UserError(ErrorKind::kError,
-                  std::string(name ? name : "E" + std::to_string(error)) + ": " + std::strerror(error) + ", " + call +
-                      " '" + path + "'",
-                  name ? name : code::kRuntime);
+  return *TaggedExternalData<HeldLevels>(value, kHeldLevelsTag, "levels must be the levels a frame run held");
 }
 
 // Closes on every path out; Close() reports the close's own failure (a deferred write error).
@@ -158,6 +130,7 @@ class WriteFilesTask : public Task {
     Napi::Object out = Napi::Object::New(env);
     out.Set("bytes", Napi::Number::New(env, static_cast<double>(bytes_)));
     out.Set("placed", Napi::Boolean::New(env, placed_));
+    if (!sync_error_.empty()) out.Set("syncError", Napi::String::New(env, sync_error_));
     return out;
   }
 
@@ -169,22 +142,29 @@ class WriteFilesTask : public Task {
   std::string place_at_;
   int64_t bytes_ = 0;
   bool placed_ = false;
+  std::string sync_error_;  // the parent's fsync failed after the rename
 
   // dir renamed to place_at only where nothing is there, not even an empty folder (a plain rename
-  // would replace one). Anything else (it exists, the file system cannot, any failure) leaves
-  // placed_ false, and the caller's careful path decides.
+  // would replace one): the first step of the placement rule (lib/batch/place.ts), here to save a
+  // wake-up. Anything there (or a file system that cannot) leaves placed_ false: place() decides.
+  // Once placed, the output is complete: a failed fsync of its parent is reported, not thrown.
   void Place() {
-#ifdef RENAME_NOREPLACE
-    if (::renameat2(AT_FDCWD, dir_.c_str(), AT_FDCWD, place_at_.c_str(), RENAME_NOREPLACE) != 0) return;
+    try {
+      if (!RenameAt(dir_, place_at_, RenameMode::kNoReplace)) return;
+    } catch (const UserError&) {
+      return;  // EEXIST, ENOTEMPTY, ...: place() looks at what is there
+    }
     placed_ = true;
-    if (fsync_) {
-      const size_t slash = place_at_.rfind('/');
-      const std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : place_at_.substr(0, slash);
+    if (!fsync_) return;
+    const size_t slash = place_at_.rfind('/');
+    const std::string parent = slash == std::string::npos ? "." : slash == 0 ? "/" : place_at_.substr(0, slash);
+    try {
       Fd fd(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
       if (fd.get() < 0) ThrowErrno(errno, "open", parent);
       Flush(fd.get(), parent);
+    } catch (const UserError& e) {
+      sync_error_ = e.what();
     }
-#endif
   }
 };
 
@@ -198,9 +178,7 @@ bool PlainName(const std::string& name) {
 
 Napi::Value ToHeldLevels(Napi::Env env, std::vector<at::Tensor>& tensors) {
   auto* held = new HeldLevels();
-  Napi::External<HeldLevels> levels =
-      Napi::External<HeldLevels>::New(env, held, [](Napi::Env, HeldLevels* p) { delete p; });
-  NAPI_THROW_IF_FAILED(env, napi_type_tag_object(env, levels, &kHeldLevelsTag), Napi::Value());
+  Napi::External<HeldLevels> levels = NewTaggedExternal(env, std::unique_ptr<HeldLevels>(held), kHeldLevelsTag);
   Napi::Array shapes = Napi::Array::New(env, tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
     at::Tensor t = tensors[i].is_cpu() ? tensors[i].contiguous() : tensors[i].cpu().contiguous();

@@ -6,7 +6,9 @@ import sharp = require('sharp');
 
 import type { InputItem } from './inputs';
 import { takesFrame, type FrameOptions } from './batch-options';
-import { inspectFrames, inspectUnit, removeStale, unitDir } from './output';
+import { unitDir } from './names';
+import { inspectUnit, inspectVideoFolder } from './ownership';
+import { removeAbandonedTemps } from './temp-files';
 import { videoFrames, type RgbFrame } from './video';
 
 export type { RgbFrame } from './video';
@@ -58,7 +60,7 @@ export async function decodeImage(file: string, page: number | null, maxSide: nu
  * not ours is there; it is left alone). Leftovers of killed runs beside it are removed first.
  */
 async function settle(item: InputItem, frame: number | null, dir: string, o: SourceOptions): Promise<SourceEvent | 'write'> {
-  await removeStale(path.dirname(dir));
+  await removeAbandonedTemps(path.dirname(dir));
   const state = await inspectUnit(dir, item.source);
   if (state.state === 'foreign') return { kind: 'failed', item, frame, error: state.error };
   if (o.skipExisting && state.state === 'ours' && state.complete) return { kind: 'skipped', item, frame, dir };
@@ -66,10 +68,10 @@ async function settle(item: InputItem, frame: number | null, dir: string, o: Sou
 }
 
 /** For a video or animation: a failure when its frames' folder is there and not ours; leftovers beside it removed. */
-async function checkFramesDir(item: InputItem, o: SourceOptions): Promise<SourceEvent | null> {
+async function videoFolderFailure(item: InputItem, o: SourceOptions): Promise<SourceEvent | null> {
   const dir = unitDir(o.out, item, null);
-  await removeStale(path.dirname(dir));
-  const state = await inspectFrames(dir, item.source);
+  await removeAbandonedTemps(path.dirname(dir));
+  const state = await inspectVideoFolder(dir, item.source);
   return state.state === 'foreign' ? { kind: 'failed', item, frame: null, error: state.error } : null;
 }
 
@@ -84,7 +86,7 @@ async function* imageFrames(item: InputItem, o: SourceOptions): AsyncGenerator<S
   const pages = metadata.pages ?? 1;
   const indices = pages > 1 ? Array.from({ length: pages }, (_, i) => i).filter((i) => takesFrame(o.frames, i)) : [null];
   if (pages > 1) {
-    const failed = await checkFramesDir(item, o);
+    const failed = await videoFolderFailure(item, o);
     if (failed) {
       yield failed;
       return;
@@ -114,7 +116,7 @@ async function* videoSource(item: InputItem, o: SourceOptions): AsyncGenerator<S
   let index = 0;
   let t = performance.now();
   try {
-    const failed = await checkFramesDir(item, o);
+    const failed = await videoFolderFailure(item, o);
     if (failed) {
       yield failed;
       return;

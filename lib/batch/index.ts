@@ -6,10 +6,11 @@ export {
   takesFrame,
 } from './batch-options';
 export type { Dtype, FrameOptions, OptionProblem, OutputFormat, OutputOptions } from './batch-options';
-export {
-  checkOutputName, checkWritable, frameName, inspectFrames, inspectUnit, LAYOUT, OutputExistsError, sha256File, unitComplete, unitDir, WRITER,
-} from './output';
-export type { UnitState } from './output';
+export { checkOutputName, frameName, unitDir } from './names';
+export { inspectFrames, inspectUnit, inspectVideoFolder, LAYOUT, OutputExistsError, unitComplete, WRITER } from './ownership';
+export type { UnitState } from './ownership';
+export { checkWritable } from './output';
+export { sha256File } from './digest';
 export { LARGE_FRAME_PIXELS, packageVersion, PipelineLimits, processInput, runBatch, runFrames } from './pipeline';
 export type { BatchContext, BatchEvent, BatchSummary, FrameMeta } from './pipeline';
 export { decodeImage, framesOf } from './frames';

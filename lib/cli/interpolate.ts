@@ -6,7 +6,8 @@ import * as path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import sharp = require('sharp');
 
-import { OutputExistsError, writeFileAtomic } from '../batch/atomic';
+import { OutputExistsError, whyNotOurFile } from '../batch/ownership';
+import { writeOwnFile } from '../batch/write';
 import { decodeImage } from '../batch/frames';
 import { ffmpegCommand, videoFrames } from '../batch/video';
 import { Interpolator } from '../interpolator';
@@ -14,7 +15,7 @@ import type { Device, RawImage } from '../types';
 import type { Register } from './main';
 import { loadModel } from './model';
 import { device, explain, fail, integer, reason } from './flags';
-import { isOurPng, isOurVideo, markPng } from './owned';
+import { markPng, pngMark, videoMark } from './owned';
 import { encodeVideo, probeFrameRate } from './video-out';
 
 interface Common {
@@ -82,9 +83,9 @@ async function interpolateCommand(a: string, b: string, flags: InterpolateFlags)
     let failed = 0;
     for (let i = 0; i < out.length; i++) {
       const file = path.join(flags.out, frameFile(ts[i]));
-      const png = markPng(await sharp(out[i].data, { raw: out[i].info as sharp.CreateRaw }).png().toBuffer());
+      const png = await sharp(out[i].data, { raw: out[i].info as sharp.CreateRaw }).png().toBuffer();
       try {
-        await writeFileAtomic(file, [png], { ours: isOurPng });
+        await writeOwnFile(file, (identity) => [markPng(png, identity)], { mark: pngMark });
         console.log(`wrote ${file}`);
       } catch (err) {
         if (!(err instanceof OutputExistsError)) throw err;
@@ -140,10 +141,9 @@ class Progress {
 
 /** Fails unless nothing is at `file`, or a video this command wrote (which is then replaced). */
 async function checkTarget(file: string): Promise<void> {
-  const stat = await fs.lstat(file).catch(() => null);
-  if (!stat) return;
-  if (!stat.isFile()) throw new OutputExistsError(file, `is ${stat.isSymbolicLink() ? 'a symbolic link' : 'a folder'}`);
-  if (!(await isOurVideo(file))) throw new OutputExistsError(file, 'is a file film-features did not write');
+  if (!(await fs.lstat(file).catch(() => null))) return;
+  const why = await whyNotOurFile(file, videoMark);
+  if (why) throw new OutputExistsError(file, why);
 }
 
 async function slowmoCommand(input: string, flags: SlowmoFlags): Promise<number> {
@@ -173,7 +173,7 @@ async function slowmoCommand(input: string, flags: SlowmoFlags): Promise<number>
   let written = 0;
   try {
     let size = '';
-    const format = await encodeVideo(flags.out, { fps, crf: flags.crf, signal: controller.signal, ours: isOurVideo }, async (write) => {
+    const format = await encodeVideo(flags.out, { fps, crf: flags.crf, signal: controller.signal }, async (write) => {
       let previous: RawImage | undefined;
       for await (const frame of videoFrames(input, { maxSide: flags.maxSide, signal: controller.signal })) {
         const current: RawImage = { data: frame.data, info: frame };

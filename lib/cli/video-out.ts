@@ -3,9 +3,10 @@
 import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 
-import { atomicTag, partialName, placeFile, removeStale } from '../batch/atomic';
+import { fileOwner, place } from '../batch/place';
+import { newTempFile } from '../batch/write';
 import { ffmpegCommand, ffprobeJson, spawnTool, type Tool } from '../batch/ffmpeg';
-import { videoMarkArgs } from './owned';
+import { videoMark, videoMarkArgs } from './owned';
 
 type Streams = { streams?: { avg_frame_rate?: string; r_frame_rate?: string; nb_frames?: string; nb_read_packets?: string }[] };
 
@@ -47,8 +48,6 @@ export interface EncodeOptions {
   /** H.264 constant rate factor. */
   crf: number;
   signal?: AbortSignal;
-  /** Whether a file already at `out` is one we wrote (then it is replaced; anything else is left, and this throws). */
-  ours: (file: string) => Promise<boolean>;
 }
 
 /** yuv420p where both sides are even (plays everywhere); yuv444p (H.264 High 4:4:4) where one is odd. */
@@ -57,15 +56,14 @@ export type PixelFormat = 'yuv420p' | 'yuv444p';
 /**
  * Runs produce, which calls write(frame) for every frame in order (RGB, all of one size; write
  * waits while ffmpeg catches up, so memory stays bounded). The video has the frames' size. The
- * file appears at out only when produce and ffmpeg both succeed, and replaces only a file `ours`
- * accepts; on any failure nothing is left behind. Resolves to the pixel format written.
+ * file appears at out only when produce and ffmpeg both succeed, and replaces only a video of ours
+ * (ownership.ts); on any failure nothing is left behind. Resolves to the pixel format written.
  */
 export async function encodeVideo(out: string, options: EncodeOptions,
   produce: (write: (frame: RawFrame) => Promise<void>) => Promise<void>): Promise<PixelFormat> {
   const ext = path.extname(out) || '.mp4';
-  const partial = partialName(path.dirname(out), path.basename(out), atomicTag(), ext); // the suffix tells ffmpeg the container
-  await fs.mkdir(path.dirname(path.resolve(out)), { recursive: true });
-  await removeStale(path.dirname(path.resolve(out)));
+  // made first, so that its identity goes into the comment; ffmpeg writes into it (the suffix tells it the container)
+  const { temp: partial, identity } = await newTempFile(out, ext);
   let tool: Tool | undefined;
   let exited: Promise<number | null> | undefined;
   let size = '';
@@ -79,7 +77,7 @@ export async function encodeVideo(out: string, options: EncodeOptions,
     pixelFormat = width % 2 === 0 && height % 2 === 0 ? 'yuv420p' : 'yuv444p';
     tool = spawnTool(ffmpegCommand(), ['-hide_banner', '-v', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', size,
       '-framerate', options.fps, '-i', 'pipe:0', '-c:v', 'libx264', '-crf', String(options.crf), '-pix_fmt', pixelFormat,
-      ...videoMarkArgs(), '-movflags', '+faststart', '-y', partial], { stdin: 'pipe', stdout: 'ignore' }, '');
+      ...videoMarkArgs(identity), '-movflags', '+faststart', '-y', partial], { stdin: 'pipe', stdout: 'ignore' }, '');
     tool.child.stdin!.on('error', () => {}); // EPIPE when ffmpeg fails; its exit code tells why
     exited = tool.exited.catch((err: Error) => {
       failure = err;
@@ -117,7 +115,7 @@ export async function encodeVideo(out: string, options: EncodeOptions,
     tool.child.stdin!.end();
     const code = await exited!;
     if (code !== 0) throw ffmpegError(code);
-    await placeFile(partial, out, { ours: options.ours });
+    await place(partial, out, fileOwner(videoMark));
     return pixelFormat;
   } catch (err) {
     if (tool && tool.child.exitCode === null) tool.child.kill('SIGKILL');

@@ -4,8 +4,7 @@
 import * as path from 'node:path';
 
 import { processInput, unitDir, type PipelineLimits } from '../batch';
-import { removeTemps } from '../batch/atomic';
-import { isFrameName } from '../batch/output';
+import { removeAbandonedTemps } from '../batch/temp-files';
 import type { FeatureExtractor } from '../feature-extractor';
 import type { FleetJobData } from './job-data';
 
@@ -35,21 +34,22 @@ export interface JobRunOptions {
 export class PermanentError extends Error {}
 
 /**
- * Removes the temporary folders an earlier run of this job left (its worker was killed mid-write).
- * The job's lock says no one else is running it now, so they are removed whoever wrote them.
+ * Removes the temporaries an earlier run of this job left (its worker was killed mid-write), by
+ * the one rule of temp-files.ts: only those whose writer is gone. (A job's lock can lapse while
+ * its old worker still writes; a retry on another host must not delete that worker's files.)
  */
-async function removePartials(job: FleetJobData): Promise<void> {
+async function removeAbandonedOf(job: FleetJobData): Promise<void> {
   const dir = unitDir(job.output.out, job.item, null);
   // a still's folder (or a video's, made with its first frame) beside it; a frame's inside the video's folder
-  await removeTemps(path.dirname(dir), (t) => t.base === path.basename(dir));
-  await removeTemps(dir, (t) => isFrameName(t.base));
+  await removeAbandonedTemps(path.dirname(dir), true);
+  await removeAbandonedTemps(dir, true);
 }
 
 const frameLabel = (frame: number | null): string => (frame === null ? '' : `frame ${frame}: `);
 
 export async function processJob(fx: FeatureExtractor, job: FleetJobData, opts: JobRunOptions = {}): Promise<JobResult> {
   const progress = opts.onProgress ?? (() => {});
-  await removePartials(job);
+  await removeAbandonedOf(job);
   const decoded = new Set<number>(); // frames that decoded: a later failure is in extract or write
   const failures: { frame: number | null; error: Error; decoded: boolean }[] = [];
   let done = 0;
