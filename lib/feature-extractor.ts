@@ -99,7 +99,10 @@ export class FeatureExtractor {
    *   pages and cached GPU memory and idle pinned buffers, and turns caching off: freed blocks go
    *   straight back to the system from then on. Call it after a burst of work.
    * - `cache(true)` restores the default: FILM_FEATURES_CPU_CACHE_MB (read once, when the addon
-   *   loads), else a quarter of the RAM or of the cgroup's memory limit, at most 8 GiB.
+   *   loads: a whole number of MiB, capped at the machine's memory; any other value is ignored, with
+   *   a process warning of code FILM_FEATURES_ENV), else a quarter of the RAM or of the cgroup's
+   *   memory limit, at most 8 GiB.
+   * Turning the cache on or off at run time, even with runs in flight, only changes its limit.
    * Process-wide (every worker_thread shares it). GPU memory is cached by libtorch's own allocator,
    * which cannot be turned off; `{ memory: 0 }` empties it.
    */

@@ -15,6 +15,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "addon_data.h"
 #include "errors.h"
@@ -22,6 +23,7 @@
 #include "model.h"
 #include "model_slot.h"
 #include "promise_task.h"
+#include "tagged_external.h"
 
 namespace film {
 
@@ -38,15 +40,34 @@ class BoundModel : public Napi::ObjectWrap<D> {
  public:
   using Wrap = Napi::ObjectWrap<D>;
 
-  // The class with run(), dispose() and the device and info accessors.
+  // The class with run(), dispose() and the device and info accessors. They are the prototype's
+  // plain functions, each checking its receiver's tag before the cast (Self()): ObjectWrap's own
+  // would unwrap an instance of the other class as this one.
   static Napi::Function Define(Napi::Env env) {
-    using Method = Napi::Value (D::*)(const Napi::CallbackInfo&);
-    return Wrap::DefineClass(
-        env, D::kName,
-        {Wrap::InstanceMethod("run", static_cast<Method>(&D::Run)),
-         Wrap::InstanceMethod("dispose", static_cast<Method>(&BoundModel::Dispose)),
-         Wrap::InstanceAccessor("device", static_cast<Method>(&BoundModel::Device), nullptr),
-         Wrap::InstanceAccessor("info", static_cast<Method>(&BoundModel::Info), nullptr)});
+    Napi::Function cls = Wrap::DefineClass(env, D::kName, std::vector<typename Wrap::PropertyDescriptor>{});
+    Napi::Object prototype = cls.Get("prototype").template As<Napi::Object>();
+    prototype.DefineProperties({
+        Napi::PropertyDescriptor::Function(env, prototype, "run", Call<&D::Run>),
+        Napi::PropertyDescriptor::Function(env, prototype, "dispose", Call<&BoundModel::Dispose>),
+        Napi::PropertyDescriptor::Accessor<Call<&BoundModel::Device>>("device"),
+        Napi::PropertyDescriptor::Accessor<Call<&BoundModel::Info>>("info"),
+    });
+    return cls;
+  }
+
+  // The instance value is, or a TypeError: an object this class constructed, by its tag.
+  static D* Self(const Napi::Value& value) {
+    const std::string expected = std::string("Expected a ") + D::kName;
+    FILM_TYPE_ERROR_IF(!value.IsObject() || !HasTypeTag(value, InstanceTag()), expected);
+    D* self = Wrap::Unwrap(value.As<Napi::Object>());
+    FILM_TYPE_ERROR_IF(!self, expected);
+    return self;
+  }
+
+  // Tests only (binding._internal.handoffOf): what load() hands the constructor, for this handle's
+  // model, so that the constructors can be shown another class's handoff.
+  static Napi::Value HandoffOf(Napi::Env env, const Napi::Value& handle) {
+    return NewTaggedExternal(env, std::make_unique<std::shared_ptr<M>>(Self(handle)->Live()), HandoffTag());
   }
 
   // load(path, device, threads, half, ...D's own) -> Promise<D>
@@ -70,22 +91,26 @@ class BoundModel : public Napi::ObjectWrap<D> {
     });
   }
 
+  // Made by load() only: from the External its task hands over, tagged as this class's handoff.
   explicit BoundModel(const Napi::CallbackInfo& info) : Wrap(info) {
-    Napi::Env env = info.Env();
-    const std::string made_by = std::string(D::kName) + " is made by load(), not constructed";
-    if (info.Length() != 1 || !info[0].IsExternal()) throw Napi::TypeError::New(env, made_by);
-    std::shared_ptr<M> model = std::move(*info[0].As<Napi::External<std::shared_ptr<M>>>().Data());
-    if (!model) throw Napi::TypeError::New(env, made_by);
-    device_ = model->device_name();
-    info_ = model->info();
-    // When the last holder lets go (dispose(), or the last run in flight after it), the model is
-    // destroyed, and freed memory is handed back to the system once nothing runs (idle_release.h).
-    auto* owner = new std::shared_ptr<M>(std::move(model));
-    std::shared_ptr<M> tracked(owner->get(), [owner](M*) {
-      delete owner;
-      ReleaseWhenIdle();
+    Guard(info.Env(), [&]() -> Napi::Value {
+      const std::string made_by = std::string(D::kName) + " is made by load(), not constructed";
+      FILM_TYPE_ERROR_IF(info.Length() != 1, made_by);
+      std::shared_ptr<M> model = std::move(*TaggedExternalData<std::shared_ptr<M>>(info[0], HandoffTag(), made_by));
+      FILM_TYPE_ERROR_IF(!model, made_by);
+      device_ = model->device_name();
+      info_ = model->info();
+      // When the last holder lets go (dispose(), or the last run in flight after it), the model is
+      // destroyed, and freed memory is handed back to the system once nothing runs (idle_release.h).
+      auto* owner = new std::shared_ptr<M>(std::move(model));
+      std::shared_ptr<M> tracked(owner->get(), [owner](M*) {
+        delete owner;
+        ReleaseWhenIdle();
+      });
+      slot_ = std::make_shared<Slot<M>>(std::move(tracked));
+      SetTypeTag(info.This(), InstanceTag());
+      return info.Env().Undefined();
     });
-    slot_ = std::make_shared<Slot<M>>(std::move(tracked));
   }
 
  protected:
@@ -143,9 +168,7 @@ class BoundModel : public Napi::ObjectWrap<D> {
 
     Napi::Value Result(Napi::Env env) override {
       // The constructor moves the model out of the External: nothing else keeps it.
-      auto* handoff = new std::shared_ptr<M>(std::move(model_));
-      auto external =
-          Napi::External<std::shared_ptr<M>>::New(env, handoff, [](Napi::Env, std::shared_ptr<M>* p) { delete p; });
+      auto external = NewTaggedExternal(env, std::make_unique<std::shared_ptr<M>>(std::move(model_)), HandoffTag());
       return D::Constructor(AddonData::From(env)).New({external});
     }
 
@@ -153,6 +176,20 @@ class BoundModel : public Napi::ObjectWrap<D> {
     LoadOptions options_;
     std::shared_ptr<M> model_;
   };
+
+  // One tag per class for its handoff External, another for its instances (tagged_external.h).
+  static constexpr napi_type_tag HandoffTag() { return TypeTagOf(D::kName); }
+  static constexpr napi_type_tag InstanceTag() {
+    napi_type_tag tag = TypeTagOf(D::kName);
+    tag.lower |= 1;
+    return tag;
+  }
+
+  // A prototype function: method on the receiver, once Self() has checked it.
+  template <auto method>
+  static Napi::Value Call(const Napi::CallbackInfo& info) {
+    return Guard(info.Env(), [&]() -> Napi::Value { return (Self(info.This())->*method)(info); });
+  }
 
   // Empties the slot; runs in flight keep the model until they finish, then it is freed.
   Napi::Value Dispose(const Napi::CallbackInfo& info) {

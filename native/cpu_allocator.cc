@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <iterator>
@@ -14,6 +15,9 @@
 #include <mutex>
 #include <new>
 #include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 // c10::Allocator's interface: up to 2.2 (Debian 12's 1.13) allocate() is const; 2.3 made it non-const
 // and added the pure virtual copy_data() (checked against Debian 13's 2.6). A libtorch of another
@@ -27,12 +31,32 @@
 #define FILM_ALLOCATOR_COPY_DATA 1
 #endif
 
+// AddressSanitizer: a block kept for reuse is poisoned while it sits in the cache (and a block's
+// tail past what was asked for, while in use), so that a use-after-free of a cached block is still
+// reported, as it would be without the cache.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FILM_CACHE_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) && !defined(FILM_CACHE_ASAN)
+#define FILM_CACHE_ASAN 1
+#endif
+#ifdef FILM_CACHE_ASAN
+#include <sanitizer/asan_interface.h>
+#define FILM_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define FILM_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define FILM_POISON(p, n) ((void)(p), (void)(n))
+#define FILM_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 namespace film {
 #ifdef FILM_CPU_CACHE
 namespace {
 
 constexpr size_t kMinCached = size_t{1} << 20;
-constexpr size_t kAlignment = 64;  // as libtorch's default allocator; also the header's size
+constexpr size_t kAlignment = 64;  // as libtorch's default allocator
 
 // Size classes 1/8 of a power of two apart: at most 12.5% waste, and frames of one size reuse.
 size_t SizeClass(size_t n) {
@@ -43,37 +67,38 @@ size_t SizeClass(size_t n) {
   return (n + step - 1) / step * step;
 }
 
+// Installed once, when the addon loads, whatever the limit: c10 frees a raw_allocate()d block
+// through the raw_deleter() of the allocator current at the time of the free, so an allocator
+// swapped in after libtorch has run would be handed blocks it never made. Turning the cache on or
+// off is only a change of limit; with 0 every block is freed when its tensor is.
+//
+// Each block it made is in live_ with its size class, so Release() never reads memory to size a
+// block; a pointer it did not make (one allocated before the install, by libtorch's static
+// initializers or another library) goes to the deleter of the allocator that was current before.
 class CachingCpuAllocator final : public c10::Allocator {
  public:
-  explicit CachingCpuAllocator(size_t cap) : cap_(cap) {}
+  CachingCpuAllocator(size_t cap, c10::DeleterFnPtr previous_deleter) : cap_(cap), previous_deleter_(previous_deleter) {}
 
-  // Frees cached blocks, largest first, until at most cap bytes are held; returns the bytes freed.
-  size_t SetCap(size_t cap) {
-    std::lock_guard<std::mutex> lock(mutex_);
-    cap_ = cap;
-    size_t released = 0;
-    while (cached_ > cap_ && !free_.empty()) {
-      auto last = std::prev(free_.end());
-      std::free(last->second);
-      cached_ -= last->first;
-      released += last->first;
-      free_.erase(last);
-    }
-    return released;
-  }
+  // Sets the limit and frees cached blocks, largest first, until at most cap bytes are held;
+  // returns the bytes freed.
+  size_t SetCap(size_t cap) { return Trim(cap, true); }
 
-  // Every block carries its size in a header, small or not: raw_deallocate() hands the deleter a
-  // bare pointer, so the deleter must be able to tell any block's size.
+  // Frees every cached block, the limit unchanged; returns the bytes freed.
+  size_t Clear() { return Trim(0, false); }
+
   c10::DataPtr allocate(size_t n) FILM_ALLOCATE_CONST override {
+    // no block for no bytes, as libtorch's default allocator
+    if (n == 0) return {nullptr, nullptr, &Release, c10::Device(c10::DeviceType::CPU)};
     const size_t size = SizeClass(n);
-    char* base = size >= kMinCached ? Take(size) : nullptr;
-    if (!base) {
+    char* data = size >= kMinCached ? Take(size) : nullptr;
+    if (!data) {
       void* fresh = nullptr;
-      if (posix_memalign(&fresh, kAlignment, size + kAlignment) != 0) throw std::bad_alloc();
-      base = static_cast<char*>(fresh);
-      *reinterpret_cast<size_t*>(base) = size;
+      if (posix_memalign(&fresh, kAlignment, size) != 0 || !fresh) throw std::bad_alloc();
+      data = static_cast<char*>(fresh);
+      Register(data, size);
     }
-    void* data = base + kAlignment;
+    FILM_UNPOISON(data, n);
+    FILM_POISON(data + n, size - n);
     // context == data, as raw_allocate() (used by oneDNN through ideep) requires
     return {data, data, &Release, c10::Device(c10::DeviceType::CPU)};
   }
@@ -86,54 +111,102 @@ class CachingCpuAllocator final : public c10::Allocator {
   }
 #endif
 
-  size_t Clear() {
-    std::lock_guard<std::mutex> lock(mutex_);
-    const size_t released = cached_;
-    for (auto& entry : free_) std::free(entry.second);
-    free_.clear();
-    cached_ = 0;
-    return released;
-  }
-
   CpuCacheState State() const {
     std::lock_guard<std::mutex> lock(mutex_);
     return {cap_, cached_, high_};
   }
 
+  // Tests only (ProbeCpuCache): whether p is a block this allocator made, in use or cached.
+  bool Made(const void* p) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return live_.count(const_cast<void*>(p)) > 0;
+  }
+
   static std::atomic<CachingCpuAllocator*> instance;
 
  private:
+  // Frees cached blocks, largest first, until at most keep bytes are held (the frees outside the lock).
+  size_t Trim(size_t keep, bool set_cap) {
+    std::vector<std::pair<char*, size_t>> drop;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (set_cap) cap_ = keep;
+      while (cached_ > keep && !free_.empty()) drop.push_back(PopLargest());
+    }
+    return FreeAll(drop);
+  }
+
   static void Release(void* data) {
-    char* base = static_cast<char*>(data) - kAlignment;
-    instance.load()->Put(base, *reinterpret_cast<size_t*>(base));
+    if (data) instance.load()->Free(static_cast<char*>(data));
+  }
+
+  void Register(char* data, size_t size) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_.emplace(data, size);
   }
 
   char* Take(size_t size) const {
     std::lock_guard<std::mutex> lock(mutex_);
     auto it = free_.find(size);
     if (it == free_.end()) return nullptr;
-    char* base = it->second;
+    char* data = it->second;
     free_.erase(it);
     cached_ -= size;
-    return base;
+    return data;  // still in live_: it stayed ours while cached
   }
 
-  void Put(char* base, size_t size) {
-    if (size >= kMinCached) {
+  void Free(char* data) {
+    size_t size = 0;
+    {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (cached_ + size <= cap_) {
-        free_.emplace(size, base);
-        cached_ += size;
-        high_ = std::max(high_, cached_);
-        return;
+      auto it = live_.find(data);
+      if (it != live_.end()) {
+        size = it->second;
+        if (size >= kMinCached && cached_ + size <= cap_) {
+          FILM_POISON(data, size);
+          free_.emplace(size, data);
+          cached_ += size;
+          high_ = std::max(high_, cached_);
+          return;
+        }
+        live_.erase(it);
       }
     }
-    std::free(base);
+    if (size == 0) {
+      // not ours: made before the install, so freed as the allocator that made it frees
+      if (previous_deleter_) previous_deleter_(data);
+      return;  // no deleter known: kept rather than freed the wrong way
+    }
+    FILM_UNPOISON(data, size);
+    std::free(data);
+  }
+
+  // Under the lock: the largest cached block, out of the cache and of live_.
+  std::pair<char*, size_t> PopLargest() {
+    auto last = std::prev(free_.end());
+    const std::pair<char*, size_t> block{last->second, last->first};
+    cached_ -= last->first;
+    free_.erase(last);
+    live_.erase(block.first);
+    return block;
+  }
+
+  // Outside the lock: frees blocks taken out of the cache; returns their bytes.
+  static size_t FreeAll(const std::vector<std::pair<char*, size_t>>& blocks) {
+    size_t bytes = 0;
+    for (const auto& [data, size] : blocks) {
+      FILM_UNPOISON(data, size);
+      std::free(data);
+      bytes += size;
+    }
+    return bytes;
   }
 
   size_t cap_;
+  const c10::DeleterFnPtr previous_deleter_;
   mutable std::mutex mutex_;
-  mutable std::multimap<size_t, char*> free_;
+  mutable std::unordered_map<void*, size_t> live_;   // every block made and not yet freed
+  mutable std::multimap<size_t, char*> free_;        // the cached ones, by size class
   mutable size_t cached_ = 0;
   size_t high_ = 0;
 };
@@ -154,21 +227,22 @@ size_t CgroupLimit(const std::string& root) {
   return 0;
 }
 
-size_t initial_cap = 0;
-std::mutex install_mutex;
-
-// Never destroyed: tensors it allocated may be freed at any point until the process ends.
-void Install(size_t cap) {
-  CachingCpuAllocator::instance = new CachingCpuAllocator(cap);
-  c10::SetCPUAllocator(CachingCpuAllocator::instance.load(), /*priority=*/10);
+size_t PhysicalMemory() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page = sysconf(_SC_PAGESIZE);
+  return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : 0;
 }
+
+size_t initial_cap = 0;
+std::string env_warning;  // set once, at install; handed out once (TakeCpuCacheEnvWarning)
+std::atomic<bool> env_warning_taken{false};
 
 }  // namespace
 #endif
 
 size_t DefaultCpuCacheLimit(const std::string& cgroup_root) {
 #ifdef FILM_CPU_CACHE
-  size_t memory = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  size_t memory = PhysicalMemory();
   if (const size_t limit = CgroupLimit(cgroup_root)) memory = std::min(memory, limit);
   return std::min(memory / 4, size_t{8} << 30);
 #else
@@ -177,16 +251,59 @@ size_t DefaultCpuCacheLimit(const std::string& cgroup_root) {
 #endif
 }
 
+size_t ParseCpuCacheMb(const std::string& value, size_t fallback, size_t memory, std::string* warning) {
+  constexpr const char* kName = "FILM_FEATURES_CPU_CACHE_MB";
+  std::string shown;  // the value as the warning quotes it: printable, at most 40 characters
+  for (char c : value.substr(0, 40)) shown += (c >= 0x20 && c < 0x7f) ? c : '?';
+  if (value.size() > 40) shown += "...";
+  const size_t most_mb = memory ? memory >> 20 : (SIZE_MAX >> 20);
+  size_t mb = 0;
+  bool capped = false;
+  bool digits = !value.empty();
+  for (char c : value) {
+    if (c < '0' || c > '9') {
+      digits = false;
+      break;
+    }
+    if (!capped) mb = mb * 10 + static_cast<size_t>(c - '0');  // mb <= most_mb < 2^44: no overflow
+    if (mb > most_mb) capped = true;
+  }
+  if (!digits) {
+    *warning = std::string(kName) + "=\"" + shown + "\" is not a whole number of MiB (0 or more): ignored, and the default limit of the CPU block cache (" +
+               std::to_string(fallback >> 20) + " MiB) is used";
+    return fallback;
+  }
+  if (capped) {
+    *warning = std::string(kName) + "=\"" + shown + "\" is more than this machine's memory: the CPU block cache's limit is " +
+               std::to_string(most_mb) + " MiB";
+    return most_mb << 20;
+  }
+  warning->clear();
+  return mb << 20;
+}
+
 void InstallCachingCpuAllocator() {
 #ifdef FILM_CPU_CACHE
   static std::once_flag once;
   std::call_once(once, [] {
+    const size_t fallback = DefaultCpuCacheLimit("/sys/fs/cgroup");
     const char* mb = std::getenv("FILM_FEATURES_CPU_CACHE_MB");
-    initial_cap = mb && *mb ? std::strtoull(mb, nullptr, 10) << 20 : DefaultCpuCacheLimit("/sys/fs/cgroup");
-    std::lock_guard<std::mutex> lock(install_mutex);
-    if (initial_cap > 0) Install(initial_cap);
+    // empty is unset, as for the package's other variables
+    initial_cap = mb && *mb ? ParseCpuCacheMb(mb, fallback, PhysicalMemory(), &env_warning) : fallback;
+    // Never destroyed: tensors it allocated may be freed at any point until the process ends.
+    c10::Allocator* previous = c10::GetCPUAllocator();
+    auto* cache = new CachingCpuAllocator(initial_cap, previous ? previous->raw_deleter() : nullptr);
+    CachingCpuAllocator::instance = cache;
+    c10::SetCPUAllocator(cache, /*priority=*/10);
   });
 #endif
+}
+
+std::string TakeCpuCacheEnvWarning() {
+#ifdef FILM_CPU_CACHE
+  if (!env_warning.empty() && !env_warning_taken.exchange(true)) return env_warning;
+#endif
+  return {};
 }
 
 size_t InitialCpuCacheLimit() {
@@ -199,14 +316,7 @@ size_t InitialCpuCacheLimit() {
 
 CpuCacheState SetCpuCacheLimit(size_t bytes) {
 #ifdef FILM_CPU_CACHE
-  {
-    std::lock_guard<std::mutex> lock(install_mutex);
-    if (!CachingCpuAllocator::instance) {
-      if (bytes == 0) return {0, 0, 0};
-      Install(bytes);
-    }
-  }
-  CachingCpuAllocator::instance.load()->SetCap(bytes);
+  if (CachingCpuAllocator* cache = CachingCpuAllocator::instance) cache->SetCap(bytes);
 #else
   (void)bytes;
 #endif
@@ -222,10 +332,6 @@ size_t ReleaseCpuCache() {
 #endif
 }
 
-}  // namespace film
-
-namespace film {
-
 bool CpuCacheCompiledIn() {
 #ifdef FILM_CPU_CACHE
   return true;
@@ -239,6 +345,35 @@ CpuCacheState GetCpuCacheState() {
   if (CachingCpuAllocator* cache = CachingCpuAllocator::instance) return cache->State();
 #endif
   return {0, 0, 0};
+}
+
+CpuCacheProbe ProbeCpuCache() {
+  CpuCacheProbe probe;
+#ifdef FILM_CACHE_ASAN
+  probe.asan = true;
+#endif
+#ifdef FILM_CPU_CACHE
+  CachingCpuAllocator* cache = CachingCpuAllocator::instance;
+  c10::Allocator* current = c10::GetCPUAllocator();
+  if (!cache || current != cache) return probe;
+  probe.installed = true;
+  // a block of libtorch's default allocator, freed through the current one (as c10's raw_deallocate
+  // frees a block made before an allocator was installed)
+  current->raw_deallocate(c10::GetDefaultCPUAllocator()->raw_allocate(4096));
+  void* block = current->raw_allocate(kMinCached);
+  current->raw_deallocate(block);
+  probe.cached = cache->Made(block);  // still ours: kept for reuse
+#ifdef FILM_CACHE_ASAN
+  probe.poisoned = probe.cached && __asan_region_is_poisoned(block, kMinCached) == block;
+#endif
+  void* again = current->raw_allocate(kMinCached);
+  probe.reused = again == block;
+#ifdef FILM_CACHE_ASAN
+  probe.unpoisoned = __asan_region_is_poisoned(again, kMinCached) == nullptr;
+#endif
+  current->raw_deallocate(again);
+#endif
+  return probe;
 }
 
 }  // namespace film

@@ -1,6 +1,7 @@
 // A caching CPU allocator for libtorch. Large activations (hundreds of MB at 720p) otherwise go
 // to mmap and back on every op, and the page faults cost a quarter of the CPU time. Blocks of
-// 1 MiB or more are kept after free and reused, up to a cap.
+// 1 MiB or more are kept after free and reused, up to a cap. It is installed once, when the addon
+// loads, and stays: a cap of 0 turns caching off (every block is freed when its tensor is).
 #pragma once
 
 #include <cstddef>
@@ -8,9 +9,19 @@
 
 namespace film {
 
-// Installs the allocator once per process, with the default limit: FILM_FEATURES_CPU_CACHE_MB
-// (read once, here; 0 turns the cache off), else DefaultCpuCacheLimit("/sys/fs/cgroup").
+// Installs the allocator once per process, before the addon runs anything on libtorch, with the
+// default limit: FILM_FEATURES_CPU_CACHE_MB (read once, here; 0 turns the cache off; see
+// ParseCpuCacheMb), else DefaultCpuCacheLimit("/sys/fs/cgroup").
 void InstallCachingCpuAllocator();
+
+// FILM_FEATURES_CPU_CACHE_MB's value: a whole number of MiB (digits only), at most memory bytes
+// (0: unknown). Returns the limit in bytes: the value's, capped at memory, or fallback where the value
+// is not such a number; warning says why when the value was not taken as it is (else it is cleared).
+size_t ParseCpuCacheMb(const std::string& value, size_t fallback, size_t memory, std::string* warning);
+
+// Once per process, the first call: what was wrong with FILM_FEATURES_CPU_CACHE_MB, for a process
+// warning (the addon's load emits it); empty when nothing was, and on every later call.
+std::string TakeCpuCacheEnvWarning();
 
 // False where this libtorch's allocator interface is not one the cache is built for (see the .cc).
 bool CpuCacheCompiledIn();
@@ -23,8 +34,7 @@ struct CpuCacheState {
 CpuCacheState GetCpuCacheState();
 
 // Sets the limit (FeatureExtractor.cache({ memory })): blocks past it are freed now, and with 0 every
-// block is freed when its tensor is. A limit set on a process that started without the cache
-// installs it then. Returns the state after.
+// block is freed when its tensor is. Only the limit changes: the allocator stays. Returns the state after.
 CpuCacheState SetCpuCacheLimit(size_t bytes);
 // The limit the process started with.
 size_t InitialCpuCacheLimit();
@@ -35,5 +45,17 @@ size_t DefaultCpuCacheLimit(const std::string& cgroup_root);
 
 // Frees the cached blocks not in use; returns how many bytes were released.
 size_t ReleaseCpuCache();
+
+// Tests only (binding._internal.probeCpuCache): frees a block of libtorch's default allocator through
+// the current one, then frees a 1 MiB block and allocates one again, and says what happened.
+struct CpuCacheProbe {
+  bool asan = false;        // this build has AddressSanitizer
+  bool installed = false;   // the cache is libtorch's CPU allocator
+  bool cached = false;      // the freed block was kept (the limit allowing)
+  bool poisoned = false;    // ASan: the whole block was poisoned while cached
+  bool reused = false;      // the next allocation of that size got it back
+  bool unpoisoned = false;  // ASan: and it was no longer poisoned
+};
+CpuCacheProbe ProbeCpuCache();
 
 }  // namespace film
