@@ -16,10 +16,13 @@ import { extractFrameInBands, type BandProgress } from './bands';
 import type { LevelBuffer } from './encode';
 import { framesOf, framesOfAll, type Size, type SourceEvent } from './frames';
 import { nameClash, type InputItem } from './inputs';
-import type { Chunk } from './atomic';
+import type { Chunk } from './write';
 import { npyHeader, safetensorsHeader } from './formats';
 import { DEFAULT_FRAMES, type FrameOptions, type OutputOptions } from './batch-options';
-import { checkOutputName, LAYOUT, sha256File, WRITER, writeUnit, type OutputFile } from './output';
+import { sha256File } from './digest';
+import { checkOutputName } from './names';
+import { writeUnit, type OutputFile } from './output';
+import { LAYOUT, WRITER } from './ownership';
 import { frameTile, previewPng, PreviewSampler } from './preview';
 import { Semaphore } from './semaphore';
 
@@ -45,11 +48,55 @@ export class PipelineLimits {
     this.extracting = new Semaphore(jobs);
   }
 
+  /**
+   * Takes a frame's slots: `weight` holding slots, then an extracting one. Resolves once both are
+   * the caller's, who releases them through the returned FrameSlots on every path; rejects having
+   * kept none (the signal fired during a wait, or before or after the slots were granted).
+   */
+  async admit(weight: number, signal?: AbortSignal): Promise<FrameSlots> {
+    await this.holding.acquire(weight, signal);
+    try {
+      await this.extracting.acquire(1, signal);
+    } catch (err) {
+      this.holding.release(weight);
+      throw err;
+    }
+    const slots = new FrameSlots(this, weight);
+    if (signal?.aborted) { // granted as the signal fired: never the caller's
+      slots.release();
+      throw signal.reason;
+    }
+    return slots;
+  }
+
   /** Runs `write` after every write queued before it (one write at a time, in turn). */
   write(write: () => Promise<void>): Promise<void> {
     const turn = this.#writer.then(write);
     this.#writer = turn.catch(() => {});
     return turn;
+  }
+}
+
+/** One frame's slots of a PipelineLimits (admit()); each is given back once, whatever calls come. */
+export class FrameSlots {
+  #extracting = true;
+  #holding = true;
+
+  constructor(readonly limits: PipelineLimits, readonly weight: number) {}
+
+  /** The extract is done: the next frame may start extracting (the frame still holds its features). */
+  releaseExtracting(): void {
+    if (!this.#extracting) return;
+    this.#extracting = false;
+    this.limits.extracting.release();
+  }
+
+  /** The frame is written, skipped or has failed: every slot it still has goes back. */
+  release(): void {
+    this.releaseExtracting();
+    if (!this.#holding) return;
+    this.#holding = false;
+    this.limits.holding.release(this.weight);
   }
 }
 
@@ -87,7 +134,11 @@ export type BatchEvent = FrameRef & (
   | { type: 'decoded'; width: number; height: number; original: Size | null; scaled: boolean }
   | { type: 'extracting'; pixels: number; /** large frames go in bands (see bands.ts) */ band?: BandProgress }
   | { type: 'writing'; level: number; /** 1-based place of the level among those saved */ index: number; of: number }
-  | { type: 'written'; dir: string; bytes: number; ms: { decode: number; extract: number; write: number }; meta: FrameMeta }
+  | {
+    type: 'written'; dir: string; bytes: number; ms: { decode: number; extract: number; write: number }; meta: FrameMeta;
+    /** The output is in place and complete, but flushing its folder (--fsync) failed: it may not survive a power cut. */
+    syncError?: Error;
+  }
   | { type: 'skipped'; dir: string }
   | { type: 'failed'; error: Error });
 
@@ -137,11 +188,6 @@ export interface FrameMeta {
 
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
-function metaJson(meta: FrameMeta): string {
-  // indented, but each shape and the crop box on one line
-  return `${JSON.stringify(meta, null, 2).replace(/\[[\d,\s]+\]|\{[^{}[\]]*\}/g, (x) => JSON.stringify(JSON.parse(x)))}\n`;
-}
-
 /** A frame's levels: each one's shape as written, and its bytes on demand (made once, when written). */
 interface Levels {
   shapes: Record<string, number[]>;
@@ -185,7 +231,7 @@ function levelsFromBuffers(buffers: Map<number, LevelBuffer>): Levels {
   return { shapes, bytes: (level) => buffers.get(level)!.encoded().bytes };
 }
 
-/** The files of one frame: levels as .npy or one .safetensors, meta.json, maybe preview.png. */
+/** The files of one frame: levels as .npy or one .safetensors, maybe preview.png; meta.json's fields (writeUnit writes it). */
 async function outputFiles(levels: Levels, preview: Buffer | null, meta: Omit<FrameMeta, 'shapes' | 'files'>, o: OutputOptions,
   onLevel: (level: number, k: number) => void): Promise<{ files: OutputFile[]; meta: FrameMeta }> {
   const { shapes } = levels;
@@ -210,7 +256,6 @@ async function outputFiles(levels: Levels, preview: Buffer | null, meta: Omit<Fr
     })), metadata);
     files.push({ name: names[0], chunks: (function* () { yield header; for (const [k, l] of o.saveLevels.entries()) yield* encoded(l, k); })() });
   }
-  files.push({ name: 'meta.json', chunks: [Buffer.from(metaJson(full))] });
   return { files, meta: full };
 }
 
@@ -218,7 +263,7 @@ async function outputFiles(levels: Levels, preview: Buffer | null, meta: Omit<Fr
 export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchContext): Promise<BatchSummary> {
   const { extractor: fx, output: o, signal } = ctx;
   const limits = ctx.limits ?? new PipelineLimits(ctx.jobs ?? 2);
-  const { holding, extracting } = limits;
+  const { holding } = limits;
   const large = ctx.largeFramePixels ?? LARGE_FRAME_PIXELS;
   const emit = ctx.onEvent ?? (() => {});
   const modelFile = path.resolve(ctx.modelFile ?? defaultModelPath);
@@ -238,10 +283,11 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
     emit({ ...ref, type: 'failed', error });
   };
 
-  async function process(ref: FrameRef, ev: Extract<SourceEvent, { kind: 'frame' }>, weight: number): Promise<void> {
-    let extracted = false;
+  /** Runs one frame; it owns `slots` from its first line, and gives them back on every path. */
+  async function process(ref: FrameRef, ev: Extract<SourceEvent, { kind: 'frame' }>, slots: FrameSlots): Promise<void> {
     let levels: Levels | undefined;
     try {
+      signal?.throwIfAborted();
       const t0 = performance.now();
       // The decoded bytes go to native code with the padding: it converts, pads, pools, extracts,
       // cuts and converts the levels off this thread (lib/frame-plan.ts).
@@ -277,8 +323,7 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
       const preview = o.preview
         ? await previewPng(frameTile(rgb, pad, keptBox(pad, 0, kept)), o.saveLevels.map((l) => samplers.get(l)!.tensor)) : null;
       const extractMs = performance.now() - t0;
-      extracting.release();
-      extracted = true;
+      slots.releaseExtracting();
       const frameLevels = levels;
       const write = async () => {
         signal?.throwIfAborted();
@@ -292,7 +337,7 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
         };
         const { files, meta: full } = await outputFiles(frameLevels, preview, meta, o,
           (level, k) => emit({ ...ref, type: 'writing', level, index: k + 1, of: o.saveLevels.length }));
-        const bytes = await writeUnit(ev.dir, files, { source: ev.item.source, frame: ev.frame !== null, signal, fsync: ctx.fsync });
+        const { bytes, syncError } = await writeUnit(ev.dir, files, { source: ev.item.source, frame: ev.frame !== null, signal, fsync: ctx.fsync, meta: full });
         written.set(ev.item, (written.get(ev.item) ?? 0) + 1);
         const ms = { decode: ev.decodeMs, extract: extractMs, write: performance.now() - t1 };
         summary.written++;
@@ -301,15 +346,14 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
         summary.ms.decode += ms.decode;
         summary.ms.extract += ms.extract;
         summary.ms.write += ms.write;
-        emit({ ...ref, type: 'written', dir: ev.dir, bytes, ms, meta: full });
+        emit({ ...ref, type: 'written', dir: ev.dir, bytes, ms, meta: full, ...(syncError ? { syncError } : {}) });
       };
       await limits.write(write);
     } catch (err) {
       if (!signal?.aborted) fail(ref, err);
     } finally {
       levels?.release?.();
-      if (!extracted) extracting.release();
-      holding.release(weight);
+      slots.release();
     }
   }
 
@@ -338,10 +382,8 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
       emit({ ...ref, type: 'decoded', width, height, original: ev.original, scaled });
       // a frame holds slots in proportion to its pixels: the frames in memory add up to about one large frame
       const weight = Math.min(capacity, Math.max(1, Math.ceil((width * height * capacity) / large)));
-      await holding.acquire(weight);
-      await extracting.acquire();
-      signal?.throwIfAborted();
-      const task = process(ref, ev, weight);
+      const slots = await limits.admit(weight, signal); // both slots, or none and a rejection
+      const task = process(ref, ev, slots); // owns the slots from here
       running.add(task);
       void task.finally(() => running.delete(task));
       if (ctx.sequential) await task;
