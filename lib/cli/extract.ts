@@ -6,7 +6,7 @@ import * as vm from 'node:vm';
 import type { Command } from 'commander';
 
 import {
-  checkWritable, expandInputs, inspectFrames, inspectUnit, runBatch, unitDir, type BatchEvent, type InputItem, type OutputOptions,
+  checkWritable, expandInputs, inspectVideoFolder, inspectUnit, runBatch, unitDir, type BatchEvent, type InputItem, type OutputOptions,
 } from '../batch';
 // The addon loads with the model (where none loads, that error says how to fix it), so commands
 // that need no model (status, enqueue) start without libtorch.
@@ -18,6 +18,7 @@ import {
   addFrameOptions, addInputOptions, addOutputOptions, device, fail, frameOptionsFrom, integer, outputOptionsFrom, reason, usageMessage,
   type CliOutputFlags,
 } from './flags';
+import { Interrupt, INTERRUPTED } from './program';
 import { Reporter } from './report';
 
 interface Flags extends CliOutputFlags {
@@ -48,7 +49,7 @@ async function existing(items: InputItem[], out: string): Promise<number> {
   let count = 0;
   for (const item of items) {
     const dir = unitDir(out, item, null);
-    const state = await (item.kind === 'video' ? inspectFrames(dir, item.source) : inspectUnit(dir, item.source)).catch(() => null);
+    const state = await (item.kind === 'video' ? inspectVideoFolder(dir, item.source) : inspectUnit(dir, item.source)).catch(() => null);
     if (state?.state === 'ours') count++;
   }
   return count;
@@ -91,22 +92,21 @@ async function extract(inputs: string[], flags: Flags, cmd: Command): Promise<nu
   if (!fx) return 1;
 
   const reporter = new Reporter(items, output, flags.maxSide);
-  const controller = new AbortController();
-  const stop = () => controller.abort(new Error('interrupted'));
-  process.once('SIGINT', stop);
+  const interrupt = new Interrupt();
   try {
     const summary = await runBatch(items, {
       extractor: fx, modelFile: flags.model, output, frames, skipExisting: flags.skipExisting, fsync: flags.fsync, jobs: flags.jobs,
-      signal: controller.signal, onEvent: (e: BatchEvent) => reporter.event(e),
+      signal: interrupt.signal, onEvent: (e: BatchEvent) => reporter.event(e),
     });
     reporter.finish(summary);
     return summary.failed.length + missing > 0 ? 1 : 0;
   } catch (err) {
     reporter.close();
-    fail(`${reason(err)}; complete outputs are kept, the one being written is not`);
-    return 130;
+    // only the user's SIGINT or SIGTERM is an interrupt; any other error stopped the run: a failure
+    fail(`${interrupt.by ? `interrupted (${interrupt.by})` : reason(err)}; complete outputs are kept, the one being written is not`);
+    return interrupt.by ? INTERRUPTED : 1;
   } finally {
-    process.removeListener('SIGINT', stop);
+    interrupt.dispose();
     fx.dispose();
   }
 }
@@ -127,8 +127,8 @@ export const registerExtract: Register = (program: Command, setExitCode) => {
     .option('--jobs <n>', 'extracts in flight at once (large frames go alone)', integer(1, 64), 2)
     .addHelpText('after', '\nExit status: 0 when every frame was written; 1 when any input or frame failed (the others are\n' +
       'still written: something film-features did not write at an output path fails that input, and is left\n' +
-      'alone), the output folder cannot be written, or the model did not load; 2 for bad usage;\n' +
-      '130 when interrupted (complete outputs are kept).')
+      'alone), the output folder cannot be written, the model did not load, or an error stopped the run;\n' +
+      '2 for bad usage; 130 when interrupted by SIGINT or SIGTERM (complete outputs are kept).')
     .action(async (inputs: string[], flags: Flags, cmd: Command) => {
       setExitCode(await extract(inputs, flags, cmd));
     });

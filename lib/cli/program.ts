@@ -34,3 +34,36 @@ export async function runProgram(program: Command, argv: string[], code: () => n
   }
   return code();
 }
+
+/** The exit status of a command that a SIGINT or SIGTERM stopped (128 + SIGINT, as shells say an interrupt). */
+export const INTERRUPTED = 130;
+
+/**
+ * The user's request to stop: `signal` fires on the first SIGINT or SIGTERM until dispose() (a
+ * second one then ends the process as it would without us). Only this makes a command's failure
+ * an interrupt (exit INTERRUPTED); any other error is a failure like the rest.
+ */
+export class Interrupt {
+  readonly #controller = new AbortController();
+  readonly signal: AbortSignal = this.#controller.signal;
+  #by?: NodeJS.Signals;
+  readonly #on = (by: NodeJS.Signals): void => {
+    this.#by ??= by;
+    this.#controller.abort(new Error(`interrupted (${by})`));
+  };
+
+  constructor() {
+    process.once('SIGINT', this.#on);
+    process.once('SIGTERM', this.#on);
+  }
+
+  /** The signal that asked the command to stop, if one did. */
+  get by(): NodeJS.Signals | undefined {
+    return this.#by;
+  }
+
+  dispose(): void {
+    process.removeListener('SIGINT', this.#on);
+    process.removeListener('SIGTERM', this.#on);
+  }
+}
