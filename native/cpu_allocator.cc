@@ -95,7 +95,12 @@ class CachingCpuAllocator final : public c10::Allocator {
       void* fresh = nullptr;
       if (posix_memalign(&fresh, kAlignment, size) != 0 || !fresh) throw std::bad_alloc();
       data = static_cast<char*>(fresh);
-      Register(data, size);
+      try {
+        Register(data, size);
+      } catch (...) {  // the registry could not grow: the block is not handed out, so not kept
+        std::free(data);
+        throw;
+      }
     }
     FILM_UNPOISON(data, n);
     FILM_POISON(data + n, size - n);
