@@ -14,7 +14,8 @@ const batch = require('../dist/batch');
 const { runCli: run } = require('./helpers');
 
 const LEVELS = 2;
-const host = os.hostname().replace(/[^\w.-]/g, '_');
+// this process's PID namespace on this boot, as its temporary names carry it (lib/batch/temp-files.ts)
+const space = path.basename(require('../dist/batch/temp-files').tempPath('/', 'x')).split('~')[1];
 
 const extract = (inputs, out, ...more) => run(['extract', ...inputs, '--levels', String(LEVELS), '--device', 'cpu', '--out', out, ...more]);
 
@@ -116,7 +117,9 @@ describe('batch output safety', function () {
       assert.equal(r.status, 0, r.stderr);
       const m = meta(path.join(out, 'src'));
       assert.equal(m.writer, 'film-features');
-      assert.equal(m.layout, 1);
+      assert.equal(m.layout, 2);
+      const dirStat = fs.lstatSync(path.join(out, 'src'), { bigint: true });
+      assert.equal(m.identity, `${dirStat.ino}.${dirStat.birthtimeNs}`, 'meta.json names its own folder');
       const ino = fs.statSync(path.join(out, 'src', 'meta.json')).ino;
       r = await extract([png], out, '--save-levels', '0');
       assert.equal(r.status, 0, r.stderr);
@@ -343,9 +346,9 @@ describe('batch output safety', function () {
       const clip = path.join(tmp, 'vid', 'clip.mp4');
       assert.equal((await extract([png, clip], out)).status, 0);
       const pid = deadPid();
-      const partial = path.join(out, `.src.partial-${host}-${pid}-1`);
-      const framePartial = path.join(out, 'clip', `.000001.partial-${host}-${pid}-2`);
-      const live = path.join(out, `.src.partial-${host}-${process.pid}-1`); // a live run's: kept
+      const partial = path.join(out, `.src.partial~${space}~${pid}~1`);
+      const framePartial = path.join(out, 'clip', `.000001.partial~${space}~${pid}~2`);
+      const live = path.join(out, `.src.partial~${space}~${process.pid}~1`); // a live run's: kept
       for (const p of [partial, framePartial, live]) {
         fs.mkdirSync(p);
         fs.writeFileSync(path.join(p, 'level0.npy'), 'half');
@@ -359,10 +362,10 @@ describe('batch output safety', function () {
     });
 
     it('the set of folders already cleaned is bounded in a long-running process', async () => {
-      const output = require('../dist/batch/output');
+      const temps = require('../dist/batch/temp-files');
       const base = path.join(tmp, 'many-parents');
-      for (let i = 0; i < 3 * output.STALE_CACHE_LIMIT; i++) await output.removeStale(path.join(base, String(i)));
-      assert.ok(output.staleCacheSize() <= output.STALE_CACHE_LIMIT, `${output.staleCacheSize()}`);
+      for (let i = 0; i < 3 * temps.CLEANED_CACHE_LIMIT; i++) await temps.removeAbandonedTemps(path.join(base, String(i)));
+      assert.ok(temps.cleanedCacheSize() <= temps.CLEANED_CACHE_LIMIT, `${temps.cleanedCacheSize()}`);
     });
   });
 

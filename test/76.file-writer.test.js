@@ -12,7 +12,7 @@ const { Worker } = require('node:worker_threads');
 const { FeatureExtractor } = require('..');
 const { native } = require('../dist/native');
 const { framePlan, runFrame, runFrameHeld } = require('../dist/frame-plan');
-const { writeNewFiles } = require('../dist/batch/atomic');
+const { writeNewFiles } = require('../dist/batch/write');
 const { models, need } = require('./fixtures');
 const { cli, requireHere, needs } = require('./helpers');
 
@@ -112,14 +112,15 @@ describe('native file writer', () => {
 
   it('writeUnit makes missing folders above a unit; a file in the way is ERR_FILM_OUTPUT_EXISTS and stays as it was', async () => {
     const { writeUnit } = require('../dist/batch/output');
-    const meta = (source) => Buffer.from(JSON.stringify({ writer: 'film-features', layout: 1, source, frame: null, files: ['a.txt', 'meta.json'] }));
-    const files = (source) => [{ name: 'a.txt', chunks: [Buffer.from('ours')] }, { name: 'meta.json', chunks: [meta(source)] }];
+    const files = [{ name: 'a.txt', chunks: [Buffer.from('ours')] }];
+    const options = (source) => ({ source, frame: false, meta: { source, frame: null, files: ['a.txt', 'meta.json'] } });
     const deep = path.join(tmp, 'out', 'x', 'y', 'unit');
-    assert.equal(await writeUnit(deep, files('s1'), { source: 's1', frame: false }), 4 + meta('s1').length);
+    const { bytes } = await writeUnit(deep, files, options('s1'));
+    assert.equal(bytes, 4 + fs.statSync(path.join(deep, 'meta.json')).size);
     assert.equal(fs.readFileSync(path.join(deep, 'a.txt'), 'utf8'), 'ours');
     fs.writeFileSync(path.join(tmp, 'out', 'file'), 'theirs');
-    await assert.rejects(writeUnit(path.join(tmp, 'out', 'file', 'sub', 'unit'), files('s2'), { source: 's2', frame: false }),
-      (err) => err.code === 'ERR_FILM_OUTPUT_EXISTS' && err.message.includes(path.join(tmp, 'out', 'file', 'sub')));
+    await assert.rejects(writeUnit(path.join(tmp, 'out', 'file', 'sub', 'unit'), files, options('s2')),
+      (err) => err.code === 'ERR_FILM_OUTPUT_EXISTS' && err.path === path.join(tmp, 'out', 'file') && /is a file, where a folder is needed/.test(err.message));
     assert.equal(fs.readFileSync(path.join(tmp, 'out', 'file'), 'utf8'), 'theirs');
     assert.deepEqual(fs.readdirSync(path.join(tmp, 'out')).sort(), ['file', 'x']);
   });

@@ -32,6 +32,8 @@ const prerequisites = {
     }
   },
   ffmpeg: () => !(runs('ffmpeg', ['-version']) && runs('ffprobe', ['-version'])) && 'ffmpeg and ffprobe: apt-get install ffmpeg',
+  strace: () => !runs('strace', ['-V']) && 'strace: apt-get install strace',
+  unshare: () => !runs('unshare', ['--pid', '--fork', '--mount-proc', 'true']) && 'unshare with PID namespaces (util-linux, run as root)',
 };
 
 /**

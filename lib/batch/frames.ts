@@ -7,7 +7,8 @@ import sharp = require('sharp');
 import type { InputItem } from './inputs';
 import { takesFrame, type FrameOptions } from './batch-options';
 import { unitDir } from './names';
-import { inspectUnit, inspectVideoFolder } from './ownership';
+import { inspectUnit, inspectVideoFolder, OutputExistsError, type UnitState } from './ownership';
+import { inTheWay } from './place';
 import { removeAbandonedTemps } from './temp-files';
 import { videoFrames, type RgbFrame } from './video';
 
@@ -54,6 +55,13 @@ export async function decodeImage(file: string, page: number | null, maxSide: nu
   return { rgb: { data, width: info.width, height: info.height, channels: 3 }, original };
 }
 
+/** What is at an output path that cannot be looked at: a file in the way above it (ENOTDIR), or another error. */
+async function failure(dir: string, err: Error): Promise<UnitState> {
+  const error = (err as NodeJS.ErrnoException).code === 'ENOTDIR' ? await inTheWay(dir, err) : err;
+  if (error instanceof OutputExistsError) return { state: 'foreign', error };
+  throw error;
+}
+
 /**
  * What to do with one frame before it is decoded: 'write' it, or the event that settles it: skipped
  * (--skip-existing and our complete output of this source is there) or failed (something that is
@@ -61,7 +69,7 @@ export async function decodeImage(file: string, page: number | null, maxSide: nu
  */
 async function settle(item: InputItem, frame: number | null, dir: string, o: SourceOptions): Promise<SourceEvent | 'write'> {
   await removeAbandonedTemps(path.dirname(dir));
-  const state = await inspectUnit(dir, item.source);
+  const state = await inspectUnit(dir, item.source).catch((err: Error) => failure(dir, err));
   if (state.state === 'foreign') return { kind: 'failed', item, frame, error: state.error };
   if (o.skipExisting && state.state === 'ours' && state.complete) return { kind: 'skipped', item, frame, dir };
   return 'write';
@@ -71,7 +79,7 @@ async function settle(item: InputItem, frame: number | null, dir: string, o: Sou
 async function videoFolderFailure(item: InputItem, o: SourceOptions): Promise<SourceEvent | null> {
   const dir = unitDir(o.out, item, null);
   await removeAbandonedTemps(path.dirname(dir));
-  const state = await inspectVideoFolder(dir, item.source);
+  const state = await inspectVideoFolder(dir, item.source).catch((err: Error) => failure(dir, err));
   return state.state === 'foreign' ? { kind: 'failed', item, frame: null, error: state.error } : null;
 }
 

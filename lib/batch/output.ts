@@ -95,7 +95,7 @@ export async function writeUnit(dir: string, files: readonly OutputFile[], optio
   try {
     // The write task places the unit at once where nothing is at dir (one wake-up less); else place() decides.
     const { bytes, placed, syncError } = await writeUnitFolder(temp, files, options, dir);
-    return { bytes, ...(placed ? { syncError } : await place(temp, dir, unitOwner(source), fsync)) };
+    return { bytes, ...(placed ? { syncError } : await place(temp, dir, unitOwner(source), fsync, true)) };
   } catch (err) {
     await fs.rm(temp, { recursive: true, force: true }).catch(() => {}); // never seen at dir: wholly ours
     throw err;

@@ -116,9 +116,10 @@ export async function flushPlaced(target: string, fsync: boolean): Promise<Place
  * Moves the finished temporary `temp` to `target` by the placement rule (the top of this file).
  * Throws OutputExistsError, leaving what is there as it was, when something that is not ours is
  * there; `temp` is then removed if it was ever seen at `target`, else left to the caller.
+ * `freeTried`: step 1 was just tried (the native writer's placeAt) and found something there.
  */
-export async function place(temp: string, target: string, owner: Owner, fsync = false): Promise<Placed> {
-  if (await renameIntoFreePlace(temp, target)) return flushPlaced(target, fsync);
+export async function place(temp: string, target: string, owner: Owner, fsync = false, freeTried = false): Promise<Placed> {
+  if (!freeTried && (await renameIntoFreePlace(temp, target))) return flushPlaced(target, fsync);
   const why = await owner.whyNot(target);
   if (why) throw new OutputExistsError(target, why);
   if (!(await native().rename(temp, target, 'exchange'))) {

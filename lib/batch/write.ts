@@ -6,7 +6,7 @@ import * as path from 'node:path';
 
 import { native } from '../native';
 import { identityOf } from './ownership';
-import { fileOwner, fsyncDir, inTheWay, makeFolders, place, type Placed } from './place';
+import { fileOwner, flushPlaced, fsyncDir, inTheWay, makeFolders, place, renameIntoFreePlace, type Placed } from './place';
 import { removeAbandonedTemps, tempPath } from './temp-files';
 
 export interface WriteOptions {
@@ -62,7 +62,10 @@ export async function writeNewFiles(dir: string, files: readonly NewFile[], make
     }),
   }));
   if (levels === null && specs.some(({ parts }) => parts.some((part) => (part as Uint8Array).byteLength > COPY_LIMIT))) {
-    return { bytes: await writeFromJs(dir, specs as { name: string; parts: Uint8Array[] }[], makeDir, options), placed: false };
+    const bytes = await writeFromJs(dir, specs as { name: string; parts: Uint8Array[] }[], makeDir, options);
+    // the placement rule's first step, as the native task takes it
+    const placed = options.placeAt !== undefined && (await renameIntoFreePlace(dir, options.placeAt));
+    return { bytes, placed, ...(placed ? await flushPlaced(options.placeAt!, options.fsync ?? false) : {}) };
   }
   let done;
   try {
