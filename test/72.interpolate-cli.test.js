@@ -108,6 +108,14 @@ describe('CLI: interpolate and slowmo', function () {
       assert.deepEqual(fs.readdirSync(out).sort(), ['t0.25.png', 't0.5.png', 't0.75.png', 't0.9.png']);
       const png = await sharp(path.join(out, 't0.9.png')).metadata();
       assert.deepEqual([png.format, png.width, png.height], ['png', 53, 41]);
+      // a copy of our PNG put in its place (the user's backup, restored) is not ours
+      fs.copyFileSync(path.join(out, 't0.9.png'), path.join(out, 'backup'));
+      fs.renameSync(path.join(out, 'backup'), path.join(out, 't0.9.png'));
+      const bytes = fs.readFileSync(path.join(out, 't0.9.png'));
+      r = await run(['interpolate', a, b, '--model', models.tinyFilm, '--device', 'cpu', '--times', '0.9', '--out', out]);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, /t0\.9\.png is a copy of a film-features output/);
+      assert.ok(fs.readFileSync(path.join(out, 't0.9.png')).equals(bytes));
     });
 
     it('fails clearly: sizes differ, a time out of range, no --model, an extractor as the model', async () => {
@@ -226,6 +234,19 @@ describe('CLI: interpolate and slowmo', function () {
       }
       assert.equal(Number(ffprobe(ours).nb_read_frames), 5);
       assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.includes('partial')), []);
+      // the user's edit of our video keeps our comment tag (ffmpeg copies it), and a plain copy
+      // keeps every byte: neither is ours, so neither is replaced
+      const edit = path.join(tmp, 'edit.mp4');
+      const copy = path.join(tmp, 'copy.mp4');
+      assert.equal(spawnSync('ffmpeg', ['-v', 'error', '-y', '-i', ours, '-vf', 'hflip', edit]).status, 0);
+      fs.copyFileSync(ours, copy);
+      for (const file of [edit, copy]) {
+        const bytes = fs.readFileSync(file);
+        r = await run(['slowmo', video, '--model', models.tinyFilm, '--device', 'cpu', '--out', file]);
+        assert.equal(r.status, 1, r.stderr);
+        assert.match(r.stderr, /is a copy of a film-features output .*not replaced.*ERR_FILM_OUTPUT_EXISTS/);
+        assert.ok(fs.readFileSync(file).equals(bytes), `${file} is as it was`);
+      }
     });
 
     it('bad usage exits 2: --factor 3, no --out', async () => {

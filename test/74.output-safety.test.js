@@ -6,12 +6,13 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-require('./fixtures').need('sharp', 'ffmpeg'); // before sharp is required: a missing one fails loudly
+const { need } = require('./fixtures');
+need('sharp', 'ffmpeg'); // before sharp is required: a missing one fails loudly
 const sharp = require('sharp');
 
 const { FeatureExtractor } = require('..');
 const batch = require('../dist/batch');
-const { runCli: run } = require('./helpers');
+const { runCli: run, cli } = require('./helpers');
 
 const LEVELS = 2;
 // this process's PID namespace on this boot, as its temporary names carry it (lib/batch/temp-files.ts)
@@ -367,6 +368,36 @@ describe('batch output safety', function () {
       for (let i = 0; i < 3 * temps.CLEANED_CACHE_LIMIT; i++) await temps.removeAbandonedTemps(path.join(base, String(i)));
       assert.ok(temps.cleanedCacheSize() <= temps.CLEANED_CACHE_LIMIT, `${temps.cleanedCacheSize()}`);
     });
+  });
+
+  it('--fsync: a failed flush of the folder after the output is in place is said, and the frame counts as written', async () => {
+    need('strace');
+    // 3 files and the unit's folder are flushed before the rename; the 5th fsync is the output folder's, after it
+    const out = path.join(tmp, 'fsync-fails');
+    const r = spawnSync('strace', ['-f', '-qq', '-o', '/dev/null', '-e', 'trace=fsync', '-e', 'inject=fsync:error=EIO:when=5',
+      process.execPath, cli, 'extract', png, '--levels', String(LEVELS), '--device', 'cpu', '--out', out, '--fsync'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /1 written .* 0 failed/);
+    assert.match(r.stderr, /written, but flushing its folder failed .*EIO.*fsync/);
+    assert.deepEqual(fs.readdirSync(path.join(out, 'src')).sort(), ['level0.npy', 'level1.npy', 'meta.json']);
+    assert.deepEqual(fs.readdirSync(out), ['src']);
+  });
+
+  it('a copy of our output is not ours: a folder copied back with our meta.json, or our folder swapped for a copy, is left alone', async () => {
+    const out = path.join(tmp, 'copies');
+    assert.equal((await extract([png], out)).status, 0);
+    const src = path.join(out, 'src');
+    fs.cpSync(src, path.join(tmp, 'backup'), { recursive: true, preserveTimestamps: true });
+    fs.rmSync(src, { recursive: true });
+    fs.renameSync(path.join(tmp, 'backup'), src); // the user's restored copy, our meta.json and all
+    const before = snapshot(src);
+    const r = await extract([png], out);
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /src is a copy of a film-features output .*not replaced.*ERR_FILM_OUTPUT_EXISTS/);
+    assert.deepEqual(snapshot(src), before);
+    // --skip-existing does not take it for ours either
+    assert.equal((await extract([png], out, '--skip-existing')).status, 1);
+    assert.deepEqual(snapshot(src), before);
   });
 
   it('--fsync writes the same files', async () => {

@@ -69,7 +69,9 @@ export class Reporter {
         if (this.#single && e.frame === null) {
           out += Object.entries(m.shapes).map(([name, shape]) => `\n  ${name.replace('level', 'level ')}: [${shape.join(', ')}]`).join('');
         }
-        this.#settle(e.seq, { out });
+        // in place and complete, but --fsync could not flush its folder: said, not counted as failed
+        const err = e.syncError ? `film-features: ${this.#label(e)}: written, but flushing its folder failed (it may not survive a power cut): ${e.syncError.message}` : undefined;
+        this.#settle(e.seq, { out, err });
         break;
       }
       case 'skipped':
