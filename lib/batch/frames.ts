@@ -1,15 +1,13 @@
-// Decoding: every input as a sequence of RGB frames. Stills are one frame (EXIF orientation
-// applied); animated images give each page; videos each frame ffmpeg decodes.
-import * as path from 'node:path';
+// Decoding: every input as a sequence of RGB frames, each once its plan (plan.ts) says to write it.
+// Stills are one frame (EXIF orientation applied); animated images give each page; videos each
+// frame ffmpeg decodes.
 
 import sharp = require('sharp');
 
 import type { InputItem } from './inputs';
 import { takesFrame, type FrameOptions } from './batch-options';
 import { unitDir } from './names';
-import { inspectUnit, inspectVideoFolder, OutputExistsError, type UnitState } from './ownership';
-import { inTheWay } from './place';
-import { removeAbandonedTemps } from './temp-files';
+import { planFrame, planVideoFolder } from './plan';
 import { videoFrames, type RgbFrame } from './video';
 
 export type { RgbFrame } from './video';
@@ -55,34 +53,6 @@ export async function decodeImage(file: string, page: number | null, maxSide: nu
   return { rgb: { data, width: info.width, height: info.height, channels: 3 }, original };
 }
 
-/** What is at an output path that cannot be looked at: a file in the way above it (ENOTDIR), or another error. */
-async function failure(dir: string, err: Error): Promise<UnitState> {
-  const error = (err as NodeJS.ErrnoException).code === 'ENOTDIR' ? await inTheWay(dir, err) : err;
-  if (error instanceof OutputExistsError) return { state: 'foreign', error };
-  throw error;
-}
-
-/**
- * What to do with one frame before it is decoded: 'write' it, or the event that settles it: skipped
- * (--skip-existing and our complete output of this source is there) or failed (something that is
- * not ours is there; it is left alone). Leftovers of killed runs beside it are removed first.
- */
-async function settle(item: InputItem, frame: number | null, dir: string, o: SourceOptions): Promise<SourceEvent | 'write'> {
-  await removeAbandonedTemps(path.dirname(dir));
-  const state = await inspectUnit(dir, item.source).catch((err: Error) => failure(dir, err));
-  if (state.state === 'foreign') return { kind: 'failed', item, frame, error: state.error };
-  if (o.skipExisting && state.state === 'ours' && state.complete) return { kind: 'skipped', item, frame, dir };
-  return 'write';
-}
-
-/** For a video or animation: a failure when its frames' folder is there and not ours; leftovers beside it removed. */
-async function videoFolderFailure(item: InputItem, o: SourceOptions): Promise<SourceEvent | null> {
-  const dir = unitDir(o.out, item, null);
-  await removeAbandonedTemps(path.dirname(dir));
-  const state = await inspectVideoFolder(dir, item.source).catch((err: Error) => failure(dir, err));
-  return state.state === 'foreign' ? { kind: 'failed', item, frame: null, error: state.error } : null;
-}
-
 async function* imageFrames(item: InputItem, o: SourceOptions): AsyncGenerator<SourceEvent> {
   let metadata: sharp.Metadata;
   try {
@@ -94,7 +64,7 @@ async function* imageFrames(item: InputItem, o: SourceOptions): AsyncGenerator<S
   const pages = metadata.pages ?? 1;
   const indices = pages > 1 ? Array.from({ length: pages }, (_, i) => i).filter((i) => takesFrame(o.frames, i)) : [null];
   if (pages > 1) {
-    const failed = await videoFolderFailure(item, o);
+    const failed = await planVideoFolder(item, o);
     if (failed) {
       yield failed;
       return;
@@ -103,7 +73,7 @@ async function* imageFrames(item: InputItem, o: SourceOptions): AsyncGenerator<S
   for (const frame of indices) {
     o.signal?.throwIfAborted();
     const dir = unitDir(o.out, item, frame);
-    const settled = await settle(item, frame, dir, o);
+    const settled = await planFrame(item, frame, dir, o);
     if (settled !== 'write') {
       yield settled;
       continue;
@@ -124,7 +94,7 @@ async function* videoSource(item: InputItem, o: SourceOptions): AsyncGenerator<S
   let index = 0;
   let t = performance.now();
   try {
-    const failed = await videoFolderFailure(item, o);
+    const failed = await planVideoFolder(item, o);
     if (failed) {
       yield failed;
       return;
@@ -133,7 +103,7 @@ async function* videoSource(item: InputItem, o: SourceOptions): AsyncGenerator<S
       const frame = index++;
       if (!takesFrame(o.frames, frame)) continue;
       const dir = unitDir(o.out, item, frame);
-      const settled = await settle(item, frame, dir, o);
+      const settled = await planFrame(item, frame, dir, o);
       if (settled !== 'write') {
         yield settled;
       } else {
