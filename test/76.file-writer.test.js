@@ -244,4 +244,21 @@ describe('native file writer', () => {
       console.log(`      in flight when the worker ended: w${written.length ? written.join(', w') : '(none)'} written, ${5 - written.length} dropped`);
     });
   }
+
+  it("a folder that exists is EEXIST naming it, not 'a folder above it is not a folder'; a file above it is named as such", async () => {
+    const dir = path.join(tmp, 'exists');
+    fs.mkdirSync(dir);
+    await assert.rejects(writeNewFiles(dir, [{ name: 'x', chunks: [Buffer.from('x')] }], true),
+      (err) => err.code === 'EEXIST' && err.message.includes(dir) && !/not a folder/.test(err.message));
+    // a unit whose files name one twice: EEXIST on that file, in the unit's own folder
+    const { writeUnit } = require('../dist/batch/output');
+    const twice = [{ name: 'a.npy', chunks: [Buffer.from('1')] }, { name: 'a.npy', chunks: [Buffer.from('2')] }];
+    await assert.rejects(writeUnit(path.join(tmp, 'twice'), twice, { source: 's', frame: false, meta: { files: ['a.npy', 'meta.json'] } }),
+      (err) => err.code === 'EEXIST' && /a\.npy/.test(err.message) && !/not a folder/.test(err.message));
+    assert.ok(!fs.existsSync(path.join(tmp, 'twice')));
+    fs.writeFileSync(path.join(tmp, 'plain'), 'theirs');
+    await assert.rejects(writeNewFiles(path.join(tmp, 'plain', 'a', 'b'), [{ name: 'x', chunks: [Buffer.from('x')] }], true),
+      (err) => err.code === 'ERR_FILM_OUTPUT_EXISTS' && err.path === path.join(tmp, 'plain') && /is a file, where a folder is needed/.test(err.message));
+    assert.equal(fs.readFileSync(path.join(tmp, 'plain'), 'utf8'), 'theirs');
+  });
 });
