@@ -230,7 +230,6 @@ describe('services', function () {
     });
 
     it('the release runs on an executor thread once the runs finish, emptying the CPU block cache', async function () {
-      if (underAsan) this.skip(); // test:asan turns the cache off so that ASan sees every free
       if (native().cache().limit === 0) assert.fail('the CPU block cache is off (FILM_FEATURES_CPU_CACHE_MB=0): nothing to test');
       await fx.extract(randomTensor([1, 3, 256, 256], 10), { levels: 4 });
       global.gc(); // the outputs' blocks go back to the cache now, not during the wait below

@@ -5,7 +5,7 @@
 import sharp = require('sharp');
 
 import type { InputItem } from './inputs';
-import { takesFrame, type FrameOptions } from './batch-options';
+import { takesFrame, type FrameOptions, type OutputOptions } from './batch-options';
 import { unitDir } from './names';
 import { planFrame, planVideoFolder } from './plan';
 import { videoFrames, type RgbFrame } from './video';
@@ -19,13 +19,19 @@ export interface Size {
 
 /** A frame ready to extract, or one that was skipped or failed to decode. */
 export type SourceEvent =
-  | { kind: 'frame'; item: InputItem; frame: number | null; dir: string; rgb: RgbFrame; original: Size | null; decodeMs: number }
+  | {
+    kind: 'frame'; item: InputItem; frame: number | null; dir: string; rgb: RgbFrame; original: Size | null; decodeMs: number;
+    /** Our complete output is there, made with other options (skipExisting): what differs; it is made again. */
+    redo?: string;
+  }
   | { kind: 'skipped'; item: InputItem; frame: number | null; dir: string }
   | { kind: 'failed'; item: InputItem; frame: number | null; error: Error };
 
 export interface SourceOptions {
   out: string;
-  maxSide: number;
+  /** What the outputs are made with: an output made otherwise is not skipped (skipExisting). */
+  output: OutputOptions;
+  modelFile: string;
   frames: FrameOptions;
   skipExisting: boolean;
   signal?: AbortSignal;
@@ -74,19 +80,19 @@ async function* imageFrames(item: InputItem, o: SourceOptions): AsyncGenerator<S
     o.signal?.throwIfAborted();
     const dir = unitDir(o.out, item, frame);
     const settled = await planFrame(item, frame, dir, o);
-    if (settled !== 'write') {
+    if (settled.kind !== 'write') {
       yield settled;
       continue;
     }
     const t = performance.now();
     let decoded;
     try {
-      decoded = await decodeImage(item.source, frame, o.maxSide, metadata);
+      decoded = await decodeImage(item.source, frame, o.output.maxSide, metadata);
     } catch (err) {
       yield { kind: 'failed', item, frame, error: asError(err) };
       continue;
     }
-    yield { kind: 'frame', item, frame, dir, ...decoded, decodeMs: performance.now() - t };
+    yield { kind: 'frame', item, frame, dir, ...decoded, decodeMs: performance.now() - t, redo: settled.redo };
   }
 }
 
@@ -99,16 +105,16 @@ async function* videoSource(item: InputItem, o: SourceOptions): AsyncGenerator<S
       yield failed;
       return;
     }
-    for await (const rgb of videoFrames(item.source, { maxSide: o.maxSide, limit: o.frames.end, signal: o.signal })) {
+    for await (const rgb of videoFrames(item.source, { maxSide: o.output.maxSide, limit: o.frames.end, signal: o.signal })) {
       const frame = index++;
       if (!takesFrame(o.frames, frame)) continue;
       const dir = unitDir(o.out, item, frame);
       const settled = await planFrame(item, frame, dir, o);
-      if (settled !== 'write') {
+      if (settled.kind !== 'write') {
         yield settled;
       } else {
         // (the size before --max-side is not known without probing the file)
-        yield { kind: 'frame', item, frame, dir, rgb, original: null, decodeMs: performance.now() - t };
+        yield { kind: 'frame', item, frame, dir, rgb, original: null, decodeMs: performance.now() - t, redo: settled.redo };
       }
       t = performance.now();
     }

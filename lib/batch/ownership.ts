@@ -65,6 +65,8 @@ export interface OwnMeta {
   frame: number | null;
   files: string[];
   identity: string;
+  /** The whole of it, as read. */
+  fields: Record<string, unknown>;
 }
 
 /** meta.json's text: 2-space JSON, with short arrays and flat objects on one line each. */
@@ -83,7 +85,7 @@ export async function readOwnMeta(dir: string): Promise<(OwnMeta & { layout: num
     if (!m.files.every((f) => typeof f === 'string' && f !== '' && !f.includes('/') && f !== '.' && f !== '..')) return null;
     return {
       source: m.source, frame: typeof m.frame === 'number' ? m.frame : null, files: m.files as string[],
-      identity: typeof m.identity === 'string' ? m.identity : '', layout: typeof m.layout === 'number' ? m.layout : 0,
+      identity: typeof m.identity === 'string' ? m.identity : '', layout: typeof m.layout === 'number' ? m.layout : 0, fields: m,
     };
   } catch {
     return null;

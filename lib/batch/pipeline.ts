@@ -131,7 +131,11 @@ interface FrameRef {
 }
 
 export type BatchEvent = FrameRef & (
-  | { type: 'decoded'; width: number; height: number; original: Size | null; scaled: boolean }
+  | {
+    type: 'decoded'; width: number; height: number; original: Size | null; scaled: boolean;
+    /** skipExisting found our complete output made with other options: what differs (it is made again). */
+    redo?: string;
+  }
   | { type: 'extracting'; pixels: number; /** large frames go in bands (see bands.ts) */ band?: BandProgress }
   | { type: 'writing'; level: number; /** 1-based place of the level among those saved */ index: number; of: number }
   | {
@@ -379,7 +383,7 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
       }
       const { width, height } = ev.rgb;
       const scaled = ev.original !== null && (ev.original.width !== width || ev.original.height !== height);
-      emit({ ...ref, type: 'decoded', width, height, original: ev.original, scaled });
+      emit({ ...ref, type: 'decoded', width, height, original: ev.original, scaled, ...(ev.redo ? { redo: ev.redo } : {}) });
       // a frame holds slots in proportion to its pixels: the frames in memory add up to about one large frame
       const weight = Math.min(capacity, Math.max(1, Math.ceil((width * height * capacity) / large)));
       const slots = await limits.admit(weight, signal); // both slots, or none and a rejection
@@ -401,7 +405,7 @@ export async function runFrames(source: AsyncIterable<SourceEvent>, ctx: BatchCo
 
 function sourceOptions(ctx: BatchContext) {
   return {
-    out: ctx.output.out, maxSide: ctx.output.maxSide, frames: ctx.frames ?? DEFAULT_FRAMES,
+    out: ctx.output.out, output: ctx.output, modelFile: path.resolve(ctx.modelFile ?? defaultModelPath), frames: ctx.frames ?? DEFAULT_FRAMES,
     skipExisting: ctx.skipExisting ?? false, signal: ctx.signal,
   };
 }

@@ -44,6 +44,7 @@ export class Reporter {
   event(e: BatchEvent): void {
     switch (e.type) {
       case 'decoded': {
+        if (e.redo) this.#note(`${this.#label(e)}: its output was made with other options (${e.redo}): made again`);
         if (e.scaled && e.original) {
           this.#note(`${this.#label(e)}: ${e.original.width}x${e.original.height} scaled to ${e.width}x${e.height} (--max-side ${this.#maxSide})`);
         } else if (!e.original && this.#maxSide > 0 && Math.max(e.width, e.height) === this.#maxSide && !this.#scaledSaid.has(e.item)) {
