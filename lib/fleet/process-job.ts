@@ -86,8 +86,10 @@ export async function processJob(fx: FeatureExtractor, job: FleetJobData, opts: 
     const what = failures.length === 1 && first.frame === null ? '' : `${failures.length} frame(s) failed; first `;
     const message = `${job.item.source}: ${what}${frameLabel(first.frame)}${first.error.message}`;
     // Decode failures do not get better on a retry; extract and write failures (memory, a full or
-    // flaky disk) may, and a retry redoes only the frames that are missing.
-    throw failures.every((f) => !f.decoded) ? new PermanentError(message) : new Error(message);
+    // flaky disk, something in the output's way that its owner may move) may, and a retry redoes
+    // only the frames that are missing.
+    const retryable = (f: (typeof failures)[number]) => f.decoded || (f.error as NodeJS.ErrnoException).code === 'ERR_FILM_OUTPUT_EXISTS';
+    throw failures.some(retryable) ? new Error(message) : new PermanentError(message);
   }
   return { output: unitDir(job.output.out, job.item, null), written: summary.written, skipped: summary.skipped, bytes: summary.bytes };
 }
