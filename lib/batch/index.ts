@@ -6,7 +6,7 @@ export {
   takesFrame,
 } from './batch-options';
 export type { Dtype, FrameOptions, OptionProblem, OutputFormat, OutputOptions } from './batch-options';
-export { checkOutputName, frameName, unitDir } from './names';
+export { checkOutputName, frameName, isFrameName, unitDir } from './names';
 export { inspectFrames, inspectUnit, inspectVideoFolder, LAYOUT, OutputExistsError, unitComplete, WRITER } from './ownership';
 export type { UnitState } from './ownership';
 export { checkWritable } from './output';

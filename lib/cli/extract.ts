@@ -1,4 +1,5 @@
 // film-features extract: the batch pipeline (lib/batch) over files, folders, lists and videos.
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as v8 from 'node:v8';
 import * as vm from 'node:vm';
@@ -6,8 +7,10 @@ import * as vm from 'node:vm';
 import type { Command } from 'commander';
 
 import {
-  checkWritable, expandInputs, inspectVideoFolder, inspectUnit, runBatch, unitDir, type BatchEvent, type InputItem, type OutputOptions,
+  checkWritable, expandInputs, inspectVideoFolder, inspectUnit, isFrameName, runBatch, unitComplete, unitDir, type BatchEvent, type FrameOptions,
+  type InputItem, type OutputOptions,
 } from '../batch';
+import { estimateOutput, freeBytes, type Estimate } from '../batch/estimate';
 // The addon loads with the model (where none loads, that error says how to fix it), so commands
 // that need no model (status, enqueue) start without libtorch.
 import { FeatureExtractor, defaultModelPath } from '../feature-extractor';
@@ -19,7 +22,7 @@ import {
   type CliOutputFlags,
 } from './flags';
 import { Interrupt, INTERRUPTED } from './program';
-import { Reporter } from './report';
+import { gb, Reporter } from './report';
 
 interface Flags extends CliOutputFlags {
   model?: string;
@@ -32,6 +35,7 @@ interface Flags extends CliOutputFlags {
   skipExisting: boolean;
   fsync: boolean;
   jobs: number;
+  force: boolean;
 }
 
 /**
@@ -53,6 +57,38 @@ async function existing(items: InputItem[], out: string): Promise<number> {
     if (state?.state === 'ours') count++;
   }
   return count;
+}
+
+/** Frames of `item` whose complete output is there (a resume skips them). */
+async function framesDone(item: InputItem, out: string): Promise<number> {
+  const dir = unitDir(out, item, null);
+  if (item.kind !== 'video') return (await unitComplete(dir)) ? 1 : 0;
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  return names.filter(isFrameName).length;
+}
+
+/**
+ * Estimates the bytes the run will write and compares them with the free space: says both, and
+ * refuses a run that cannot fit (unless --force) with the options that shrink it.
+ */
+async function checkSpace(items: InputItem[], output: OutputOptions, frames: FrameOptions, shape: { channels: number; subLevels: number },
+  flags: Flags): Promise<Estimate> {
+  const estimate = await estimateOutput(items, output, frames, { channels: shape.channels, subLevels: shape.subLevels },
+    flags.skipExisting ? (item) => framesDone(item, output.out) : undefined);
+  const free = await freeBytes(output.out);
+  const unknown = estimate.unknown > 0 ? ` (and ${estimate.unknown} input(s) whose size could not be read)` : '';
+  const line = `about ${gb(estimate.bytes)} to write for ${estimate.frames} frame(s)${unknown}; ${gb(free)} free in ${output.out}`;
+  if (estimate.bytes > free && !flags.force) {
+    const shrink = [
+      output.dtype === 'float32' ? '--dtype float16 (half the size)' : '',
+      '--save-levels (only the levels you need, e.g. 0,2)',
+      output.crop ? '' : '--crop (no padding)',
+      '--max-side (smaller frames)',
+    ].filter(Boolean);
+    throw new Error(`${line}: it will not fit. Shrink it with ${shrink.join(', ')}, or free space; --force runs anyway`);
+  }
+  console.error(`film-features: ${line}`);
+  return estimate;
 }
 
 async function extract(inputs: string[], flags: Flags, cmd: Command): Promise<number> {
@@ -91,7 +127,15 @@ async function extract(inputs: string[], flags: Flags, cmd: Command): Promise<nu
     `weights: ${m.info.weights}) on ${m.device}`);
   if (!fx) return 1;
 
-  const reporter = new Reporter(items, output, flags.maxSide);
+  let estimate: Estimate;
+  try {
+    estimate = await checkSpace(items, output, frames, fx.info, flags);
+  } catch (err) {
+    fail(reason(err));
+    fx.dispose();
+    return 1;
+  }
+  const reporter = new Reporter(items, output, flags.maxSide, estimate.bytes);
   const interrupt = new Interrupt();
   try {
     const summary = await runBatch(items, {
@@ -125,6 +169,7 @@ export const registerExtract: Register = (program: Command, setExitCode) => {
   cmd.option('--skip-existing', 'leave frames whose complete output exists alone (resumes a killed run)', false)
     .option('--fsync', 'flush each frame\'s files and folder to the disk before renaming it into place (storage that may lose power)', false)
     .option('--jobs <n>', 'extracts in flight at once (large frames go alone)', integer(1, 64), 2)
+    .option('--force', 'run even where the estimated output does not fit in the free space', false)
     .addHelpText('after', '\nExit status: 0 when every frame was written; 1 when any input or frame failed (the others are\n' +
       'still written: something film-features did not write at an output path fails that input, and is left\n' +
       'alone), the output folder cannot be written, the model did not load, or an error stopped the run;\n' +

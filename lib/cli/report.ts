@@ -7,6 +7,7 @@ const LONG_FRAME_PIXELS = 2_000_000; // frames this big get progress lines when 
 const TICK_MS = 1000;
 
 const mb = (bytes: number): string => `${(bytes / 1e6).toFixed(1)} MB`;
+export const gb = (bytes: number): string => (bytes >= 1e9 ? `${(bytes / 1e9).toFixed(1)} GB` : mb(bytes));
 const secs = (ms: number): string => `${(ms / 1000).toFixed(0)} s`;
 
 /** ' (ERR_FILM_...)' for our errors with a code, so scripts can tell them apart. */
@@ -29,7 +30,10 @@ export class Reporter {
   #mpPerSecond = 0; // measured on this run's frames, for the time-left estimate
   readonly #scaledSaid = new Set<InputItem>();
 
-  constructor(items: InputItem[], readonly output: OutputOptions, maxSide: number) {
+  #bytes = 0;
+
+  /** `estimate`: the bytes the run is estimated to write, shown with the progress. */
+  constructor(items: InputItem[], readonly output: OutputOptions, maxSide: number, readonly estimate = 0) {
     items.forEach((item, i) => this.#index.set(item, i));
     this.#total = items.length;
     this.#single = items.length === 1;
@@ -61,6 +65,7 @@ export class Reporter {
         if (this.#current) this.#progress(e, `writing level ${e.level} (${e.index}/${e.of})`, this.#current.pixels, true);
         break;
       case 'written': {
+        this.#bytes += e.bytes;
         const m = e.meta;
         if (e.ms.extract > 0) this.#mpPerSecond = (m.padded.width * m.padded.height) / 1e6 / (e.ms.extract / 1000);
         const size = `${m.width}x${m.height}${m.original ? ` (scaled from ${m.original.width}x${m.original.height})` : ''}, ` +
@@ -109,7 +114,12 @@ export class Reporter {
       const total = (c.pixels / 1e6 / this.#mpPerSecond) * 1000;
       left = total > elapsed ? `, about ${secs(total - elapsed)} left` : '';
     }
-    this.#setStatus(`${c.label}: ${c.what}, ${secs(elapsed)}${left}`);
+    this.#setStatus(`${c.label}: ${c.what}, ${secs(elapsed)}${left}${this.#written()}`);
+  }
+
+  /** '; 1.2 of ~4.5 GB written' once there is an estimate. */
+  #written(): string {
+    return this.estimate > 0 ? `; ${gb(this.#bytes)} of ~${gb(this.estimate)} written` : '';
   }
 
   #setStatus(text: string): void {
@@ -152,6 +162,7 @@ export class Reporter {
     const rate = s.written > 0 ? `${s.framesPerSecond.toFixed(2)} images/s` : 'no images written';
     const parts = [`${s.written} written in ${s.seconds.toFixed(1)} s (${rate})`, `${s.failed.length} failed`];
     if (s.skipped > 0) parts.push(`${s.skipped} skipped (output exists)`);
-    console.log(`${parts.join(', ')}; ${mb(s.bytes)} in ${this.output.out}`);
+    const estimated = this.estimate > 0 ? ` (estimated ${mb(this.estimate)})` : '';
+    console.log(`${parts.join(', ')}; ${mb(s.bytes)} in ${this.output.out}${estimated}`);
   }
 }
