@@ -104,10 +104,11 @@ describe('native file writer', () => {
     for (let i = 0; i < big.length; i++) big[i] = (i * 131) & 255;
     const dir = path.join(tmp, 'js');
     const done = await writeNewFiles(dir, [{ name: 'big', chunks: [Buffer.from('head'), big] }, { name: 'small', chunks: [Buffer.from('s')] }], true,
-      { fsync: true, placeAt: path.join(tmp, 'never') });
-    assert.deepEqual(done, { bytes: big.length + 5, placed: false });
-    assert.ok(fs.readFileSync(path.join(dir, 'big')).equals(Buffer.concat([Buffer.from('head'), big])));
-    assert.equal(fs.readFileSync(path.join(dir, 'small'), 'utf8'), 's');
+      { fsync: true, placeAt: path.join(tmp, 'placed') });
+    assert.deepEqual(done, { bytes: big.length + 5, placed: true }); // the same first step of the placement rule as the native task
+    assert.ok(!fs.existsSync(dir));
+    assert.ok(fs.readFileSync(path.join(tmp, 'placed', 'big')).equals(Buffer.concat([Buffer.from('head'), big])));
+    assert.equal(fs.readFileSync(path.join(tmp, 'placed', 'small'), 'utf8'), 's');
   });
 
   it('writeUnit makes missing folders above a unit; a file in the way is ERR_FILM_OUTPUT_EXISTS and stays as it was', async () => {
