@@ -65,7 +65,13 @@ describe('FILM files: batch_dt conventions, our export, failures', function () {
       const b = randomTensor([2, 3, 50, 70], 32);
       const [oldFrames, newFrames] = await Promise.all([models.tinyFilmOld, models.tinyFilm].map(
         async (file) => (await load(file)).interpolate(a, b, { time: [0.3, 0.8] })));
-      newFrames.forEach((f, i) => assert.deepEqual(f.data, oldFrames[i].data));
+      // Two programs (the dt broadcast differs): on libtorch 2.6 the profiling executor specialises
+      // each to the shapes it first saw (the load's probe), and the last float digit may differ.
+      newFrames.forEach((f, i) => {
+        assert.deepEqual(f.shape, oldFrames[i].shape);
+        const worst = f.data.reduce((m, v, k) => Math.max(m, Math.abs(v - oldFrames[i].data[k])), 0);
+        assert.ok(worst <= 1e-6, `frame ${i}: max abs difference ${worst}`);
+      });
     });
   });
 
