@@ -26,7 +26,9 @@ git -C "$root/build/ci" checkout -q "$(git rev-parse HEAD)"
 core=(test/20.load.test.js test/25.real-weights.test.js test/30.parity.test.js test/32.engine.test.js test/33.bf16.test.js
   test/34.layout.test.js test/40.zero-copy.test.js test/50.bad-input.test.js test/65.services.test.js
   test/65.interpolate.test.js test/66.film-files.test.js test/67.controls.test.js test/70.cli.test.js
-  test/72.interpolate-cli.test.js test/74.output-safety.test.js test/76.file-writer.test.js test/87.fleet-confined.test.js)
+  test/68.cpu-cache.test.js test/68.binding-types.test.js test/70.cli-exit.test.js test/72.interpolate-cli.test.js
+  test/73.batch-abort.test.js test/74.output-safety.test.js test/74.replace-race.test.js test/74.temp-names.test.js
+  test/74.skip-existing.test.js test/74.disk-space.test.js test/76.file-writer.test.js test/87.fleet-confined.test.js)
 .ci/debian-root.sh exec "$suite" bash -c '
   set -euo pipefail
   cd /build/ci
