@@ -116,11 +116,6 @@ async function extract(inputs: string[], flags: Flags, cmd: Command): Promise<nu
     fail(reason(err));
     return 1;
   }
-  if (!flags.skipExisting) {
-    const count = await existing(items, output.out);
-    if (count > 0) fail(`${count} of ${items.length} inputs already have output in ${output.out}; overwriting it (--skip-existing keeps it)`);
-  }
-
   exposeGc();
   const fx = await loadModel(flags, (file, options) => FeatureExtractor.load(file, options), (m) =>
     `model ${flags.model ?? `${path.basename(defaultModelPath)} (shipped)`} (C=${m.info.channels}, S=${m.info.subLevels}, ` +
@@ -134,6 +129,11 @@ async function extract(inputs: string[], flags: Flags, cmd: Command): Promise<nu
     fail(reason(err));
     fx.dispose();
     return 1;
+  }
+  // Said once the run can start (the model loaded, the space checked), never before a failure that writes nothing.
+  if (!flags.skipExisting) {
+    const count = await existing(items, output.out);
+    if (count > 0) fail(`${count} of ${items.length} inputs already have output in ${output.out}; overwriting it (--skip-existing keeps it)`);
   }
   const reporter = new Reporter(items, output, flags.maxSide, estimate.bytes);
   const interrupt = new Interrupt();
