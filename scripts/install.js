@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 'use strict';
-// npm's install step. Uses a binary that loads (prebuilds/ or build/); otherwise finds libtorch
+// The checkout's set-up step: `npm install` in this repository runs it (package.json's `preprepare`,
+// then `postprepare` compiles the TypeScript). npm runs preprepare and postprepare only for the
+// project it is run in, never for a dependency, so the published package declares no install or
+// prepare script: npm 12 has nothing to ask approval for, and the prebuild needs no script.
+// Uses a binary that loads (prebuilds/ or build/); otherwise finds libtorch
 // (LIBTORCH / Torch_DIR, a Python torch, the system; see cmake/locate-torch.cmake) and compiles
 // with cmake-js.
 //   --force   compile even if a binary loads (npm run build)

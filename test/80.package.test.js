@@ -96,6 +96,21 @@ describe('package', function () {
     fs.renameSync(path.join(dir, packed[0].filename), path.join(dir, 'film-features.tgz'));
   });
 
+  // npm 12 asks the user to approve a dependency's preinstall, install, postinstall and (from a
+  // tarball, a folder or git) prepare scripts; the checkout sets itself up with preprepare and
+  // postprepare, which npm runs only in the project it is run in (scripts/install.js).
+  it('the packed package.json declares no script npm 12 would ask approval for; the checkout still sets up on npm install', () => {
+    const packed = JSON.parse(run('tar', ['-xzOf', path.join(dir, 'film-features.tgz'), 'package/package.json'], dir));
+    for (const gated of ['preinstall', 'install', 'postinstall', 'prepare']) {
+      assert.equal(packed.scripts?.[gated], undefined, `the published manifest declares scripts.${gated}`);
+    }
+    assert.ok(!fs.existsSync(path.join(root, 'binding.gyp')), 'a binding.gyp would make npm run node-gyp rebuild');
+    // and `npm install` in the checkout still builds the addon where none loads and compiles dist/
+    const { scripts } = require('../package.json');
+    assert.match(scripts.preprepare, /^node scripts\/install\.js$/);
+    assert.match(scripts.postprepare, /^tsc -p tsconfig\.json$/);
+  });
+
   it('installs with install scripts blocked (as npm 12 does), then loads the prebuild and extracts', () => {
     const t = Date.now();
     run(npm, ['install', '--no-audit', '--no-fund', '--prefer-offline', '--ignore-scripts', path.join(dir, 'film-features.tgz')], app);
