@@ -2,7 +2,7 @@ import * as path from 'node:path';
 
 import { disposedError, withCallerStack } from './errors';
 import { installExitHook } from './exit';
-import { checkLoad } from './load-checks';
+import { checkDeviceBuilt, checkLoad } from './load-checks';
 import { checkSignal, runFlags, settle } from './run-control';
 import { type FramePlan, runFrame, runFrameHeld } from './frame-plan';
 import { readImage } from './image-input';
@@ -10,7 +10,7 @@ import { batchKey, checkBatchOptions, MicroBatcher } from './micro-batch';
 import { addonBuild, native, packageRoot, RUN_HOLD_OUTPUTS, RUN_NHWC_OUTPUTS, type HeldOutputs, type NativeExtractor, type NativeInput, type NativeJob, type NativeOutput } from './native';
 import { buildPyramid } from './pyramid';
 import type { CacheOptions, CacheStats, Counters, Engine, ExtractOptions, ImageInput, Layout, LoadOptions, ModelInfo, Precision, Tensor4, TensorNHWC } from './types';
-import { checkBoolean, checkChoice, checkInteger, checkTensor4, maxLevels, outOfRange, readOptions, typeError } from './validate';
+import { checkBoolean, checkChoice, checkInteger, checkLevels, checkTensor4, maxLevels, outOfRange, readOptions, typeError } from './validate';
 
 /** The model that ships with the package: C=64, S=4, fixed-seed weights (models/export.py). */
 export const defaultModelPath = path.join(packageRoot, 'models', 'film_extractor.pt');
@@ -30,6 +30,12 @@ function checkEngine(option: unknown): Engine {
   return checkChoice(process.env.FILM_FEATURES_ENGINE || 'auto', 'FILM_FEATURES_ENGINE', ENGINES);
 }
 
+/** addonBuild(), frozen (its shadows too) for info.build. */
+function frozenBuild(): ModelInfo['build'] {
+  const b = addonBuild();
+  return Object.freeze({ ...b, shadows: Object.freeze(b.shadows) });
+}
+
 /** FILM's cascaded feature extractor, loaded from a TorchScript file. */
 export class FeatureExtractor {
   #native: NativeExtractor | null;
@@ -45,7 +51,7 @@ export class FeatureExtractor {
     this.#threads = threads;
     this.#batcher = batcher;
     this.device = handle.device!;
-    this.info = Object.freeze({ ...handle.info!, build: Object.freeze(addonBuild()) });
+    this.info = Object.freeze({ ...handle.info!, build: frozenBuild() });
   }
 
   /**
@@ -62,6 +68,7 @@ export class FeatureExtractor {
       const precision = checkChoice(opts.precision, 'options.precision', PRECISIONS, 'fp32');
       const batching = checkBatchOptions(opts);
       const binding = native(); // throws the setup hint where no addon loads, before any hook is set
+      checkDeviceBuilt(device, binding, addonBuild().file);
       installExitHook();
       const handle = await binding.load(file, device, threads, half, engine, precision);
       return new FeatureExtractor(handle, threads, new MicroBatcher(batching(handle.device!)));
@@ -167,7 +174,7 @@ export class FeatureExtractor {
       const input = readImage(image, 'image');
       const [, , h, w] = input.shape;
       const levels = opts.levels === undefined ? Math.min(DEFAULT_LEVELS, maxLevels(h, w)) : opts.levels;
-      checkInteger(levels, 'options.levels', 1, maxLevels(h, w));
+      checkLevels(levels, 'options.levels', h, w);
       const onDevice = checkBoolean(opts.pyramidOnDevice ?? true, 'options.pyramidOnDevice');
       const signal = checkSignal(opts.signal, 'options.signal');
       if (!onDevice && !(input.data instanceof Float32Array)) {

@@ -4,10 +4,10 @@
 // arguments.
 import { disposedError, withCallerStack, withCode } from './errors';
 import { installExitHook } from './exit';
-import { checkLoad } from './load-checks';
+import { checkDeviceBuilt, checkLoad } from './load-checks';
 import { readImage } from './image-input';
 import { checkSignal, runFlags, settle } from './run-control';
-import { native, RUN_BYTES, type NativeInput, type NativeInterpolator } from './native';
+import { addonBuild, native, RUN_BYTES, type NativeInput, type NativeInterpolator } from './native';
 import type { ImageInput, InterpolatorLoadOptions, RawImage, RgbImage, Tensor4 } from './types';
 import { checkInteger, isPlainObject, outOfRange, rangeError, readOptions, typeError } from './validate';
 
@@ -126,8 +126,10 @@ export class Interpolator {
     return withCallerStack(async () => {
       if (modelPath === undefined || modelPath === null) throw withCode(new TypeError(NO_INTERPOLATOR), 'ERR_INVALID_ARG_TYPE');
       const { file, device, threads, half } = checkLoad(modelPath, options, LOAD_OPTIONS);
+      const binding = native();
+      checkDeviceBuilt(device, binding, addonBuild().file);
       installExitHook();
-      const handle = await native().loadInterpolator(file, device, threads, half);
+      const handle = await binding.loadInterpolator(file, device, threads, half);
       return new Interpolator(handle, threads);
     });
   }

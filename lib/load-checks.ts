@@ -36,3 +36,16 @@ export function checkLoad<K extends string>(modelPath: unknown, options: unknown
   const half = checkBoolean(opts.half ?? false, 'options.half');
   return { file: path.resolve(modelPath), device, threads, half, options: opts };
 }
+
+/**
+ * Refuses a CUDA device where the addon that loaded links a CPU-only libtorch, naming the addon
+ * file and the command that builds one against a CUDA libtorch (checked before the native load,
+ * whose own message cannot name them).
+ */
+export function checkDeviceBuilt(device: string, binding: { cudaCompiledIn: boolean; torchVersion: string }, addon: string): void {
+  if (!device.startsWith('cuda') || binding.cudaCompiledIn) return;
+  throw withCode(new Error(`device '${device}': the addon that loaded, ${addon}, is built against a CPU-only libtorch ` +
+    `(${binding.torchVersion}), so it cannot run on CUDA. Unpack a CUDA build of libtorch (pytorch.org), then run ` +
+    '`npx film-features setup --libtorch PATH` with its folder: it builds the addon against it. Or run on the CPU ' +
+    "(device 'cpu' or 'auto')"), 'ERR_FILM_DEVICE');
+}

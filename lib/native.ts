@@ -171,10 +171,32 @@ export interface AddonBuild {
 }
 let build: AddonBuild | undefined;
 
-/** The addon binary this process loaded (loading it if need be), and the libtorch it runs. */
-export function addonBuild(): AddonBuild & { libtorch: string } {
+/**
+ * The prebuilds a local build (build/Release) is loaded in place of: those for this platform that
+ * link the same libtorch (major.minor, from their name) or name none, and so would load without it.
+ */
+export function shadowedPrebuilds(loaded: AddonBuild, torchVersion: string): string[] {
+  if (loaded.kind !== 'build') return [];
+  const { candidates, torchTag } = require(path.join(packageRoot, 'scripts', 'addon-candidates.js')) as {
+    candidates(root: string): { file: string; kind: string }[];
+    torchTag(file: string): [number, number] | null;
+  };
+  const [major, minor] = torchVersion.split('.').map(Number);
+  return candidates(packageRoot).filter((c) => {
+    if (c.kind !== 'prebuild') return false;
+    const tag = torchTag(path.basename(c.file));
+    return tag === null || (tag[0] === major && tag[1] === minor);
+  }).map((c) => c.file);
+}
+
+/**
+ * The addon binary this process loaded (loading it if need be), the libtorch it runs, and the
+ * prebuilds a local build shadows (see shadowedPrebuilds).
+ */
+export function addonBuild(): AddonBuild & { libtorch: string; shadows: string[] } {
   const b = native();
-  return { ...(build as AddonBuild), libtorch: b.torchVersion };
+  const loaded = build as AddonBuild;
+  return { ...loaded, libtorch: b.torchVersion, shadows: shadowedPrebuilds(loaded, b.torchVersion) };
 }
 
 /** The binding if it has been loaded, without trying to load it. */

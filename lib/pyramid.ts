@@ -2,7 +2,7 @@
 // batch pipeline and extract() pool natively (native/tensor_io.cc, native/frame_run.cc) and share
 // only paddedSize and levelBox, the one place the padding and the crop box per level are computed.
 import type { CropBox, Tensor4 } from './types';
-import { checkInteger, checkTensor4, maxLevels, rangeError } from './validate';
+import { checkInteger, checkLevels, checkTensor4, rangeError } from './validate';
 
 /** 2x2 average pooling with stride 2; odd sizes floor, like F.avg_pool2d(x, 2, 2). */
 export function avgPool2x2(input: Tensor4): Tensor4 {
@@ -34,7 +34,7 @@ export function avgPool2x2(input: Tensor4): Tensor4 {
 export function buildPyramid(image: Tensor4, levels: number): Tensor4[] {
   checkTensor4(image, 'image');
   const [, , h, w] = image.shape;
-  checkInteger(levels, 'levels', 1, maxLevels(h, w));
+  checkLevels(levels, 'levels', h, w);
   const pyramid = [image];
   for (let i = 1; i < levels; i++) pyramid.push(avgPool2x2(pyramid[i - 1]));
   return pyramid;

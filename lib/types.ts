@@ -110,9 +110,12 @@ export interface ModelInfo {
   /**
    * The addon binary running it: `build/Release` (compiled here), a prebuild (one per libtorch:
    * Debian 12's 1.13, Debian 13's 2.6; the first that loads) or FILM_FEATURES_ADDON's, and the
-   * libtorch version it was built against.
+   * libtorch version it was built against. `shadows`: where a local build is loaded, the prebuilds
+   * it is used instead of (the package's prebuilds for this libtorch, which would load without it;
+   * `npx film-features setup --force` makes such a build, and deleting the package's `build/`
+   * goes back to the prebuild); empty otherwise.
    */
-  build: { file: string; kind: 'build' | 'prebuild' | 'explicit'; libtorch: string };
+  build: { file: string; kind: 'build' | 'prebuild' | 'explicit'; libtorch: string; shadows: readonly string[] };
   /** The version of the oneDNN library running it (the one libtorch loads), e.g. '2.6.3'; oneDNN only. */
   onednn?: string;
   /**

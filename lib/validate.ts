@@ -168,4 +168,19 @@ export function maxLevels(height: number, width: number): number {
   return levels;
 }
 
+/**
+ * A pyramid's level count for an image of height x width: an integer from 1 to maxLevels. Past
+ * the limit, the message says that the image's size sets it, and how to get more levels.
+ */
+export function checkLevels(value: unknown, name: string, height: number, width: number): number {
+  const max = maxLevels(height, width);
+  if (typeof value === 'number' && Number.isInteger(value) && value > max) {
+    throw outOfRange(`${name} is ${value}, but a ${width}x${height} image has at most ${max} levels: each level halves ` +
+      `the one before, and level ${max - 1} is already ${width >> (max - 1)}x${height >> (max - 1)}. For ${value} levels, ` +
+      `pass an image whose shorter side is at least ${2 ** (value - 1)} px: a larger one, or this one padded ` +
+      `(padToMultiple(tensor, ${2 ** (value - 1)}), as the CLI's --levels does)`);
+  }
+  return checkInteger(value, name, 1, max);
+}
+
 export type { RgbImage };

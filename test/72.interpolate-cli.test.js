@@ -126,7 +126,7 @@ describe('CLI: interpolate and slowmo', function () {
       assert.match(r.stderr, /is 53x41 but .* is 20x20/);
       r = await run(['interpolate', a, b, '--model', models.tinyFilm, '--times', '0.5,1.5']);
       assert.equal(r.status, 2);
-      assert.match(r.stderr, /^error: --times: '0\.5,1\.5' has "1\.5", which is not a time from 0 to 1/m);
+      assert.match(r.stderr, /^error: --times: '0\.5,1\.5' has 1\.5, which is not a time from 0 to 1/m);
       r = await run(['interpolate', a, b]);
       assert.equal(r.status, 2);
       assert.match(r.stderr, /--model/);

@@ -10,6 +10,7 @@ import { OutputExistsError, whyNotOurFile } from '../batch/ownership';
 import { writeOwnFile } from '../batch/write';
 import { decodeImage } from '../batch/frames';
 import { ffmpegCommand, videoFrames } from '../batch/video';
+import { undecodableImage } from '../decode-error';
 import { Interpolator } from '../interpolator';
 import type { Device, RawImage } from '../types';
 import type { Register } from './main';
@@ -31,7 +32,9 @@ function times(value: string): number[] {
   const list = value.split(',').map((s) => s.trim());
   const bad = list.find((s) => s === '' || !(Number(s) >= 0 && Number(s) <= 1));
   if (bad !== undefined) {
-    throw new InvalidArgumentError(`has ${JSON.stringify(bad)}, which is not a time from 0 to 1 (a list is written 0.25,0.5,0.75)`);
+    // commander's message names the flag and the whole value: "--times: '1.5' is not ..."
+    const what = list.length === 1 ? 'is not' : bad === '' ? 'has an empty item, which is not' : `has ${bad}, which is not`;
+    throw new InvalidArgumentError(`${what} a time from 0 to 1 (0 is the first image, 1 the second; a list is written 0.25,0.5,0.75)`);
   }
   return list.map(Number);
 }
@@ -58,13 +61,16 @@ async function interpolateCommand(a: string, b: string, flags: InterpolateFlags)
     console.error('error: --times and --recursions cannot be combined');
     return 2;
   }
-  let frames: [RawImage, RawImage];
-  try {
-    const [ra, rb] = await Promise.all([decodeImage(a, null, 0), decodeImage(b, null, 0)]);
-    frames = [{ data: ra.rgb.data, info: ra.rgb }, { data: rb.rgb.data, info: rb.rgb }];
-  } catch (err) {
-    fail(reason(err));
-    return 1;
+  // One at a time: libvips's error buffer is shared, and two failing decodes blur each other's detail.
+  const frames: RawImage[] = [];
+  for (const [file, role] of [[a, 'the first input'], [b, 'the second input']]) {
+    try {
+      const { rgb } = await decodeImage(file, null, 0);
+      frames.push({ data: rgb.data, info: rgb });
+    } catch (err) {
+      fail(undecodableImage(file, err, role));
+      return 1;
+    }
   }
   const [fa, fb] = frames;
   if (fa.info.width !== fb.info.width || fa.info.height !== fb.info.height) {

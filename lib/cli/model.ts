@@ -1,6 +1,9 @@
 // Loading the model named by --model (or the shipped one) with --device and --threads, the same
 // way in every command that runs one (extract, worker, interpolate, slowmo).
 import { promises as fs } from 'node:fs';
+import * as path from 'node:path';
+
+import { addonBuild } from '../native';
 
 import type { Device } from '../types';
 import { explain, fail } from './flags';
@@ -29,6 +32,15 @@ export async function loadModel<M>(flags: ModelFlags, load: (file: string | unde
     fail(code === 'ENOENT' ? `model file not found: ${flags.model}` : explain(err, flags.verbose ?? false));
     return null;
   }
-  if (describe) console.log(`${describe(model)}, loaded in ${(performance.now() - t).toFixed(0)} ms`);
+  if (describe) console.log(`${describe(model)}, loaded in ${(performance.now() - t).toFixed(0)} ms${shadowNote()}`);
   return model;
+}
+
+/** Where a local build is loaded in place of a prebuild that would load: "; addon: ..." saying so. */
+export function shadowNote(): string {
+  const build = addonBuild();
+  if (build.shadows.length === 0) return '';
+  const names = build.shadows.map((f) => path.basename(f)).join(', ');
+  return `; addon: the local build ${build.file} (libtorch ${build.libtorch}), used in place of the prebuild ${names} ` +
+    `(delete ${path.dirname(path.dirname(build.file))} to use the prebuild)`;
 }

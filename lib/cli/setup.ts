@@ -1,5 +1,6 @@
 // `film-features setup`: builds the addon on this machine when no prebuilt binary loads (another
-// libtorch, install scripts blocked, another platform). The user runs it, so it works under npm 12's
+// libtorch, another platform), or when asked (--force, --libtorch, --bundle); where one loads, it
+// says so and builds nothing. The user runs it, so it works under npm 12's
 // script blocking. It never installs system packages unless asked (--install-deps).
 // This file must not import the rest of the package: it runs when the addon does not load.
 import { spawnSync } from 'node:child_process';
@@ -29,6 +30,7 @@ interface SetupOptions {
   libtorch?: string;
   installDeps?: boolean;
   bundle?: boolean;
+  force?: boolean;
 }
 
 const say = (message: string): void => console.error(`film-features setup: ${message}`);
@@ -42,14 +44,47 @@ const { FeatureExtractor } = require(root);
   const data = new Float32Array(3 * 64 * 64).map((_, i) => (i % 97) / 97);
   const out = await fx.extract({ data, shape: [1, 3, 64, 64] }, { levels: 7 });
   const finite = out.every((l) => l.data.every(Number.isFinite));
-  console.log(JSON.stringify({ binary: fx.info.build.file, torch: fx.info.build.libtorch,
-    shapes: out.map((l) => l.shape), finite, weights: fx.info.weights }));
+  console.log(JSON.stringify({ binary: fx.info.build.file, kind: fx.info.build.kind, torch: fx.info.build.libtorch,
+    shadows: fx.info.build.shadows, shapes: out.map((l) => l.shape), finite, weights: fx.info.weights }));
   fx.dispose();
 })().catch((e) => { console.error(e.message); process.exit(1); });`;
+
+interface Check {
+  binary: string;
+  kind: string;
+  torch: string;
+  shadows: string[];
+  shapes: number[][];
+  finite: boolean;
+  weights: string;
+}
+
+/** Loads the package in a fresh process and extracts: what loaded, or the error. */
+function check(env: NodeJS.ProcessEnv): { ok: true; check: Check; out: string } | { ok: false; error: string } {
+  const r = spawnSync(process.execPath, ['-e', CHECK, addonBuild.root], { encoding: 'utf8', env });
+  if (r.status !== 0) return { ok: false, error: (r.stderr || r.stdout).trim() };
+  return { ok: true, check: JSON.parse(r.stdout) as Check, out: r.stdout.trim() };
+}
+
+const works = (c: Check): boolean => c.finite && c.shapes.length === 7;
 
 async function setup(opts: SetupOptions): Promise<number> {
   const env = { ...process.env };
   delete env.FILM_FEATURES_ADDON; // check the build the loader finds, not an override
+  // A binary that loads needs no build: said, unless a build is asked for (--force), or needs one
+  // (--libtorch: another libtorch; --bundle: the libraries copied next to a build).
+  if (!opts.force && !opts.libtorch && !opts.bundle) {
+    const now = check(env);
+    if (now.ok && works(now.check)) {
+      const c = now.check;
+      const what = c.kind === 'prebuild' ? 'the prebuilt addon' : 'the addon';
+      console.log(`film-features is ready: ${what} ${c.binary} (libtorch ${c.torch}) already loads and extracts 7 levels ` +
+        `from 64x64; nothing to build. \`npx film-features setup --force\` builds it here anyway` +
+        (c.kind === 'prebuild' ? ', and that build is then used in place of the prebuild' : '') + '.');
+      return 0;
+    }
+    say('no addon loads here yet; building one');
+  }
   if (opts.libtorch) env.LIBTORCH = path.resolve(opts.libtorch);
   let missing: string[];
   try {
@@ -98,18 +133,22 @@ async function setup(opts: SetupOptions): Promise<number> {
     }
   }
   say('checking that it loads and extracts...');
-  const r = spawnSync(process.execPath, ['-e', CHECK, addonBuild.root], { encoding: 'utf8', env });
-  if (r.status !== 0) {
-    say(`the build does not work: ${(r.stderr || r.stdout).trim()}`);
+  const built = check(env);
+  if (!built.ok) {
+    say(`the build does not work: ${built.error}`);
     return 1;
   }
-  const check = JSON.parse(r.stdout) as { binary: string; torch: string; shapes: number[][]; finite: boolean; weights: string };
-  if (check.binary !== addon || !check.finite || check.shapes.length !== 7) {
-    say(`the check failed: ${r.stdout.trim()}`);
+  const c = built.check;
+  if (c.binary !== addon || !works(c)) {
+    say(`the check failed: ${built.out}`);
     return 1;
   }
-  console.log(`film-features is ready: ${check.binary} (libtorch ${check.torch}) loads and extracts ` +
-    `7 levels from 64x64 (level 0 ${JSON.stringify(check.shapes[0])}); model weights: ${check.weights}`);
+  console.log(`film-features is ready: ${c.binary} (libtorch ${c.torch}) loads and extracts ` +
+    `7 levels from 64x64 (level 0 ${JSON.stringify(c.shapes[0])}); model weights: ${c.weights}`);
+  if (c.shadows.length > 0) {
+    say(`this local build is used in place of the prebuild ${c.shadows.map((f) => path.basename(f)).join(', ')}, ` +
+      `which loads here too; delete ${path.join(addonBuild.root, 'build')} to use the prebuild again`);
+  }
   return 0;
 }
 
@@ -120,7 +159,9 @@ export function setupCommand(onExit: (code: number) => void): Command {
     .option('--libtorch <path>', 'an unpacked libtorch (default: LIBTORCH, Torch_DIR, a Python torch, then the system\'s)')
     .option('--install-deps', 'apt-get install what the build lacks (cmake, g++, libtorch-dev, patchelf); needs root')
     .option('--bundle', 'copy the libraries the addon needs next to it (RUNPATH $ORIGIN), for Electron or Docker')
-    .addHelpText('after', '\nExit status: 0 when the addon was built, loads and extracts; 1 otherwise.')
+    .option('--force', 'build even where an addon (the prebuilt one) already loads; the build is then used in its place')
+    .addHelpText('after', '\nWithout --force, --libtorch or --bundle, an addon that already loads is checked, not rebuilt.\n' +
+      'Exit status: 0 when the addon loads and extracts (built, or already there); 1 otherwise.')
     .action(async (opts: SetupOptions) => onExit(await setup(opts)));
 }
 
