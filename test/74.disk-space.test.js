@@ -55,7 +55,7 @@ describe('extract: the output is estimated against the free space before the bat
   it('options that shrink it fit, and the estimate is shown and close to what is written', () => {
     const r = onSmallDisk([...photos, '--dtype', 'float16', '--save-levels', '0']);
     assert.equal(r.status, 0, r.stderr);
-    const [, estimate] = /about (\d+\.\d) MB to write for 5 frame\(s\)/.exec(r.stderr);
+    const [, estimate] = /^about (\d+\.\d) MB to write for 5 frame\(s\)/m.exec(r.stdout);
     const [, written] = /; (\d+\.\d) MB in .* \(estimated (\d+\.\d) MB\)/.exec(r.stdout);
     assert.ok(Math.abs(Number(written) - Number(estimate)) / Number(written) < 0.05, `${written} written, ${estimate} estimated`);
   });
@@ -63,7 +63,7 @@ describe('extract: the output is estimated against the free space before the bat
   it('--force runs anyway: what fits is written whole, the rest fails with ENOSPC', () => {
     const r = onSmallDisk([...photos, '--force']);
     assert.equal(r.status, 1, r.stderr);
-    assert.match(r.stderr, /about 157\.\d MB to write for 5 frame\(s\); 41\.\d MB free/);
+    assert.match(r.stdout, /about 157\.\d MB to write for 5 frame\(s\); 41\.\d MB free/);
     assert.match(r.stderr, /ENOSPC/);
     assert.match(r.stdout, /1 written .* 4 failed/);
     assert.match(r.stderr, /p0 $/, 'ls: one complete output, nothing half-written');

@@ -8,15 +8,16 @@ import type { InputItem } from './inputs';
 import type { SourceEvent, SourceOptions } from './frames';
 import { unitDir } from './names';
 import { sha256File } from './digest';
-import { inspectUnit, inspectVideoFolder, OutputExistsError, readOwnMeta, type UnitState } from './ownership';
+import { inspectUnit, inspectVideoFolder, readOwnMeta } from './ownership';
 import { inTheWay } from './place';
 import { removeAbandonedTemps } from './temp-files';
 
-/** What is at an output path that cannot be looked at: a file in the way above it (ENOTDIR), or another error. */
-async function failure(dir: string, err: Error): Promise<UnitState> {
-  const error = (err as NodeJS.ErrnoException).code === 'ENOTDIR' ? await inTheWay(dir, err) : err;
-  if (error instanceof OutputExistsError) return { state: 'foreign', error };
-  throw error;
+/**
+ * What is at an output path that cannot be looked at: a file in the way above it (ENOTDIR), or
+ * the error (a link loop, an I/O error): either way that output fails, not the run.
+ */
+async function failure(dir: string, err: Error): Promise<{ state: 'foreign'; error: Error }> {
+  return { state: 'foreign', error: (err as NodeJS.ErrnoException).code === 'ENOTDIR' ? await inTheWay(dir, err) : err };
 }
 
 /** A frame to write; `redo`: our complete output is there, made with other options (what differs). */

@@ -87,7 +87,7 @@ async function checkSpace(items: InputItem[], output: OutputOptions, frames: Fra
     ].filter(Boolean);
     throw new Error(`${line}: it will not fit. Shrink it with ${shrink.join(', ')}, or free space; --force runs anyway`);
   }
-  console.error(`film-features: ${line}`);
+  console.log(line);
   return estimate;
 }
 
