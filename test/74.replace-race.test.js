@@ -55,15 +55,15 @@ describe('replacing an output while a user writes into it (renames delayed 300 m
       assert.equal(r.status, 0, r.stderr);
       let saved = 0;
       let refused = 0;
-      const TRIALS = 12;
+      const TRIALS = 8;
       for (let k = 0; k < TRIALS; k++) {
         const name = `user-${k}.txt`;
         const run = slowExtract([png, '--out', out, ...extra]);
         // from the moment our writer starts (its temporary folder appears) through the renames
-        // that place the output (300 ms each), at 12 moments 90 ms apart
+        // that place the output (300 ms each), at 8 moments 120 ms apart
         const deadline = performance.now() + 120000;
         while (!fs.readdirSync(out).some((e) => e.startsWith('.src.partial')) && performance.now() < deadline) await sleep(2);
-        await sleep(90 * k);
+        await sleep(120 * k);
         try {
           fs.writeFileSync(path.join(out, 'src', name), `the user's notes ${k}`, { flag: 'wx' });
           saved++;
