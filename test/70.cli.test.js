@@ -52,7 +52,7 @@ describe('film-features CLI', function () {
 
   it('reports a bad file on stderr, writes the others, and exits 1 because one failed', () => {
     assert.equal(result.status, 1, result.stderr);
-    assert.match(result.stderr, /^film-features: \[2\/3\] .*broken\.png: .*unsupported image format$/m);
+    assert.match(result.stderr, /^film-features: \[2\/3\] .*broken\.png: not an image sharp can read here \(sharp: Input file contains unsupported image format\); convert it to PNG or JPEG, or check that the path names the image and not a folder or another file$/m);
     assert.match(result.stderr, /^film-features: skipped .*notes\.txt: \.txt is not an image format sharp reads here nor a video format$/m);
     assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace');
     assert.deepEqual(fs.readdirSync(out).sort(), ['sample', 'small']);

@@ -46,6 +46,16 @@ describe('messages that lead somewhere', function () {
       });
     }
 
+    it('extract names the file, says it is truncated or damaged and what to do, and writes the others', async () => {
+      const out = path.join(tmp, 'x');
+      const r = await runCli(['extract', truncated, good, '--levels', '2', '--device', 'cpu', '--out', out]);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^film-features: \\[1/2\\] ${truncated.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ` +
+        'the image data is truncated or damaged \\(sharp: .+\\); copy, download or export the file again$', 'm'));
+      assert.doesNotMatch(r.stderr, /: \)|\(sharp: \)/, 'no empty detail');
+      assert.deepEqual(fs.readdirSync(out), ['good']);
+    });
+
     it('a missing input and a file that is no image say so, by role', async () => {
       const missing = path.join(tmp, 'missing.png');
       let r = await runCli(['interpolate', good, missing, '--model', 'x.pt', '--out', path.join(tmp, 'i')]);

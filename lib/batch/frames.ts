@@ -6,6 +6,7 @@ import sharp = require('sharp');
 
 import type { InputItem } from './inputs';
 import { takesFrame, type FrameOptions, type OutputOptions } from './batch-options';
+import { imageDecodeProblem } from '../decode-error';
 import { unitDir } from './names';
 import { planFrame, planVideoFolder } from './plan';
 import { videoFrames, type RgbFrame } from './video';
@@ -38,6 +39,8 @@ export interface SourceOptions {
 }
 
 const asError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+/** An image sharp could not read: the cause in plain words and what to do (decode-error.ts). */
+const undecodable = (err: unknown): Error => new Error(imageDecodeProblem(err), { cause: err });
 
 /**
  * One page of an image, upright (EXIF orientation applied), scaled to fit maxSide, as RGB.
@@ -64,7 +67,7 @@ async function* imageFrames(item: InputItem, o: SourceOptions): AsyncGenerator<S
   try {
     metadata = await sharp(item.source).metadata();
   } catch (err) {
-    yield { kind: 'failed', item, frame: null, error: asError(err) };
+    yield { kind: 'failed', item, frame: null, error: undecodable(err) };
     return;
   }
   const pages = metadata.pages ?? 1;
@@ -89,7 +92,7 @@ async function* imageFrames(item: InputItem, o: SourceOptions): AsyncGenerator<S
     try {
       decoded = await decodeImage(item.source, frame, o.output.maxSide, metadata);
     } catch (err) {
-      yield { kind: 'failed', item, frame, error: asError(err) };
+      yield { kind: 'failed', item, frame, error: undecodable(err) };
       continue;
     }
     yield { kind: 'frame', item, frame, dir, ...decoded, decodeMs: performance.now() - t, redo: settled.redo };
