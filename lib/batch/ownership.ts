@@ -41,7 +41,8 @@ export async function whyNotOurFile(file: string, mark: (file: string) => Promis
   if (!stat) return 'is gone';
   if (!stat.isFile()) return `${what(stat)}, not a file film-features wrote`;
   const found = await mark(file).catch(() => null);
-  if (found === null || !found.startsWith(`${WRITER} `) && found !== WRITER) return 'is a file film-features did not write';
+  if (found === WRITER) return 'was written by an earlier film-features, whose files cannot be told from copies (remove it to write it anew)';
+  if (found === null || !found.startsWith(`${WRITER} `)) return 'is a file film-features did not write';
   if (found !== fileMark(identityOf(stat))) return 'is a copy of a film-features output (its mark names another file)';
   return '';
 }
