@@ -48,6 +48,7 @@ in_root() {
   local dir=$1; shift
   unshare --mount --propagation private -- /bin/sh -c '
     dir=$1; shift
+    mount --bind "$dir" "$dir"  # the root a mount point of its own: unshare --mount-proc inside it (tests) needs one
     mount -t proc proc "$dir/proc"
     mount --rbind /sys "$dir/sys"
     mount --rbind /dev "$dir/dev"
