@@ -70,14 +70,6 @@ void Flush(int fd, const std::string& path) {
   if (::fsync(fd) != 0) ThrowErrno(errno, "fsync", path);
 }
 
-// Makes each missing folder above `path`, outermost first; one that exists is left as it is.
-void MakeParents(const std::string& path) {
-  for (size_t at = path.find('/', 1); at != std::string::npos; at = path.find('/', at + 1)) {
-    const std::string folder = path.substr(0, at);
-    if (::mkdir(folder.c_str(), 0777) != 0 && errno != EEXIST) ThrowErrno(errno, "mkdir", folder);
-  }
-}
-
 class WriteFilesTask : public Task {
  public:
   WriteFilesTask(Napi::Env env, std::string dir, bool make_dir, std::vector<FileSpec> files, bool fsync,
@@ -93,12 +85,8 @@ class WriteFilesTask : public Task {
 
  protected:
   void Run(int /*threads*/) override {
-    if (make_dir_ && ::mkdir(dir_.c_str(), 0777) != 0) {
-      // Missing folders above it are made first, as mkdir -p does (a file in the way: ENOTDIR).
-      if (errno != ENOENT) ThrowErrno(errno, "mkdir", dir_);
-      MakeParents(dir_);
-      if (::mkdir(dir_.c_str(), 0777) != 0) ThrowErrno(errno, "mkdir", dir_);
-    }
+    // (the folders above it are the caller's: lib/batch/place.ts makeFolders is the one mkdir -p)
+    if (make_dir_ && ::mkdir(dir_.c_str(), 0777) != 0) ThrowErrno(errno, "mkdir", dir_);
     for (FileSpec& file : files_) {
       const std::string path = dir_ + "/" + file.name;
       Fd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666));

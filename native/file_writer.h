@@ -16,8 +16,8 @@ Napi::Value ToHeldLevels(Napi::Env env, std::vector<at::Tensor>& tensors);
 
 // writeFiles(dir, makeDir, files: {name, parts: (Uint8Array | number)[]}[], levels, fsync, placeAt?)
 //   -> Promise<{bytes, placed}>.
-// On the I/O thread: makes dir (when makeDir; it must not exist; missing folders above it are made
-// first, as mkdir -p does), then creates each file (it must
+// On the I/O thread: makes dir (when makeDir; it must not exist, the folder above it must), then
+// creates each file (it must
 // not exist), writes its parts in order (a Uint8Array is copied now, on the JS thread; a number
 // is that held level, taken now and freed once written; each level is written once), flushes it to
 // the disk with fsync, and closes it; with fsync the folder is flushed last. With placeAt, dir is

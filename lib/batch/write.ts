@@ -6,7 +6,7 @@ import * as path from 'node:path';
 
 import { native } from '../native';
 import { identityOf } from './ownership';
-import { fileOwner, flushPlaced, fsyncDir, inTheWay, makeFolders, place, renameIntoFreePlace, type Placed } from './place';
+import { fileOwner, flushPlaced, fsyncDir, makeFolders, place, renameIntoFreePlace, type Placed } from './place';
 import { removeAbandonedTemps, tempPath } from './temp-files';
 
 export interface WriteOptions {
@@ -43,7 +43,7 @@ export interface FilesWritten extends Placed {
 
 /**
  * Writes new files (none may exist) into `dir`, made first when `makeDir` (it must not exist;
- * missing folders above it too), in one task off the main thread: bytes in hand are copied now,
+ * missing folders above it are made here, by makeFolders), in one task off the main thread: bytes in hand are copied now,
  * held levels are written from native memory and freed (with no held level and more than
  * COPY_LIMIT bytes in hand, JS writes them from their own memory). With fsync each file, then the
  * folder, is flushed to the disk. On failure, what was written is left for the caller to remove.
@@ -61,20 +61,14 @@ export async function writeNewFiles(dir: string, files: readonly NewFile[], make
       return chunk.index;
     }),
   }));
+  if (makeDir) await makeFolders(path.dirname(dir));
   if (levels === null && specs.some(({ parts }) => parts.some((part) => (part as Uint8Array).byteLength > COPY_LIMIT))) {
     const bytes = await writeFromJs(dir, specs as { name: string; parts: Uint8Array[] }[], makeDir, options);
     // the placement rule's first step, as the native task takes it
     const placed = options.placeAt !== undefined && (await renameIntoFreePlace(dir, options.placeAt));
     return { bytes, placed, ...(placed ? await flushPlaced(options.placeAt!, options.fsync ?? false) : {}) };
   }
-  let done;
-  try {
-    done = await native().writeFiles(dir, makeDir, specs, levels, options.fsync ?? false, options.placeAt);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (makeDir && (code === 'ENOTDIR' || code === 'EEXIST')) throw await inTheWay(path.dirname(dir), err as Error);
-    throw err;
-  }
+  const done = await native().writeFiles(dir, makeDir, specs, levels, options.fsync ?? false, options.placeAt);
   if (!done.placed) options.signal?.throwIfAborted(); // a placed output is complete: it stays
   return { bytes: done.bytes, placed: done.placed, ...(done.syncError ? { syncError: new Error(done.syncError) } : {}) };
 }
@@ -86,10 +80,7 @@ export async function writeNewFiles(dir: string, files: readonly NewFile[], make
 const COPY_LIMIT = 1 << 20;
 
 async function writeFromJs(dir: string, files: { name: string; parts: Uint8Array[] }[], makeDir: boolean, options: WriteOptions): Promise<number> {
-  if (makeDir) {
-    await makeFolders(path.dirname(dir));
-    await fs.mkdir(dir);
-  }
+  if (makeDir) await fs.mkdir(dir);
   let bytes = 0;
   for (const { name, parts } of files) {
     options.signal?.throwIfAborted();
@@ -107,11 +98,6 @@ async function writeFromJs(dir: string, files: { name: string; parts: Uint8Array
   if (options.fsync) await fsyncDir(dir);
   options.signal?.throwIfAborted();
   return bytes;
-}
-
-/** Writes chunks, in order, to a new file (it must not exist); returns the bytes written. */
-export async function writeChunks(file: string, chunks: Iterable<Chunk>, options: WriteOptions = {}): Promise<number> {
-  return (await writeNewFiles(path.dirname(file), [{ name: path.basename(file), chunks }], false, options)).bytes;
 }
 
 /** A new, empty temporary file standing for `file` (made with its folders), and its identity (ownership.ts). */
