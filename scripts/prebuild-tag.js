@@ -3,6 +3,8 @@
 // After prebuildify: names the prebuild it made after the libtorch it links
 // (film-features.glibc.node -> film-features.torch1_13.glibc.node), so that the tarball can hold one
 // prebuild per Debian release and the loader (scripts/addon-candidates.js) tries each.
+// The core prebuild (film-features.core.glibc.node, scripts/prebuild-core.js) links no libtorch and
+// keeps its name.
 //   prebuild-tag.js [DIR]   DIR: the prebuilds folder (default prebuilds/<platform>-<arch>)
 const fs = require('node:fs');
 const os = require('node:os');
@@ -11,7 +13,7 @@ const { needed } = require('./elf');
 
 const dir = process.argv[2] || path.join(__dirname, '..', 'prebuilds', `${os.platform()}-${os.arch()}`);
 for (const f of fs.readdirSync(dir)) {
-  if (!f.endsWith('.node') || /\.torch\d+_\d+\./.test(f)) continue;
+  if (!f.endsWith('.node') || /\.torch\d+_\d+\./.test(f) || /\.core\./.test(f)) continue;
   const file = path.join(dir, f);
   const torch = needed(file).map((s) => /^libtorch_cpu\.so\.(\d+)\.(\d+)/.exec(s)).find(Boolean);
   if (!torch) {
