@@ -156,7 +156,25 @@ function bundleCore(opts: SetupOptions, env: NodeJS.ProcessEnv): number {
 
 /** The last check of a bundle or a build: it loads from `addon` and extracts. */
 function finalCheck(env: NodeJS.ProcessEnv, addon: string): number {
-  return finalCheck(env, addon);
+  say('checking that it loads and extracts...');
+  const built = check(env);
+  if (!built.ok) {
+    say(`the build does not work: ${built.error}`);
+    return 1;
+  }
+  const c = built.check;
+  if (c.binary !== addon || !works(c)) {
+    say(`the check failed: ${built.out}`);
+    return 1;
+  }
+  const what = c.build === 'core' ? 'the core addon (no libtorch)' : `libtorch ${c.torch}`;
+  console.log(`film-features is ready: ${c.binary} (${what}) loads and extracts ` +
+    `7 levels from 64x64 (level 0 ${JSON.stringify(c.shapes[0])}); model weights: ${c.weights}`);
+  if (c.shadows.length > 0) {
+    say(`this local build is used in place of the prebuild ${c.shadows.map((f) => path.basename(f)).join(', ')}, ` +
+      `which loads here too; delete ${path.join(addonBuild.root, 'build')} to use the prebuild again`);
+  }
+  return 0;
 }
 
 async function setup(opts: SetupOptions): Promise<number> {
@@ -240,24 +258,7 @@ async function setup(opts: SetupOptions): Promise<number> {
       return 1;
     }
   }
-  say('checking that it loads and extracts...');
-  const built = check(env);
-  if (!built.ok) {
-    say(`the build does not work: ${built.error}`);
-    return 1;
-  }
-  const c = built.check;
-  if (c.binary !== addon || !works(c)) {
-    say(`the check failed: ${built.out}`);
-    return 1;
-  }
-  console.log(`film-features is ready: ${c.binary} (libtorch ${c.torch}) loads and extracts ` +
-    `7 levels from 64x64 (level 0 ${JSON.stringify(c.shapes[0])}); model weights: ${c.weights}`);
-  if (c.shadows.length > 0) {
-    say(`this local build is used in place of the prebuild ${c.shadows.map((f) => path.basename(f)).join(', ')}, ` +
-      `which loads here too; delete ${path.join(addonBuild.root, 'build')} to use the prebuild again`);
-  }
-  return 0;
+  return finalCheck(env, addon);
 }
 
 /** The `setup` command; onExit receives its exit code. */
