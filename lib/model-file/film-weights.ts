@@ -18,6 +18,8 @@ export interface ExtractorWeights {
   source: 'interpolator' | 'extractor';
   format: 'torchscript' | 'torch.save' | 'safetensors';
   dtype: WeightDtype;
+  /** Where the weights came from: film_features.json's "weights" (models/export.py), else 'unknown'. */
+  origin: string;
   channels: number;
   subLevels: number;
   /** stages[j] = [first conv, second conv]. */
@@ -26,7 +28,8 @@ export interface ExtractorWeights {
 
 const CONV_NAME = /^(extract\.)?extract_sublevels\.convs\.(0|[1-9]\d{0,2})\.([01])\.0\.(weight|bias)$/;
 
-export function extractorWeights(tensors: Map<string, StoredTensor>, format: ExtractorWeights['format']): ExtractorWeights {
+export function extractorWeights(tensors: Map<string, StoredTensor>, format: ExtractorWeights['format'],
+  origin = 'unknown'): ExtractorWeights {
   const found = { interpolator: new Map<string, StoredTensor>(), extractor: new Map<string, StoredTensor>() };
   for (const [name, tensor] of tensors) {
     const m = CONV_NAME.exec(name);
@@ -69,7 +72,7 @@ export function extractorWeights(tensors: Map<string, StoredTensor>, format: Ext
     }
     out.push(pair as [Conv, Conv]);
   }
-  return { source, format, dtype: dtype as WeightDtype, channels, subLevels: stages, stages: out };
+  return { source, format, dtype: dtype as WeightDtype, origin, channels, subLevels: stages, stages: out };
 }
 
 function sameShape(a: number[], b: number[]): boolean {

@@ -31,6 +31,8 @@ export interface ModelFile {
   prefix: string;
   /** Every tensor in the file by name (a TorchScript module's attribute path, or the state_dict key). */
   tensors: Map<string, StoredTensor>;
+  /** film_features.json's "weights" in a file models/export.py wrote, else 'unknown'. */
+  origin: string;
   describe: ReaderDescription;
 }
 
@@ -46,7 +48,7 @@ export async function readModelFile(path: string): Promise<ModelFile> {
 
 export async function readExtractorWeights(path: string): Promise<ExtractorWeights> {
   const file = await readModelFile(path);
-  return inFile(path, () => extractorWeights(file.tensors, file.format));
+  return inFile(path, () => extractorWeights(file.tensors, file.format, file.origin));
 }
 
 /** The same as readModelFile, over bytes already in memory (`path` only names them in messages). */
@@ -55,10 +57,11 @@ export function parseModelFile(path: string, bytes: Uint8Array): ModelFile {
     let format: ModelFileFormat;
     let prefix = '';
     let tensors: Map<string, StoredTensor>;
+    let origin: string | undefined;
     const magic = bytes.subarray(0, 4);
     if (magic[0] === 0x50 && magic[1] === 0x4b && (magic[2] === 3 || magic[2] === 5) && magic[3] === magic[2] + 1) {
       const file = readTorchZip(ZipArchive.open(bytes));
-      ({ format, prefix, tensors } = file);
+      ({ format, prefix, tensors, origin } = file);
     } else if (looksLikeSafetensors(bytes)) {
       format = 'safetensors';
       tensors = readSafetensors(bytes);
@@ -68,7 +71,7 @@ export function parseModelFile(path: string, bytes: Uint8Array): ModelFile {
     } else {
       throw new ModelFormatError(bytes.length ? 'is not a zip/safetensors file' : 'is empty: not a zip/safetensors file');
     }
-    return { path, format, prefix, tensors, describe: { reader: 'film-features', format, codeRun: false } };
+    return { path, format, prefix, tensors, origin: origin ?? 'unknown', describe: { reader: 'film-features', format, codeRun: false } };
   });
 }
 

@@ -14,7 +14,12 @@ export interface TorchFile {
   /** The folder every record sits in (e.g. 'film_extractor/'); it varies from file to file. */
   prefix: string;
   tensors: Map<string, StoredTensor>;
+  /** The "weights" string of extra/film_features.json (models/export.py's record), if there is one. */
+  origin?: string;
 }
+
+/** Metadata larger than this is not ours, and is ignored. */
+const MAX_METADATA = 64 * 1024;
 
 /** Module nesting deeper than this is not a model. */
 const MAX_MODULE_DEPTH = 256;
@@ -69,7 +74,20 @@ export function readTorchZip(zip: ZipArchive): TorchFile {
     tensors.set(name, viewOfStorage(name, record, recordName, storage.dtype, storage.numel, spec.offset, spec.size,
       spec.stride));
   }
-  return { format, prefix, tensors };
+  return { format, prefix, tensors, origin: readOrigin(zip, prefix) };
+}
+
+/** models/export.py's metadata: optional, so anything unexpected in it is ignored rather than refused. */
+function readOrigin(zip: ZipArchive, prefix: string): string | undefined {
+  const entry = zip.entries.get(`${prefix}extra/film_features.json`);
+  if (!entry || entry.size > MAX_METADATA) return undefined;
+  try {
+    const meta: unknown = JSON.parse(new TextDecoder().decode(zip.read(entry.name)));
+    const weights = (meta as { weights?: unknown } | null)?.weights;
+    return typeof weights === 'string' ? weights : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function hasTensors(dict: PDict): boolean {
