@@ -102,7 +102,8 @@ export function unpickle(data: Uint8Array, what: string, limits: PickleLimits = 
   let op = 0;
 
   const fail = (message: string): never => {
-    throw new ModelFormatError(`${what}: ${message} (${OPCODE_NAMES[op] ?? 'opcode'} at byte ${at})`);
+    const opcode = OPCODE_NAMES[op] ?? `0x${op.toString(16).padStart(2, '0')}`;
+    throw new ModelFormatError(`${what}: ${message} (${opcode} at byte ${at})`);
   };
   const need = (n: number): void => {
     if (n > data.length - pos) fail(`needs ${n} more bytes, the record has ${data.length - pos} left`);

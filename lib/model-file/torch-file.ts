@@ -32,6 +32,12 @@ export function readTorchZip(zip: ZipArchive): TorchFile {
   check(pickles.length === 1, () => `has several data.pkl records (${pickles.map((n) => quote(n)).join(', ')})`);
   const pickleName = pickles[0];
   const prefix = pickleName.slice(0, -'data.pkl'.length);
+  // torch.save may record the byte order of its tensors (PyTorch 2.x); ours are read as little-endian.
+  const byteorder = zip.entries.get(`${prefix}byteorder`);
+  if (byteorder) {
+    const order = byteorder.size <= 16 ? new TextDecoder().decode(zip.read(byteorder.name)).trim() : '';
+    check(order === 'little', () => `its tensors are stored ${quote(order)}-endian; only little-endian files are read`);
+  }
   const root = unpickle(zip.read(pickleName), pickleName);
 
   const specs = new Map<string, TensorSpec>();
