@@ -265,6 +265,7 @@ describe('model files read without libtorch (lib/model-file)', function () {
     it('files that cannot be read: ERR_FILM_MODEL_FILE', async function () {
       await refuses(path.join(tmp, 'missing.pt'), 'ERR_FILM_MODEL_FILE', /no such file/);
       await refuses(tmp, 'ERR_FILM_MODEL_FILE', /directory/);
+      await refuses('/dev/zero', 'ERR_FILM_MODEL_FILE', /not a regular file/);
       if (process.getuid && process.getuid() !== 0) {
         const p = file('locked.pt', original());
         fs.chmodSync(p, 0);
@@ -465,6 +466,50 @@ torch.save({k: v.double() for k, v in sd.items()}, ${JSON.stringify(path.join(ou
       await refuses(path.join(out, 'mixed.pt'), 'ERR_FILM_MODEL_FORMAT', /"extract_sublevels\.convs\.1\.0\.0\.bias" is float64, the others float32/);
       await refuses(path.join(out, 'double.pt'), 'ERR_FILM_MODEL_FORMAT', /weights are float64; float32, float16 and bfloat16 are read/);
       await refuses(models.noExtract, 'ERR_FILM_MODEL_FORMAT', /not a FILM feature extractor: it has no extract_sublevels/);
+    });
+
+    // Random damage, seeded: each file is read or refused by a deliberate check (never by a
+    // TypeError or RangeError that index.ts would wrap as 'cannot be read (...)').
+    it('fuzz: 600 damaged data.pkl records and 600 damaged zip directories, each read or refused by a check', function () {
+      let seed = 12345;
+      const random = () => { // mulberry32
+        seed = (seed + 0x6d2b79f5) >>> 0;
+        let t = seed;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+      };
+      const small = recordsOf(models.small);
+      const pklName = small.find((r) => r.name.endsWith('/data.pkl')).name;
+      const whole = fs.readFileSync(models.small);
+      const directory = whole.lastIndexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]), whole.length - 1);
+      const cdStart = whole.indexOf(Buffer.from([0x50, 0x4b, 0x01, 0x02]));
+      const outcomes = { read: 0, refused: 0 };
+      const attempt = (bytes) => {
+        try {
+          parseModelFile('fuzzed.pt', bytes);
+          outcomes.read++;
+        } catch (err) {
+          assert.equal(err.code, 'ERR_FILM_MODEL_FORMAT', err.stack);
+          assert.ok(!err.message.includes('cannot be read (') && !err.message.includes('\n'), err.message);
+          outcomes.refused++;
+        }
+      };
+      for (let i = 0; i < 600; i++) {
+        const pickle = Buffer.from(small.find((r) => r.name === pklName).data);
+        for (let k = 1 + Math.floor(random() * 3); k > 0; k--) pickle[Math.floor(random() * pickle.length)] = Math.floor(random() * 256);
+        attempt(writeZip(small.map((r) => (r.name === pklName ? { ...r, data: pickle } : r))));
+      }
+      for (let i = 0; i < 600; i++) {
+        const bytes = Buffer.from(whole);
+        const from = i % 2 ? cdStart : directory;
+        for (let k = 1 + Math.floor(random() * 3); k > 0; k--) {
+          bytes[from + Math.floor(random() * (bytes.length - from))] = Math.floor(random() * 256);
+        }
+        attempt(bytes);
+      }
+      console.log(`      fuzz: ${JSON.stringify(outcomes)}`);
+      assert.ok(outcomes.refused > 300, JSON.stringify(outcomes));
     });
 
     it('parseModelFile over bytes in memory reads the same and refuses the same', async function () {

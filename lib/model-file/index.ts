@@ -81,6 +81,8 @@ async function readBytes(path: string): Promise<Uint8Array> {
     handle = await fs.promises.open(path, 'r');
     const stat = await handle.stat();
     if (stat.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    // A device or FIFO has no size to check, and /dev/zero never ends.
+    if (!stat.isFile()) throw new Error('it is not a regular file');
     if (stat.size > MAX_FILE_BYTES) throw new Error(`is ${stat.size} bytes, more than this reader takes (${MAX_FILE_BYTES})`);
     return await handle.readFile();
   } catch (err) {
