@@ -125,9 +125,10 @@ else
   echo "== npm pack: $(( $(date +%s) - s )) s"
 fi
 echo "== tarball: $(du -k "$work/pkg/film-features.tgz" | cut -f1) KiB"
+listing=$(tar -tzf "$work/pkg/film-features.tgz") || die "tar -tzf the tarball"
 for f in package/prebuilds/linux-x64/film-features.core.glibc.node package/prebuilds/linux-x64/film-features.core.libs/libdnnl.so.2 \
   package/prebuilds/linux-x64/film-features.core.libs/libgomp.so.1; do
-  tar -tzf "$work/pkg/film-features.tgz" | grep -qx "$f" || die "the tarball lacks $f"
+  grep -qx "$f" <<< "$listing" || die "the tarball lacks $f"
 done
 
 # Node 22 and npm 12 from the npm registry, as .ci/node-versions.sh (npm 12 needs Node 22.22+).

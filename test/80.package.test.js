@@ -91,6 +91,23 @@ describe('package', function () {
     const prebuild = path.join(root, 'prebuilds', 'linux-x64', prebuildName);
     assert.deepEqual(runpath(prebuild), ['$ORIGIN']);
 
+    // The core prebuild (scripts/prebuild-core.js) and its runtime, under 35 MB in all (issue 30)
+    const sizes = packed[0].files.filter((f) => f.path.startsWith('prebuilds/'))
+      .map((f) => `${f.path.replace('prebuilds/linux-x64/', '')} ${(f.size / 2 ** 20).toFixed(2)} MiB`);
+    console.log(`    prebuilds: ${sizes.join(', ')}`);
+    assert.ok(packed[0].size <= 35e6, `the tarball is ${(packed[0].size / 1e6).toFixed(1)} MB (at most 35)`);
+    const core = 'prebuilds/linux-x64/film-features.core.glibc.node';
+    for (const f of [core, 'prebuilds/linux-x64/film-features.core.libs/libdnnl.so.2', 'prebuilds/linux-x64/film-features.core.libs/libgomp.so.1']) {
+      assert.ok(files.includes(f), `the tarball holds ${f}`);
+    }
+    assert.deepEqual(runpath(path.join(root, core)), ['$ORIGIN/film-features.core.libs']);
+    assert.ok(!needed(path.join(root, core)).some((s) => /^lib(torch|c10)/.test(s)), 'the core links no libtorch');
+    const libs = files.filter((f) => f.startsWith('prebuilds/linux-x64/film-features.core.libs/'));
+    for (const f of libs) assert.deepEqual(runpath(path.join(root, f)), ['$ORIGIN'], f);
+    const { check } = require('../scripts/check-symbols');
+    const bad = check([core, ...libs].map((f) => path.join(root, f))).filter((r) => r.problems.length > 0);
+    assert.deepEqual(bad.map((r) => `${path.basename(r.file)}: ${r.problems.join('; ')}`), [], 'glibc 2.34 and gcc 11\'s C++ runtime at most');
+
     fs.mkdirSync(app);
     fs.writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true }));
     fs.renameSync(path.join(dir, packed[0].filename), path.join(dir, 'film-features.tgz'));
@@ -119,6 +136,46 @@ describe('package', function () {
     assertSameFeatures(extractInApp());
   });
 
+  // Where libtorch is absent, the installed package loads the core prebuild last in line
+  // (scripts/addon-candidates.js): libtorch's libraries and the system's oneDNN and libgomp are
+  // masked in a mount namespace; the core's own copies load, and it extracts the full build's numbers.
+  it('where libtorch and oneDNN are masked, the installed package loads the core and extracts the same (1e-5)', () => {
+    requireHere(needs.root(), needs.unshare());
+    const installed = path.join(app, 'node_modules', 'film-features');
+    const full = path.join(installed, 'prebuilds', 'linux-x64', prebuildName);
+    const { closure } = require('../scripts/elf');
+    const { SYSTEM } = require('../scripts/check-symbols');
+    const mountLibs = new Set(Object.values(closure('/bin/mount')).map((f) => fs.realpathSync(f)));
+    const masked = [...new Set(Object.entries(closure(full)).filter(([soname]) => !SYSTEM.test(soname))
+      .map(([, f]) => fs.realpathSync(f)))].filter((f) => !mountLibs.has(f));
+    assert.ok(['libtorch_cpu', 'libdnnl', 'libgomp'].every((l) => masked.some((f) => path.basename(f).startsWith(l))), masked.join(' '));
+    const empty = path.join(dir, 'empty');
+    fs.writeFileSync(empty, '');
+    const script = `
+      const fs = require('node:fs');
+      const { FeatureExtractor } = require('film-features');
+      (async () => {
+        const fx = await FeatureExtractor.load(undefined, { device: 'cpu' });
+        const buf = fs.readFileSync(${JSON.stringify(path.join(dir, 'image.f32'))});
+        const out = await fx.extract({ data: new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4), shape: [1, 3, 32, 40] }, { levels: 3 });
+        out.forEach((l, i) => fs.writeFileSync(${JSON.stringify(dir)} + '/core' + i + '.f32', l.data));
+        console.log(JSON.stringify({ file: fx.info.build.file, build: require(fx.info.build.file).build }));
+      })().catch((e) => { console.error(e.stack); process.exit(1); });`;
+    fs.writeFileSync(path.join(app, 'core-check.js'), script);
+    const sh = `${masked.map((f) => `mount --bind ${empty} ${f}`).join(' && ')} && exec env -i PATH=/usr/bin:/bin "${process.execPath}" core-check.js`;
+    const r = spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', sh], { cwd: app, encoding: 'utf8' });
+    assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
+    assert.deepEqual(JSON.parse(r.stdout), { file: path.join(installed, 'prebuilds', 'linux-x64', 'film-features.core.glibc.node'), build: 'core' });
+    ours.forEach((level, i) => {
+      const buf = fs.readFileSync(path.join(dir, `core${i}.f32`));
+      const theirs = new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4);
+      let diff = 0;
+      let top = 0;
+      level.data.forEach((v, j) => { diff = Math.max(diff, Math.abs(v - theirs[j])); top = Math.max(top, Math.abs(v)); });
+      assert.ok(diff / top <= 1e-5, `level ${i}: max relative difference ${diff / top}`);
+    });
+  });
+
   it('without prebuilds/, require names `npx film-features setup`; running it makes require work', () => {
     const installed = path.join(app, 'node_modules', 'film-features');
     fs.rmSync(path.join(installed, 'prebuilds'), { recursive: true });
@@ -136,12 +193,13 @@ describe('package', function () {
     assertSameFeatures(extractInApp());
   });
 
-  it('setup --bundle copies the libraries next to the addon (RUNPATH $ORIGIN), and it still extracts the same', () => {
+  it('setup --bundle --full copies the libtorch build\'s libraries next to it (RUNPATH $ORIGIN), and it still extracts the same', () => {
     requireHere(needs.patchelf());
     const release = path.join(app, 'node_modules', 'film-features', 'build', 'Release');
     const env = { ...process.env };
     delete env.FILM_FEATURES_ADDON;
-    const r = spawnSync('npx', ['--no-install', 'film-features', 'setup', '--bundle'], { cwd: app, encoding: 'utf8', env });
+    // --bundle alone bundles the core (test 84); --full the libtorch build, as before issue 30
+    const r = spawnSync('npx', ['--no-install', 'film-features', 'setup', '--bundle', '--full'], { cwd: app, encoding: 'utf8', env });
     assert.equal(r.status, 0, `${r.stdout}\n${r.stderr}`);
     const size = /bundled (\d+) libraries next to the addon: (\d+) MiB/.exec(r.stderr);
     assert.ok(size, r.stderr);
