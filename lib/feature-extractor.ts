@@ -7,6 +7,7 @@ import { checkSignal, runFlags, settle } from './run-control';
 import { type FramePlan, runFrame, runFrameHeld } from './frame-plan';
 import { readImage } from './image-input';
 import { batchKey, checkBatchOptions, MicroBatcher } from './micro-batch';
+import { readExtractorWeights } from './model-file';
 import { addonBuild, native, packageRoot, RUN_HOLD_OUTPUTS, RUN_NHWC_OUTPUTS, type HeldOutputs, type NativeExtractor, type NativeInput, type NativeJob, type NativeOutput } from './native';
 import { buildPyramid } from './pyramid';
 import type { CacheOptions, CacheStats, Counters, Engine, ExtractOptions, ImageInput, Layout, LoadOptions, ModelInfo, Precision, Tensor4, TensorNHWC } from './types';
@@ -70,7 +71,12 @@ export class FeatureExtractor {
       const binding = native(); // throws the setup hint where no addon loads, before any hook is set
       checkDeviceBuilt(device, binding, addonBuild().file);
       installExitHook();
-      const handle = await binding.load(file, device, threads, half, engine, precision);
+      // Every file is read by our own reader first: its checks hold before libtorch sees the file.
+      const weights = await readExtractorWeights(file);
+      const handle = await binding.load(file, device, threads, half, engine, precision, {
+        source: weights.source, format: weights.format, dtype: weights.dtype, origin: weights.origin,
+        channels: weights.channels, stages: weights.stages,
+      });
       return new FeatureExtractor(handle, threads, new MicroBatcher(batching(handle.device!)));
     });
   }

@@ -7,6 +7,7 @@ import { installExitHook } from './exit';
 import { checkDeviceBuilt, checkLoad } from './load-checks';
 import { readImage } from './image-input';
 import { checkSignal, runFlags, settle } from './run-control';
+import { readModelFile } from './model-file';
 import { addonBuild, native, RUN_BYTES, type NativeInput, type NativeInterpolator } from './native';
 import type { ImageInput, InterpolatorLoadOptions, RawImage, RgbImage, Tensor4 } from './types';
 import { checkInteger, isPlainObject, outOfRange, rangeError, readOptions, typeError } from './validate';
@@ -128,6 +129,8 @@ export class Interpolator {
       const { file, device, threads, half } = checkLoad(modelPath, options, LOAD_OPTIONS);
       const binding = native();
       checkDeviceBuilt(device, binding, addonBuild().file);
+      // Our own reader's checks hold before libtorch sees the file.
+      await readModelFile(file);
       installExitHook();
       const handle = await binding.loadInterpolator(file, device, threads, half);
       return new Interpolator(handle, threads);

@@ -42,8 +42,9 @@ export function checkLoad<K extends string>(modelPath: unknown, options: unknown
  * file and the command that builds one against a CUDA libtorch (checked before the native load,
  * whose own message cannot name them).
  */
-export function checkDeviceBuilt(device: string, binding: { cudaCompiledIn: boolean; torchVersion: string }, addon: string): void {
-  if (!device.startsWith('cuda') || binding.cudaCompiledIn) return;
+export function checkDeviceBuilt(device: string, binding: { build: string; cudaCompiledIn: boolean; torchVersion?: string }, addon: string): void {
+  // The core build says itself that CUDA needs libtorch (ERR_FILM_NEEDS_LIBTORCH).
+  if (!device.startsWith('cuda') || binding.cudaCompiledIn || binding.build === 'core') return;
   throw withCode(new Error(`device '${device}': the addon that loaded, ${addon}, is built against a CPU-only libtorch ` +
     `(${binding.torchVersion}), so it cannot run on CUDA. Unpack a CUDA build of libtorch (pytorch.org), then run ` +
     '`npx film-features setup --libtorch PATH` with its folder: it builds the addon against it. Or run on the CPU ' +

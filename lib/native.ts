@@ -16,6 +16,17 @@ export interface NativeOutput {
   shape: number[];
 }
 
+/** FILM's extractor weights for load(): stages[j] = its two convolutions, float32 OIHW. */
+export interface NativeWeights {
+  source: 'extractor' | 'interpolator';
+  format: 'torchscript' | 'torch.save' | 'safetensors';
+  dtype: 'float32' | 'float16' | 'bfloat16';
+  /** export.py's record of where the weights came from, or 'unknown' */
+  origin: string;
+  channels: number;
+  stages: Array<[{ weight: Float32Array; bias: Float32Array }, { weight: Float32Array; bias: Float32Array }]>;
+}
+
 /** What a loaded file holds; FeatureExtractor adds which build runs it. */
 export type NativeInfo = Omit<ModelInfo, 'build'>;
 
@@ -113,7 +124,12 @@ export interface InternalHooks {
 }
 
 export interface Binding {
-  load(path: string, device: string, threads: number, half: boolean, engine: string, precision: string): Promise<NativeExtractor>;
+  /** 'full': libtorch linked (TorchScript, CUDA, the Interpolator); 'core': the oneDNN engine alone. */
+  readonly build: 'full' | 'core';
+  /** weights: FILM's extractor as lib/model-file read it; the addon runs them (and, in the full build, may load the file's TorchScript). */
+  load(path: string, device: string, threads: number, half: boolean, engine: string, precision: string,
+    weights: NativeWeights): Promise<NativeExtractor>;
+  /** The core build's rejects with ERR_FILM_NEEDS_LIBTORCH. */
   loadInterpolator(path: string, device: string, threads: number, half: boolean): Promise<NativeInterpolator>;
   readonly cudaCompiledIn: boolean;
   /** Built with the fused oneDNN CPU engine (engine: 'onednn'). */
@@ -152,7 +168,8 @@ export interface Binding {
   shutdownForExit(): void;
   /** The executor's process-wide counters. */
   counters(): Counters;
-  readonly torchVersion: string;
+  /** The libtorch it links; absent in the core build. */
+  readonly torchVersion?: string;
   /** cuDNN's process-wide benchmark mode (cudnn_settings.h). */
   setCudnnBenchmark(enabled: boolean): void;
   cudnnBenchmark(): boolean;
@@ -175,15 +192,18 @@ let build: AddonBuild | undefined;
  * The prebuilds a local build (build/Release) is loaded in place of: those for this platform that
  * link the same libtorch (major.minor, from their name) or name none, and so would load without it.
  */
-export function shadowedPrebuilds(loaded: AddonBuild, torchVersion: string): string[] {
+export function shadowedPrebuilds(loaded: AddonBuild, torchVersion: string | undefined): string[] {
   if (loaded.kind !== 'build') return [];
   const { candidates, torchTag } = require(path.join(packageRoot, 'scripts', 'addon-candidates.js')) as {
     candidates(root: string): { file: string; kind: string }[];
     torchTag(file: string): [number, number] | null;
   };
+  const core = (file: string) => path.basename(file).includes('.core.');
+  // A core build (no libtorch) shadows the core prebuild; a full one, those of its libtorch.
+  if (torchVersion === undefined) return candidates(packageRoot).filter((c) => c.kind === 'prebuild' && core(c.file)).map((c) => c.file);
   const [major, minor] = torchVersion.split('.').map(Number);
   return candidates(packageRoot).filter((c) => {
-    if (c.kind !== 'prebuild') return false;
+    if (c.kind !== 'prebuild' || core(c.file)) return false;
     const tag = torchTag(path.basename(c.file));
     return tag === null || (tag[0] === major && tag[1] === minor);
   }).map((c) => c.file);
@@ -193,10 +213,10 @@ export function shadowedPrebuilds(loaded: AddonBuild, torchVersion: string): str
  * The addon binary this process loaded (loading it if need be), the libtorch it runs, and the
  * prebuilds a local build shadows (see shadowedPrebuilds).
  */
-export function addonBuild(): AddonBuild & { libtorch: string; shadows: string[] } {
+export function addonBuild(): AddonBuild & { variant: 'full' | 'core'; libtorch: string | null; shadows: string[] } {
   const b = native();
   const loaded = build as AddonBuild;
-  return { ...loaded, libtorch: b.torchVersion, shadows: shadowedPrebuilds(loaded, b.torchVersion) };
+  return { ...loaded, variant: b.build, libtorch: b.torchVersion ?? null, shadows: shadowedPrebuilds(loaded, b.torchVersion) };
 }
 
 /** The binding if it has been loaded, without trying to load it. */

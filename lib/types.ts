@@ -96,9 +96,21 @@ export interface ExtractOptions {
 /** What a loaded file holds, read from its weights. */
 export interface ModelInfo {
   source: 'extractor' | 'interpolator';
+  /**
+   * How the file was read: its format ('torchscript', 'torch.save' state_dict or 'safetensors'),
+   * always by film-features' own reader, which runs nothing in it.
+   */
+  format: 'torchscript' | 'torch.save' | 'safetensors';
+  /**
+   * Whether the file's TorchScript code was run: false where only its weights were read (the
+   * oneDNN engine; always in the core build); true where libtorch loaded it (engine 'torchscript',
+   * CUDA, or the full build checking the engine against the file's own forward at load).
+   */
+  codeRun: boolean;
   channels: number;
   subLevels: number;
-  dtype: 'float32' | 'float16';
+  /** The weights' dtype in the file; they run in float32 (or bf16) on the CPU. */
+  dtype: 'float32' | 'float16' | 'bfloat16';
   /** Prepared for fast inference at load: the oneDNN engine, or a frozen, optimized TorchScript graph. */
   optimized: boolean;
   /** What runs it: 'onednn' (CPU only) or 'torchscript'. */
@@ -109,13 +121,21 @@ export interface ModelInfo {
   isa?: string;
   /**
    * The addon binary running it: `build/Release` (compiled here), a prebuild (one per libtorch:
-   * Debian 12's 1.13, Debian 13's 2.6; the first that loads) or FILM_FEATURES_ADDON's, and the
-   * libtorch version it was built against. `shadows`: where a local build is loaded, the prebuilds
+   * Debian 12's 1.13, Debian 13's 2.6, then the libtorch-free core; the first that loads) or
+   * FILM_FEATURES_ADDON's, which build it is, and the libtorch version it was built against. `shadows`: where a local build is loaded, the prebuilds
    * it is used instead of (the package's prebuilds for this libtorch, which would load without it;
    * `npx film-features setup --force` makes such a build, and deleting the package's `build/`
    * goes back to the prebuild); empty otherwise.
    */
-  build: { file: string; kind: 'build' | 'prebuild' | 'explicit'; libtorch: string; shadows: readonly string[] };
+  build: {
+    file: string;
+    kind: 'build' | 'prebuild' | 'explicit';
+    /** 'full' (libtorch: also TorchScript, CUDA and the Interpolator) or 'core' (the oneDNN engine, no libtorch). */
+    variant: 'full' | 'core';
+    /** The libtorch it links; null for the core build. */
+    libtorch: string | null;
+    shadows: readonly string[];
+  };
   /** The version of the oneDNN library running it (the one libtorch loads), e.g. '2.6.3'; oneDNN only. */
   onednn?: string;
   /**

@@ -128,7 +128,7 @@ class BoundModel : public Napi::ObjectWrap<D> {
   static int WantThreads(const M& model, double threads) {
     FILM_RANGE_ERROR_IF(!(threads >= 0 && threads <= 1024 && threads == static_cast<int>(threads)),
                         "Expected an integer threads from 0 to 1024");
-    return model.device().is_cpu() ? (threads > 0 ? static_cast<int>(threads) : model.threads()) : 1;
+    return model.is_cpu() ? (threads > 0 ? static_cast<int>(threads) : model.threads()) : 1;
   }
 
   // Queues task; returns {promise, cancel()}.

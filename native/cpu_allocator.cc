@@ -1,8 +1,5 @@
 #include "cpu_allocator.h"
 
-#include <c10/core/Allocator.h>
-#include <c10/core/CPUAllocator.h>
-#include <torch/version.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,18 +15,6 @@
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-// c10::Allocator's interface: up to 2.2 (Debian 12's 1.13) allocate() is const; 2.3 made it non-const
-// and added the pure virtual copy_data() (checked against Debian 13's 2.6). A libtorch of another
-// major version may have moved again, so the cache is built for the versions known here only.
-#if TORCH_VERSION_MAJOR < 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR < 3)
-#define FILM_CPU_CACHE 1
-#define FILM_ALLOCATE_CONST const
-#elif TORCH_VERSION_MAJOR == 2
-#define FILM_CPU_CACHE 1
-#define FILM_ALLOCATE_CONST
-#define FILM_ALLOCATOR_COPY_DATA 1
-#endif
 
 // AddressSanitizer: a block kept for reuse is poisoned while it sits in the cache (and a block's
 // tail past what was asked for, while in use), so that a use-after-free of a cached block is still
@@ -52,7 +37,6 @@
 #endif
 
 namespace film {
-#ifdef FILM_CPU_CACHE
 namespace {
 
 constexpr size_t kMinCached = size_t{1} << 20;
@@ -67,17 +51,16 @@ size_t SizeClass(size_t n) {
   return (n + step - 1) / step * step;
 }
 
-// Installed once, when the addon loads, whatever the limit: c10 frees a raw_allocate()d block
-// through the raw_deleter() of the allocator current at the time of the free, so an allocator
-// swapped in after libtorch has run would be handed blocks it never made. Turning the cache on or
-// off is only a change of limit; with 0 every block is freed when its tensor is.
+// One per process, made when the addon loads and never destroyed: blocks it made may be freed at
+// any point until the process ends. Turning the cache on or off is only a change of limit; with 0
+// every block is freed when its tensor is.
 //
-// Each block it made is in live_ with its size class, so Release() never reads memory to size a
-// block; a pointer it did not make (one allocated before the install, by libtorch's static
-// initializers or another library) goes to the deleter of the allocator that was current before.
-class CachingCpuAllocator final : public c10::Allocator {
+// Each block it made is in live_ with its size class, so Free() never reads memory to size a
+// block. A pointer it did not make is handed to the foreign deleter (the libtorch backend sets it to
+// the allocator libtorch had before, for blocks made before ours was installed), or kept.
+class BlockCache {
  public:
-  CachingCpuAllocator(size_t cap, c10::DeleterFnPtr previous_deleter) : cap_(cap), previous_deleter_(previous_deleter) {}
+  explicit BlockCache(size_t cap) : cap_(cap) {}
 
   // Sets the limit and frees cached blocks, largest first, until at most cap bytes are held;
   // returns the bytes freed.
@@ -86,9 +69,8 @@ class CachingCpuAllocator final : public c10::Allocator {
   // Frees every cached block, the limit unchanged; returns the bytes freed.
   size_t Clear() { return Trim(0, false); }
 
-  c10::DataPtr allocate(size_t n) FILM_ALLOCATE_CONST override {
-    // no block for no bytes, as libtorch's default allocator
-    if (n == 0) return {nullptr, nullptr, &Release, c10::Device(c10::DeviceType::CPU)};
+  void* Allocate(size_t n) {
+    if (n == 0) return nullptr;
     const size_t size = SizeClass(n);
     char* data = size >= kMinCached ? Take(size) : nullptr;
     if (!data) {
@@ -104,63 +86,11 @@ class CachingCpuAllocator final : public c10::Allocator {
     }
     FILM_UNPOISON(data, n);
     FILM_POISON(data + n, size - n);
-    // context == data, as raw_allocate() (used by oneDNN through ideep) requires
-    return {data, data, &Release, c10::Device(c10::DeviceType::CPU)};
+    return data;
   }
 
-  c10::DeleterFnPtr raw_deleter() const override { return &Release; }
-
-#ifdef FILM_ALLOCATOR_COPY_DATA
-  void copy_data(void* dest, const void* src, std::size_t count) const override {
-    default_copy_data(dest, src, count);
-  }
-#endif
-
-  CpuCacheState State() const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return {cap_, cached_, high_};
-  }
-
-  // Tests only (ProbeCpuCache): whether p is a block this allocator made, in use or cached.
-  bool Made(const void* p) const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    return live_.count(const_cast<void*>(p)) > 0;
-  }
-
-  static std::atomic<CachingCpuAllocator*> instance;
-
- private:
-  // Frees cached blocks, largest first, until at most keep bytes are held (the frees outside the lock).
-  size_t Trim(size_t keep, bool set_cap) {
-    std::vector<std::pair<char*, size_t>> drop;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      if (set_cap) cap_ = keep;
-      while (cached_ > keep && !free_.empty()) drop.push_back(PopLargest());
-    }
-    return FreeAll(drop);
-  }
-
-  static void Release(void* data) {
-    if (data) instance.load()->Free(static_cast<char*>(data));
-  }
-
-  void Register(char* data, size_t size) const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    live_.emplace(data, size);
-  }
-
-  char* Take(size_t size) const {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = free_.find(size);
-    if (it == free_.end()) return nullptr;
-    char* data = it->second;
-    free_.erase(it);
-    cached_ -= size;
-    return data;  // still in live_: it stayed ours while cached
-  }
-
-  void Free(char* data) {
+  void Free(void* p) {
+    char* data = static_cast<char*>(p);
     size_t size = 0;
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -178,12 +108,53 @@ class CachingCpuAllocator final : public c10::Allocator {
       }
     }
     if (size == 0) {
-      // not ours: made before the install, so freed as the allocator that made it frees
-      if (previous_deleter_) previous_deleter_(data);
-      return;  // no deleter known: kept rather than freed the wrong way
+      // not ours: freed as whoever made it frees, or kept rather than freed the wrong way
+      if (ForeignDeleter deleter = foreign_deleter_.load()) deleter(data);
+      return;
     }
     FILM_UNPOISON(data, size);
     std::free(data);
+  }
+
+  void SetForeignDeleter(ForeignDeleter deleter) { foreign_deleter_ = deleter; }
+
+  CpuCacheState State() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return {cap_, cached_, high_};
+  }
+
+  // Tests only (ProbeCpuCache): whether p is a block this allocator made, in use or cached.
+  bool Made(const void* p) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return live_.count(const_cast<void*>(p)) > 0;
+  }
+
+
+ private:
+  // Frees cached blocks, largest first, until at most keep bytes are held (the frees outside the lock).
+  size_t Trim(size_t keep, bool set_cap) {
+    std::vector<std::pair<char*, size_t>> drop;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (set_cap) cap_ = keep;
+      while (cached_ > keep && !free_.empty()) drop.push_back(PopLargest());
+    }
+    return FreeAll(drop);
+  }
+
+  void Register(char* data, size_t size) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    live_.emplace(data, size);
+  }
+
+  char* Take(size_t size) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = free_.find(size);
+    if (it == free_.end()) return nullptr;
+    char* data = it->second;
+    free_.erase(it);
+    cached_ -= size;
+    return data;  // still in live_: it stayed ours while cached
   }
 
   // Under the lock: the largest cached block, out of the cache and of live_.
@@ -208,15 +179,15 @@ class CachingCpuAllocator final : public c10::Allocator {
   }
 
   size_t cap_;
-  const c10::DeleterFnPtr previous_deleter_;
+  std::atomic<ForeignDeleter> foreign_deleter_{nullptr};
   mutable std::mutex mutex_;
-  mutable std::unordered_map<void*, size_t> live_;   // every block made and not yet freed
-  mutable std::multimap<size_t, char*> free_;        // the cached ones, by size class
-  mutable size_t cached_ = 0;
+  std::unordered_map<void*, size_t> live_;   // every block made and not yet freed
+  std::multimap<size_t, char*> free_;        // the cached ones, by size class
+  size_t cached_ = 0;
   size_t high_ = 0;
 };
 
-std::atomic<CachingCpuAllocator*> CachingCpuAllocator::instance{nullptr};
+BlockCache* cache = nullptr;  // set once, by InstallCpuCache
 
 // The container's memory limit: cgroup v2's memory.max, else v1's memory.limit_in_bytes; 0 if none.
 // (A v1 "no limit" is a huge number; the min() below makes it harmless.)
@@ -243,17 +214,11 @@ std::string env_warning;  // set once, at install; handed out once (TakeCpuCache
 std::atomic<bool> env_warning_taken{false};
 
 }  // namespace
-#endif
 
 size_t DefaultCpuCacheLimit(const std::string& cgroup_root) {
-#ifdef FILM_CPU_CACHE
   size_t memory = PhysicalMemory();
   if (const size_t limit = CgroupLimit(cgroup_root)) memory = std::min(memory, limit);
   return std::min(memory / 4, size_t{8} << 30);
-#else
-  (void)cgroup_root;
-  return 0;  // no cache in this build
-#endif
 }
 
 size_t ParseCpuCacheMb(const std::string& value, size_t fallback, size_t memory, std::string* warning) {
@@ -287,97 +252,67 @@ size_t ParseCpuCacheMb(const std::string& value, size_t fallback, size_t memory,
   return mb << 20;
 }
 
-void InstallCachingCpuAllocator() {
-#ifdef FILM_CPU_CACHE
+void InstallCpuCache() {
   static std::once_flag once;
   std::call_once(once, [] {
     const size_t fallback = DefaultCpuCacheLimit("/sys/fs/cgroup");
     const char* mb = std::getenv("FILM_FEATURES_CPU_CACHE_MB");
     // empty is unset, as for the package's other variables
     initial_cap = mb && *mb ? ParseCpuCacheMb(mb, fallback, PhysicalMemory(), &env_warning) : fallback;
-    // Never destroyed: tensors it allocated may be freed at any point until the process ends.
-    c10::Allocator* previous = c10::GetCPUAllocator();
-    auto* cache = new CachingCpuAllocator(initial_cap, previous ? previous->raw_deleter() : nullptr);
-    CachingCpuAllocator::instance = cache;
-    c10::SetCPUAllocator(cache, /*priority=*/10);
+    cache = new BlockCache(initial_cap);
   });
-#endif
+}
+
+void* AllocateCpu(size_t bytes) {
+  InstallCpuCache();
+  return cache->Allocate(bytes);
+}
+
+void FreeCpu(void* data) {
+  if (data) cache->Free(data);
+}
+
+void SetForeignDeleter(ForeignDeleter deleter) {
+  InstallCpuCache();
+  cache->SetForeignDeleter(deleter);
 }
 
 std::string TakeCpuCacheEnvWarning() {
-#ifdef FILM_CPU_CACHE
   if (!env_warning.empty() && !env_warning_taken.exchange(true)) return env_warning;
-#endif
   return {};
 }
 
-size_t InitialCpuCacheLimit() {
-#ifdef FILM_CPU_CACHE
-  return initial_cap;
-#else
-  return 0;
-#endif
-}
+size_t InitialCpuCacheLimit() { return initial_cap; }
 
 CpuCacheState SetCpuCacheLimit(size_t bytes) {
-#ifdef FILM_CPU_CACHE
-  if (CachingCpuAllocator* cache = CachingCpuAllocator::instance) cache->SetCap(bytes);
-#else
-  (void)bytes;
-#endif
+  if (cache) cache->SetCap(bytes);
   return GetCpuCacheState();
 }
 
-size_t ReleaseCpuCache() {
-#ifdef FILM_CPU_CACHE
-  CachingCpuAllocator* cache = CachingCpuAllocator::instance;
-  return cache ? cache->Clear() : 0;
-#else
-  return 0;
-#endif
-}
+size_t ReleaseCpuCache() { return cache ? cache->Clear() : 0; }
 
-bool CpuCacheCompiledIn() {
-#ifdef FILM_CPU_CACHE
-  return true;
-#else
-  return false;
-#endif
-}
+CpuCacheState GetCpuCacheState() { return cache ? cache->State() : CpuCacheState{0, 0, 0}; }
 
-CpuCacheState GetCpuCacheState() {
-#ifdef FILM_CPU_CACHE
-  if (CachingCpuAllocator* cache = CachingCpuAllocator::instance) return cache->State();
-#endif
-  return {0, 0, 0};
-}
+bool CpuCacheMade(const void* data) { return cache && cache->Made(data); }
 
-CpuCacheProbe ProbeCpuCache() {
-  CpuCacheProbe probe;
+CpuCacheProbe ProbeCpuCache(const CpuCacheProbe& backend) {
+  CpuCacheProbe probe = backend;
 #ifdef FILM_CACHE_ASAN
   probe.asan = true;
 #endif
-#ifdef FILM_CPU_CACHE
-  CachingCpuAllocator* cache = CachingCpuAllocator::instance;
-  c10::Allocator* current = c10::GetCPUAllocator();
-  if (!cache || current != cache) return probe;
-  probe.installed = true;
-  // a block of libtorch's default allocator, freed through the current one (as c10's raw_deallocate
-  // frees a block made before an allocator was installed)
-  current->raw_deallocate(c10::GetDefaultCPUAllocator()->raw_allocate(4096));
-  void* block = current->raw_allocate(kMinCached);
-  current->raw_deallocate(block);
+  if (!probe.installed || !cache) return probe;
+  void* block = AllocateCpu(kMinCached);
+  FreeCpu(block);
   probe.cached = cache->Made(block);  // still ours: kept for reuse
 #ifdef FILM_CACHE_ASAN
   probe.poisoned = probe.cached && __asan_region_is_poisoned(block, kMinCached) == block;
 #endif
-  void* again = current->raw_allocate(kMinCached);
+  void* again = AllocateCpu(kMinCached);
   probe.reused = again == block;
 #ifdef FILM_CACHE_ASAN
   probe.unpoisoned = __asan_region_is_poisoned(again, kMinCached) == nullptr;
 #endif
-  current->raw_deallocate(again);
-#endif
+  FreeCpu(again);
   return probe;
 }
 

@@ -1,13 +1,10 @@
 #include "errors.h"
 
-#include <c10/util/Exception.h>
+#include <new>
 
-#include <type_traits>
+#include "backend.h"
 
 namespace film {
-
-static_assert(std::is_base_of_v<c10::Error, c10::OutOfMemoryError>,
-              "c10::OutOfMemoryError must be caught before c10::Error");
 
 ErrorInfo DescribeCurrentException() {
   ErrorInfo info;
@@ -18,20 +15,20 @@ ErrorInfo DescribeCurrentException() {
     info.code = e.code();
     info.message = e.what();
     info.detail = e.detail();
-  } catch (const c10::OutOfMemoryError& e) {
-    // Before c10::Error, which it derives from (CUDA's caching allocator throws it).
-    info.code = code::kOutOfMemory;
-    info.message = e.what_without_backtrace();
-  } catch (const c10::Error& e) {
-    info.message = e.what_without_backtrace();
   } catch (const std::bad_alloc&) {
     info.code = code::kOutOfMemory;
     info.message = "out of memory";
-  } catch (const std::exception& e) {
-    // Some libtorch load failures (torch::jit::IRAttributeError, ...) are not c10::Errors.
-    info.message = e.what();
   } catch (...) {
-    info.message = "unknown native error";
+    // libtorch's own (c10::Error, its out of memory) are told apart by the backend, which rethrows.
+    if (!backend::DescribeTorchException(&info)) {
+      try {
+        throw;
+      } catch (const std::exception& e) {
+        info.message = e.what();
+      } catch (...) {
+        info.message = "unknown native error";
+      }
+    }
   }
   return info;
 }

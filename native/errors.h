@@ -24,6 +24,7 @@ constexpr const char* kDevice = "ERR_FILM_DEVICE";
 constexpr const char* kPrecision = "ERR_FILM_PRECISION";  // precision 'bf16' where this CPU/build cannot run it
 constexpr const char* kOutOfMemory = "ERR_FILM_OUT_OF_MEMORY";
 constexpr const char* kRuntime = "ERR_FILM_RUNTIME";  // libtorch failed inside a run
+constexpr const char* kNeedsLibtorch = "ERR_FILM_NEEDS_LIBTORCH";  // the core build, for what only libtorch runs
 constexpr const char* kAborted = "ABORT_ERR";
 }  // namespace code
 

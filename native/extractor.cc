@@ -1,5 +1,6 @@
 #include "extractor.h"
 
+#include <cstring>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -33,13 +34,13 @@ class RunTask : public Task {
       inputs_.clear();
       return;
     }
-    std::vector<at::Tensor> pyramid;
+    std::vector<Tensor> pyramid;
     pyramid.reserve(inputs_.size());
     for (const HostInput& input : inputs_) pyramid.push_back(InputTensor(input));
     inputs_.clear();
     // On the CPU the pyramid is built here, exactly as buildPyramid does; an accelerator pools it
     // on the device from level 0 (Model::Run), sending a quarter fewer bytes.
-    if (model->device().is_cpu() && pyramid.size() == 1 && levels_ > 1) pyramid = CpuPyramid(pyramid[0], levels_);
+    if (model->is_cpu() && pyramid.size() == 1 && levels_ > 1) pyramid = CpuPyramid(pyramid[0], levels_);
     features_ = model->Run(pyramid, levels_, threads, flags_ & run_flag::kNhwcOutputs);
   }
 
@@ -54,8 +55,71 @@ class RunTask : public Task {
   size_t levels_;
   uint32_t flags_;
   std::optional<FramePlan> plan_;
-  std::vector<at::Tensor> features_;
+  std::vector<Tensor> features_;
 };
+
+}  // namespace
+
+namespace {
+
+std::string StringField(const Napi::Object& o, const char* name) {
+  Napi::Value v = o.Get(name);
+  FILM_TYPE_ERROR_IF(!v.IsString(), std::string("invalid binding input weights.") + name + ": not a string");
+  return v.As<Napi::String>();
+}
+
+// A float32 tensor of `shape`, copied now (on the JS thread) from a Float32Array of exactly its size.
+Tensor CopyFloats(const Napi::Value& value, std::vector<int64_t> shape, const std::string& name) {
+  FILM_TYPE_ERROR_IF(!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array,
+                     "invalid binding input " + name + ": not a Float32Array");
+  Napi::Float32Array array = value.As<Napi::Float32Array>();
+  Tensor t = Tensor::Empty(std::move(shape));
+  FILM_RANGE_ERROR_IF(static_cast<int64_t>(array.ElementLength()) != t.numel(),
+                      "invalid binding input " + name + ": " + std::to_string(array.ElementLength()) +
+                          " floats where its shape " + t.ShapeString() + " needs " + std::to_string(t.numel()));
+  if (t.nbytes()) std::memcpy(t.data(), array.Data(), t.nbytes());
+  return t;
+}
+
+// {source, format, dtype, origin, channels, stages: [{weight, bias}, {weight, bias}][]}: FILM's
+// extractor as lib/model-file read and checked it; here only what keeps the copies in bounds.
+ExtractorWeights ReadWeights(const Napi::Value& value) {
+  FILM_TYPE_ERROR_IF(!value.IsObject(), "invalid binding input weights: not an object");
+  Napi::Object o = value.As<Napi::Object>();
+  ExtractorWeights w;
+  w.source = StringField(o, "source");
+  w.format = StringField(o, "format");
+  w.dtype = StringField(o, "dtype");
+  w.origin = StringField(o, "origin");
+  Napi::Value channels = o.Get("channels");
+  FILM_TYPE_ERROR_IF(!channels.IsNumber(), "invalid binding input weights.channels: not a number");
+  const double c = channels.As<Napi::Number>().DoubleValue();
+  FILM_RANGE_ERROR_IF(!(c >= 1 && c <= 4096 && c == static_cast<int64_t>(c)), "invalid binding input weights.channels");
+  w.channels = static_cast<int64_t>(c);
+  Napi::Value stages = o.Get("stages");
+  FILM_TYPE_ERROR_IF(!stages.IsArray(), "invalid binding input weights.stages: not an array");
+  Napi::Array list = stages.As<Napi::Array>();
+  FILM_RANGE_ERROR_IF(list.Length() < 1 || list.Length() > 8 || (w.channels << (list.Length() - 1)) > 65536,
+                      "invalid binding input weights.stages: 1 to 8 stages");
+  for (uint32_t j = 0; j < list.Length(); ++j) {
+    const std::string name = "weights.stages[" + std::to_string(j) + "]";
+    Napi::Value stage = list.Get(j);
+    FILM_TYPE_ERROR_IF(!stage.IsArray() || stage.As<Napi::Array>().Length() != 2,
+                       "invalid binding input " + name + ": not two convolutions");
+    const int64_t width = w.channels << j;
+    std::array<ConvWeights, 2> convs;
+    for (uint32_t k = 0; k < 2; ++k) {
+      Napi::Value conv = stage.As<Napi::Array>().Get(k);
+      const std::string at = name + "[" + std::to_string(k) + "]";
+      FILM_TYPE_ERROR_IF(!conv.IsObject(), "invalid binding input " + at + ": not {weight, bias}");
+      const int64_t in = k == 1 ? width : (j == 0 ? 3 : width / 2);
+      convs[k].weight = CopyFloats(conv.As<Napi::Object>().Get("weight"), {width, in, 3, 3}, at + ".weight");
+      convs[k].bias = CopyFloats(conv.As<Napi::Object>().Get("bias"), {width}, at + ".bias");
+    }
+    w.stages.push_back(std::move(convs));
+  }
+  return w;
+}
 
 }  // namespace
 
@@ -64,6 +128,8 @@ void Extractor::ReadMoreLoadOptions(const Napi::CallbackInfo& info, LoadOptions*
   FILM_TYPE_ERROR_IF(info.Length() > 5 && !info[5].IsUndefined() && !info[5].IsString(), "precision must be a string");
   if (info.Length() > 4 && info[4].IsString()) options->engine = info[4].As<Napi::String>();
   if (info.Length() > 5 && info[5].IsString()) options->precision = info[5].As<Napi::String>();
+  FILM_TYPE_ERROR_IF(info.Length() < 7, "load(path, device, threads, half, engine, precision, weights)");
+  options->weights = ReadWeights(info[6]);
 }
 
 Napi::Value Extractor::Run(const Napi::CallbackInfo& info) {
@@ -112,6 +178,8 @@ Napi::Value Extractor::Run(const Napi::CallbackInfo& info) {
 Napi::Value Extractor::InfoOf(Napi::Env env, const ModelInfo& m) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("source", m.source);
+  out.Set("format", m.format);
+  out.Set("codeRun", m.code_run);
   out.Set("channels", Napi::Number::New(env, static_cast<double>(m.channels)));
   out.Set("subLevels", Napi::Number::New(env, static_cast<double>(m.sub_levels)));
   out.Set("dtype", m.dtype);

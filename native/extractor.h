@@ -15,7 +15,7 @@ class Extractor : public BoundModel<Extractor, Model> {
   static constexpr const char* kName = "NativeExtractor";
   static constexpr const char* kDisposed = "This FeatureExtractor has been disposed";
   static Napi::FunctionReference& Constructor(AddonData* data) { return data->extractor_constructor; }
-  // load(path, device, threads, half, engine?, precision?)
+  // load(path, device, threads, half, engine, precision, weights): weights as lib/model-file read them
   static void ReadMoreLoadOptions(const Napi::CallbackInfo& info, LoadOptions* options);
   static Napi::Value InfoOf(Napi::Env env, const ModelInfo& info);
 

@@ -23,7 +23,7 @@ namespace {
 // Tells our Externals from any other (a model handoff, another addon's): never cast what is not ours.
 constexpr napi_type_tag kHeldLevelsTag = TypeTagOf("held levels");
 
-using HeldLevels = std::vector<at::Tensor>;  // touched on the JS thread only
+using HeldLevels = std::vector<Tensor>;  // touched on the JS thread only
 
 HeldLevels& ReadHeld(const Napi::Value& value) {
   return *TaggedExternalData<HeldLevels>(value, kHeldLevelsTag, "levels must be the levels a frame run held");
@@ -45,7 +45,7 @@ class Fd {
   int fd_;
 };
 
-using Part = std::variant<std::string, at::Tensor>;  // bytes copied from JS, or a held level
+using Part = std::variant<std::string, Tensor>;  // bytes copied from JS, or a held level
 
 struct FileSpec {
   std::string name;
@@ -96,8 +96,8 @@ class WriteFilesTask : public Task {
           WriteAll(fd.get(), bytes->data(), bytes->size(), path);
           bytes_ += static_cast<int64_t>(bytes->size());
         } else {
-          at::Tensor& level = std::get<at::Tensor>(part);
-          WriteAll(fd.get(), static_cast<const char*>(level.data_ptr()), level.nbytes(), path);
+          Tensor& level = std::get<Tensor>(part);
+          WriteAll(fd.get(), level.data<const char>(), level.nbytes(), path);
           bytes_ += static_cast<int64_t>(level.nbytes());
         }
         part = std::string();  // freed as soon as written, here rather than on the JS thread
@@ -164,12 +164,12 @@ bool PlainName(const std::string& name) {
 
 }  // namespace
 
-Napi::Value ToHeldLevels(Napi::Env env, std::vector<at::Tensor>& tensors) {
+Napi::Value ToHeldLevels(Napi::Env env, std::vector<Tensor>& tensors) {
   auto* held = new HeldLevels();
   Napi::External<HeldLevels> levels = NewTaggedExternal(env, std::unique_ptr<HeldLevels>(held), kHeldLevelsTag);
   Napi::Array shapes = Napi::Array::New(env, tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
-    at::Tensor t = tensors[i].is_cpu() ? tensors[i].contiguous() : tensors[i].cpu().contiguous();
+    Tensor t = tensors[i];
     Napi::Array shape = Napi::Array::New(env, t.dim());
     for (int64_t d = 0; d < t.dim(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, t.size(d)));
     shapes.Set(static_cast<uint32_t>(i), shape);
@@ -198,7 +198,7 @@ Napi::Value WriteFilesJs(const Napi::CallbackInfo& info) {
     // throws uses none up.
     std::vector<FileSpec> files;
     std::vector<Napi::Array> part_lists;
-    std::vector<std::pair<at::Tensor*, Part*>> takes;  // (held level, the part it goes to)
+    std::vector<std::pair<Tensor*, Part*>> takes;  // (held level, the part it goes to)
     files.reserve(list.Length());
     for (uint32_t i = 0; i < list.Length(); ++i) {
       Napi::Value item = list.Get(i);
@@ -225,18 +225,18 @@ Napi::Value WriteFilesJs(const Napi::CallbackInfo& info) {
         const double index = p.As<Napi::Number>().DoubleValue();
         FILM_RANGE_ERROR_IF(!(index >= 0 && index < static_cast<double>(held->size()) && index == static_cast<size_t>(index)),
                             "no held level " + std::to_string(index));
-        at::Tensor& level = (*held)[static_cast<size_t>(index)];
+        Tensor& level = (*held)[static_cast<size_t>(index)];
         FILM_ERROR_IF(!level.defined(), "held level " + std::to_string(static_cast<size_t>(index)) + " was written or released");
         for (const auto& take : takes) {
           FILM_ERROR_IF(take.first == &level, "held level " + std::to_string(static_cast<size_t>(index)) + " is given twice");
         }
-        files[i].parts.emplace_back(at::Tensor());
+        files[i].parts.emplace_back(Tensor());
         takes.emplace_back(&level, &files[i].parts.back());
       }
     }
     // (reading the parts ran no code of ours, but could have run a getter: check again)
     for (const auto& take : takes) FILM_ERROR_IF(!take.first->defined(), "a held level was released meanwhile");
-    for (auto& take : takes) *take.second = std::exchange(*take.first, at::Tensor());
+    for (auto& take : takes) *take.second = std::exchange(*take.first, Tensor());
     return Task::Submit(env, std::make_shared<WriteFilesTask>(env, std::move(dir), info[1].As<Napi::Boolean>(),
                                                              std::move(files), info[4].As<Napi::Boolean>(),
                                                              std::move(place_at)));
@@ -247,7 +247,7 @@ Napi::Value ReleaseLevelsJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
     FILM_TYPE_ERROR_IF(info.Length() < 1, "releaseLevels(levels)");
-    for (at::Tensor& level : ReadHeld(info[0])) level = at::Tensor();
+    for (Tensor& level : ReadHeld(info[0])) level = Tensor();
     return env.Undefined();
   });
 }

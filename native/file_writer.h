@@ -5,14 +5,15 @@
 #pragma once
 
 #include <napi.h>
-#include <torch/script.h>
+
+#include "tensor.h"
 
 #include <vector>
 
 namespace film {
 
 // {shapes: number[][], levels}: `levels` (an opaque, type-tagged External) takes the tensors.
-Napi::Value ToHeldLevels(Napi::Env env, std::vector<at::Tensor>& tensors);
+Napi::Value ToHeldLevels(Napi::Env env, std::vector<Tensor>& tensors);
 
 // writeFiles(dir, makeDir, files: {name, parts: (Uint8Array | number)[]}[], levels, fsync, placeAt?)
 //   -> Promise<{bytes, placed}>.

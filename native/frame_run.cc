@@ -1,7 +1,5 @@
 #include "frame_run.h"
 
-#include <ATen/Parallel.h>
-
 #include <algorithm>
 #include <array>
 #include <cstring>
@@ -14,6 +12,7 @@
 #endif
 
 #include "errors.h"
+#include "parallel.h"
 #include "tensor_io.h"
 
 namespace film {
@@ -91,29 +90,48 @@ HalfFn PickHalf() {
   return HalfPortable;
 }
 
+// Rows [first, last) of every image in pixels: uint8 [n, h, w, c] or float [n, 3, h, w].
+Tensor RowsOf(const Tensor& px, bool interleaved, int64_t first, int64_t last) {
+  const int64_t n = px.size(0);
+  std::vector<int64_t> shape = px.sizes();
+  shape[interleaved ? 1 : 2] = last - first;
+  Tensor out = Tensor::Empty(shape, px.dtype());
+  // one image (interleaved) or one plane (planar) is `h` rows of `row` bytes
+  const int64_t planes = interleaved ? n : n * 3, h = interleaved ? px.size(1) : px.size(2);
+  const size_t row = px.nbytes() / static_cast<size_t>(planes * h);
+  for (int64_t i = 0; i < planes; ++i) {
+    std::memcpy(out.data<char>() + i * (last - first) * row, px.data<char>() + (i * h + first) * row,
+                (last - first) * row);
+  }
+  return out;
+}
+
 // Level-0 rows [row0, row1) of the padded frame, float32 [n, 3, rows, width]: the image's rows in
 // that range converted (8-bit: v / 255) and placed at plan.left, zeros around.
-at::Tensor PaddedRows(const HostInput& input, const FramePlan& p, int64_t row0, int64_t row1) {
-  const at::Tensor& px = input.pixels;  // uint8 [n, h, w, c] or float [n, 3, h, w]
+Tensor PaddedRows(const HostInput& input, const FramePlan& p, int64_t row0, int64_t row1) {
+  const Tensor& px = input.pixels;  // uint8 [n, h, w, c] or float [n, 3, h, w]
   const int64_t h = input.interleaved ? px.size(1) : px.size(2);
   const int64_t w = input.interleaved ? px.size(2) : px.size(3);
   const int64_t first = std::max(row0, p.top) - p.top;  // image rows taken
   const int64_t last = std::min(row1, p.top + h) - p.top;
   const bool whole = row0 == 0 && row1 == p.height && p.height == h && p.width == w;
+  const int64_t n = px.size(0);
+  if (first >= last) return Tensor::Zeros({n, 3, row1 - row0, p.width});
   HostInput part;
   part.name = input.name;
   part.interleaved = input.interleaved;
-  if (whole) {
-    part.pixels = px;
-  } else {
-    part.pixels = first < last ? px.slice(input.interleaved ? 1 : 2, first, last).contiguous()
-                               : px.slice(input.interleaved ? 1 : 2, 0, 0);
-  }
-  if (part.pixels.numel() == 0) return at::zeros({px.size(0), 3, row1 - row0, p.width}, at::kFloat);
-  at::Tensor image = InputTensor(part);  // float [n, 3, last - first, w]
+  part.pixels = whole || (first == 0 && last == h) ? px : RowsOf(px, input.interleaved, first, last);
+  Tensor image = InputTensor(part);  // float [n, 3, last - first, w]
   if (whole) return image;
-  at::Tensor out = at::zeros({px.size(0), 3, row1 - row0, p.width}, at::kFloat);
-  out.slice(2, first + p.top - row0, last + p.top - row0).slice(3, p.left, p.left + w).copy_(image);
+  Tensor out = Tensor::Zeros({n, 3, row1 - row0, p.width});
+  const int64_t rows = last - first, at_row = first + p.top - row0;
+  ParallelFor(0, n * 3 * rows, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t plane = i / rows, y = i % rows;
+      std::memcpy(out.data<float>() + (plane * (row1 - row0) + at_row + y) * p.width + p.left,
+                  image.data<float>() + (plane * rows + y) * w, w * sizeof(float));
+    }
+  });
   return out;
 }
 
@@ -167,30 +185,30 @@ FramePlan ReadFramePlan(const Napi::Value& value, int64_t image_h, int64_t image
   return p;
 }
 
-std::vector<at::Tensor> RunFrame(const Model& model, const HostInput& input, const FramePlan& p, int threads) {
+std::vector<Tensor> RunFrame(const Model& model, const HostInput& input, const FramePlan& p, int threads) {
   const int64_t top = p.top_level();
   const size_t levels = static_cast<size_t>(top - p.base + 1);
   // Level 0's rows under the band: pooling them gives exactly the band's rows of each level above.
   const int64_t row0 = p.from << p.base;
   const int64_t row1 = std::min(p.height, p.to << p.base);
-  at::Tensor level0 = PaddedRows(input, p, row0, row1);
-  std::vector<at::Tensor> features;
-  if (p.base == 0 && !model.device().is_cpu()) {
+  Tensor level0 = PaddedRows(input, p, row0, row1);
+  std::vector<Tensor> features;
+  if (p.base == 0 && !model.is_cpu()) {
     features = model.Run({level0}, levels, threads);  // pooled on the device
   } else {
-    std::vector<at::Tensor> pyramid = CpuPyramid(level0, static_cast<size_t>(top + 1));
-    level0.reset();
+    std::vector<Tensor> pyramid = CpuPyramid(level0, static_cast<size_t>(top + 1));
+    level0 = Tensor();
     pyramid.erase(pyramid.begin(), pyramid.begin() + p.base);
     features = model.Run(pyramid, levels, threads);
   }
   if (features.size() < levels) throw UserError(ErrorKind::kError, "the model gave too few levels", code::kRuntime);
-  std::vector<at::Tensor> out;
+  std::vector<Tensor> out;
   out.reserve(p.keep.size());
   for (size_t i = 0; i < p.keep.size(); ++i) {
     const int64_t r = p.keep[i] - p.base;
     const LevelBox& box = p.boxes[i];
-    at::Tensor f = features[r].to(at::kFloat).contiguous();
-    features[r] = at::Tensor();
+    Tensor f = std::move(features[r]);
+    features[r] = Tensor();
     const int64_t lo = std::max(p.own_from >> r, box.top);
     const int64_t hi = std::max(lo, std::min(p.own_to >> r, box.top + box.height));
     const int64_t row = lo - (p.from >> r);
@@ -201,16 +219,16 @@ std::vector<at::Tensor> RunFrame(const Model& model, const HostInput& input, con
   return out;
 }
 
-at::Tensor CutLevel(const at::Tensor& level, int64_t row0, int64_t rows, int64_t left, int64_t width, bool half) {
+Tensor CutLevel(const Tensor& level, int64_t row0, int64_t rows, int64_t left, int64_t width, bool half) {
   const int64_t n = level.size(0), c = level.size(1), h = level.size(2), w = level.size(3);
   if (!half && row0 == 0 && rows == h && left == 0 && width == w) return level;  // the tensor's own memory
-  at::Tensor out = at::empty({n, c, rows, width}, half ? at::kHalf : at::kFloat);
+  Tensor out = Tensor::Empty({n, c, rows, width}, half ? DType::kFloat16 : DType::kFloat32);
   if (out.numel() == 0) return out;
-  const float* src = level.data_ptr<float>();
+  const float* src = level.data<float>();
   static const HalfFn to_half = PickHalf();
-  char* dst = static_cast<char*>(out.data_ptr());
+  char* dst = out.data<char>();
   const size_t elem = half ? 2 : 4;
-  at::parallel_for(0, n * c * rows, 64, [&](int64_t begin, int64_t end) {
+  ParallelFor(0, n * c * rows, 64, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const float* s = src + ((i / rows) * h + row0 + i % rows) * w + left;
       char* d = dst + i * width * elem;
@@ -250,10 +268,11 @@ Napi::Value EncodeLevelJs(const Napi::CallbackInfo& info) {
     napi_get_typedarray_info(env, data, nullptr, nullptr, &base, nullptr, nullptr);
     FILM_TYPE_ERROR_IF(base == nullptr, "data is detached");
     const bool half = info[3].As<Napi::Boolean>();
-    at::Tensor view = at::from_blob(base, {dims[0], dims[1], dims[2], dims[3]}, at::kFloat);
-    at::Tensor out = CutLevel(view, top, height, left, width, half);
+    // A view of the caller's array, for this synchronous call only: nothing keeps it.
+    Tensor view = Tensor::Wrap(nullptr, base, {dims[0], dims[1], dims[2], dims[3]}, DType::kFloat32);
+    Tensor out = CutLevel(view, top, height, left, width, half);
     // A cut that is the whole level in float32 is the caller's own array.
-    if (out.data_ptr() == base) return data;
+    if (out.data() == base) return data;
     return ToTypedArray(env, out, false);
   });
 }

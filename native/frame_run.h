@@ -8,7 +8,6 @@
 #pragma once
 
 #include <napi.h>
-#include <torch/script.h>
 
 #include <cstdint>
 #include <vector>
@@ -42,12 +41,12 @@ FramePlan ReadFramePlan(const Napi::Value& value, int64_t image_h, int64_t image
 // Off the JS thread: the image's rows under the plan's band converted (InputTensor), padded, pooled,
 // run from level base, and the kept levels cut to their rows and boxes: one tensor per kept level,
 // float32 or float16 [n, c, rows kept, box width].
-std::vector<at::Tensor> RunFrame(const Model& model, const HostInput& input, const FramePlan& plan, int threads);
+std::vector<Tensor> RunFrame(const Model& model, const HostInput& input, const FramePlan& plan, int threads);
 
 // Rows [row0, row0 + rows) and columns [box.left, box.left + box.width) of a contiguous float32
 // [n, c, h, w] tensor, as a new contiguous tensor: float16 (rounded to nearest even, as numpy's
 // astype; F16C where the CPU has it) or float32. The caller keeps the box inside the tensor.
-at::Tensor CutLevel(const at::Tensor& level, int64_t row0, int64_t rows, int64_t left, int64_t width, bool half);
+Tensor CutLevel(const Tensor& level, int64_t row0, int64_t rows, int64_t left, int64_t width, bool half);
 
 // encodeLevel(data: Float32Array, shape: [n, c, h, w], box: [top, left, height, width], half: boolean):
 // CutLevel on the JS thread, for the batch library's encodeLevel / LevelBuffer utilities.

@@ -6,9 +6,9 @@
 
 #include <atomic>
 
+#include "backend.h"
 #include "cpu_allocator.h"
 #include "executor.h"
-#include "model.h"
 
 namespace film {
 namespace {
@@ -25,7 +25,7 @@ size_t ReleaseMemoryNow() {
     // large free, so weights end up on the heap); this returns them, in every thread's arena.
     malloc_trim(0);
 #endif
-    ReleaseCachedMemory();
+    backend::ReleaseCachedMemory();
   } catch (...) {
     // Best effort: memory that stays cached is reused by the next run.
   }

@@ -1,11 +1,11 @@
 #include "internal_hooks.h"
 
+#include "backend.h"
 #include "bound_model.h"
 #include "cpu_allocator.h"
 #include "errors.h"
 #include "extractor.h"
 #include "idle_release.h"
-#include "interpolator.h"
 #include "tensor_io.h"
 
 #include <utility>
@@ -42,7 +42,7 @@ Napi::Value HandoffOfJs(const Napi::CallbackInfo& info) {
     try {
       return Extractor::HandoffOf(info.Env(), info[0]);
     } catch (const UserError&) {
-      return Interpolator::HandoffOf(info.Env(), info[0]);  // a TypeError when it is neither
+      return backend::InterpolatorHandoffOf(info.Env(), info[0]);  // a TypeError when it is neither
     }
   });
 }
@@ -50,7 +50,7 @@ Napi::Value HandoffOfJs(const Napi::CallbackInfo& info) {
 // What the CPU block cache does with a block freed through it (cpu_allocator.h: CpuCacheProbe).
 Napi::Value ProbeCpuCacheJs(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
-    const CpuCacheProbe probe = ProbeCpuCache();
+    const CpuCacheProbe probe = ProbeCpuCache(backend::ProbeAllocator());
     Napi::Object out = Napi::Object::New(info.Env());
     const std::pair<const char*, bool> fields[] = {{"asan", probe.asan},         {"installed", probe.installed},
                                                    {"cached", probe.cached},     {"poisoned", probe.poisoned},

@@ -1,6 +1,5 @@
 #include "tensor_io.h"
 
-#include <ATen/Parallel.h>
 
 #include <array>
 #include <atomic>
@@ -9,6 +8,7 @@
 #include <limits>
 
 #include "errors.h"
+#include "parallel.h"
 
 namespace film {
 namespace {
@@ -50,17 +50,17 @@ const std::array<float, 256>& ByteScale() {
   return table;
 }
 
-std::string Position(int64_t index, const at::Tensor& t) {
+std::string Position(int64_t index, const Tensor& t) {
   const int64_t w = t.size(3), h = t.size(2), c = t.size(1);
   return "[" + std::to_string(index) + "] (n " + std::to_string(index / (c * h * w)) + ", c " +
          std::to_string(index / (h * w) % c) + ", y " + std::to_string(index / w % h) + ", x " +
          std::to_string(index % w) + ")";
 }
 
-void CheckValues(const at::Tensor& t, const std::string& name) {
-  const float* p = t.data_ptr<float>();
+void CheckValues(const Tensor& t, const std::string& name) {
+  const float* p = t.data<float>();
   std::atomic<int64_t> first{std::numeric_limits<int64_t>::max()};
-  at::parallel_for(0, t.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
+  ParallelFor(0, t.numel(), 1 << 16, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       // Written so that NaN fails too.
       if (!(p[i] >= kMinValue && p[i] <= kMaxValue)) {
@@ -99,11 +99,11 @@ HostInput ReadInput(const Napi::Value& value, const std::string& name) {
   input.name = name;
   if (type == napi_float32_array) {
     FILM_RANGE_ERROR_IF(shape[1] != 3, Guard(name + ".shape", "float data needs 3 channels"));
-    input.pixels = at::empty({shape[0], shape[1], shape[2], shape[3]}, at::kFloat);
+    input.pixels = Tensor::Empty({shape[0], shape[1], shape[2], shape[3]});
   } else if (type == napi_uint8_array || type == napi_uint8_clamped_array) {
     FILM_RANGE_ERROR_IF(shape[1] != 3 && shape[1] != 4, Guard(name + ".shape", "8-bit data needs 3 or 4 channels"));
     input.interleaved = true;
-    input.pixels = at::empty({shape[0], shape[2], shape[3], shape[1]}, at::kByte);
+    input.pixels = Tensor::Empty({shape[0], shape[2], shape[3], shape[1]}, DType::kUint8);
   } else {
     FILM_TYPE_ERROR_IF(true, Guard(name + ".data", "not a Float32Array or Uint8Array"));
   }
@@ -122,23 +122,23 @@ HostInput ReadInput(const Napi::Value& value, const std::string& name) {
   FILM_TYPE_ERROR_IF(detached, Guard(name + ".data", "a detached ArrayBuffer"));
   FILM_RANGE_ERROR_IF(static_cast<int64_t>(length) != count,
                       Guard(name + ".data", std::to_string(length) + " elements where its shape needs " + std::to_string(count)));
-  if (input.pixels.nbytes() > 0) std::memcpy(input.pixels.data_ptr(), base, input.pixels.nbytes());
+  if (input.pixels.nbytes() > 0) std::memcpy(input.pixels.data(), base, input.pixels.nbytes());
   return input;
 }
 
-at::Tensor InputTensor(const HostInput& input) {
+Tensor InputTensor(const HostInput& input) {
   if (!input.interleaved) {
     CheckValues(input.pixels, input.name);
     return input.pixels;
   }
-  const at::Tensor& bytes = input.pixels;  // [n, h, w, c]
+  const Tensor& bytes = input.pixels;  // [n, h, w, c]
   const int64_t n = bytes.size(0), h = bytes.size(1), w = bytes.size(2), c = bytes.size(3);
-  at::Tensor out = at::empty({n, 3, h, w}, at::kFloat);
-  const uint8_t* src = bytes.data_ptr<uint8_t>();
-  float* dst = out.data_ptr<float>();
+  Tensor out = Tensor::Empty({n, 3, h, w});
+  const uint8_t* src = bytes.data<uint8_t>();
+  float* dst = out.data<float>();
   const std::array<float, 256>& scale = ByteScale();
   const int64_t plane = h * w;
-  at::parallel_for(0, n * h, 16, [&](int64_t begin, int64_t end) {
+  ParallelFor(0, n * h, 16, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const int64_t image = row / h;
       const uint8_t* s = src + row * w * c;
@@ -153,16 +153,16 @@ at::Tensor InputTensor(const HostInput& input) {
   return out;
 }
 
-std::vector<at::Tensor> CpuPyramid(const at::Tensor& level0, size_t levels) {
-  std::vector<at::Tensor> pyramid{level0};
+std::vector<Tensor> CpuPyramid(const Tensor& level0, size_t levels) {
+  std::vector<Tensor> pyramid{level0};
   for (size_t i = 1; i < levels; ++i) {
-    const at::Tensor& in = pyramid.back();
+    const Tensor& in = pyramid.back();
     const int64_t planes = in.size(0) * in.size(1), h = in.size(2), w = in.size(3);
     const int64_t oh = h / 2, ow = w / 2;
-    at::Tensor out = at::empty({in.size(0), in.size(1), oh, ow}, at::kFloat);
-    const float* src = in.data_ptr<float>();
-    float* dst = out.data_ptr<float>();
-    at::parallel_for(0, planes * oh, 64, [&](int64_t begin, int64_t end) {
+    Tensor out = Tensor::Empty({in.size(0), in.size(1), oh, ow});
+    const float* src = in.data<float>();
+    float* dst = out.data<float>();
+    ParallelFor(0, planes * oh, 64, [&](int64_t begin, int64_t end) {
       for (int64_t row = begin; row < end; ++row) {
         const float* top = src + (row / oh) * h * w + 2 * (row % oh) * w;
         const float* bottom = top + w;
@@ -181,7 +181,7 @@ std::vector<at::Tensor> CpuPyramid(const at::Tensor& level0, size_t levels) {
 namespace {
 
 struct Holder {
-  at::Tensor tensor;
+  Tensor tensor;
   int64_t bytes;
 };
 
@@ -196,14 +196,14 @@ void ReleaseHolder(napi_env env, void* /*data*/, void* hint) {
 
 // An ArrayBuffer over the tensor's storage, released by a finalizer; a copy where the runtime
 // forbids external buffers (Electron) or when asked to.
-Napi::ArrayBuffer TensorArrayBuffer(Napi::Env env, const at::Tensor& tensor, bool force_copy) {
+Napi::ArrayBuffer TensorArrayBuffer(Napi::Env env, const Tensor& tensor, bool force_copy) {
   const size_t bytes = tensor.nbytes();
   napi_status status = napi_no_external_buffers_allowed;
   napi_value buffer = nullptr;
   // An empty tensor has no storage to lend: an external buffer over null would read as detached.
   if (!force_copy && bytes > 0) {
     auto* holder = new Holder{tensor, static_cast<int64_t>(bytes)};
-    status = napi_create_external_arraybuffer(env, tensor.data_ptr(), bytes, ReleaseHolder, holder, &buffer);
+    status = napi_create_external_arraybuffer(env, tensor.data(), bytes, ReleaseHolder, holder, &buffer);
     if (status == napi_ok) {
       // Lets V8 see the memory it keeps alive, so the GC runs before RSS balloons.
       Napi::MemoryManagement::AdjustExternalMemory(env, holder->bytes);
@@ -213,7 +213,7 @@ Napi::ArrayBuffer TensorArrayBuffer(Napi::Env env, const at::Tensor& tensor, boo
   }
   if (status == napi_no_external_buffers_allowed) {
     Napi::ArrayBuffer copy = Napi::ArrayBuffer::New(env, bytes);
-    if (bytes > 0) std::memcpy(copy.Data(), tensor.data_ptr(), bytes);
+    if (bytes > 0) std::memcpy(copy.Data(), tensor.data(), bytes);
     buffer = copy;
   } else if (status != napi_ok) {
     NAPI_THROW_IF_FAILED(env, status, Napi::ArrayBuffer());
@@ -221,36 +221,36 @@ Napi::ArrayBuffer TensorArrayBuffer(Napi::Env env, const at::Tensor& tensor, boo
   return Napi::ArrayBuffer(env, buffer);
 }
 
-Napi::Float32Array ToFloat32Array(Napi::Env env, at::Tensor tensor, bool force_copy) {
+Napi::Float32Array ToFloat32Array(Napi::Env env, Tensor tensor, bool force_copy) {
   return Napi::Float32Array::New(env, static_cast<size_t>(tensor.numel()), TensorArrayBuffer(env, tensor, force_copy), 0);
 }
 
-Napi::Uint8Array ToUint8Array(Napi::Env env, at::Tensor tensor, bool force_copy) {
+Napi::Uint8Array ToUint8Array(Napi::Env env, Tensor tensor, bool force_copy) {
   return Napi::Uint8Array::New(env, static_cast<size_t>(tensor.numel()), TensorArrayBuffer(env, tensor, force_copy), 0);
 }
 
-Napi::TypedArray ToTypedArray(Napi::Env env, at::Tensor tensor, bool force_copy) {
+Napi::TypedArray ToTypedArray(Napi::Env env, Tensor tensor, bool force_copy) {
   const size_t length = static_cast<size_t>(tensor.numel());
-  switch (tensor.scalar_type()) {
-    case at::kByte:
+  switch (tensor.dtype()) {
+    case DType::kUint8:
       return ToUint8Array(env, tensor, force_copy);
-    case at::kHalf:
+    case DType::kFloat16:
       return Napi::Uint16Array::New(env, length, TensorArrayBuffer(env, tensor, force_copy), 0);
     default:
       return ToFloat32Array(env, tensor, force_copy);
   }
 }
 
-Napi::Array ToOutputs(Napi::Env env, std::vector<at::Tensor>& tensors, bool force_copy, bool with_addresses) {
+Napi::Array ToOutputs(Napi::Env env, std::vector<Tensor>& tensors, bool force_copy, bool with_addresses) {
   Napi::Array out = Napi::Array::New(env, tensors.size());
   for (size_t i = 0; i < tensors.size(); ++i) {
-    const at::Tensor& t = tensors[i];
+    const Tensor& t = tensors[i];
     Napi::Array shape = Napi::Array::New(env, t.dim());
     for (int64_t d = 0; d < t.dim(); ++d) shape.Set(static_cast<uint32_t>(d), Napi::Number::New(env, t.size(d)));
     Napi::Object level = Napi::Object::New(env);
     level.Set("data", ToTypedArray(env, t, force_copy));
     level.Set("shape", shape);
-    if (with_addresses) level.Set("tensorAddress", Napi::BigInt::New(env, reinterpret_cast<uint64_t>(t.data_ptr())));
+    if (with_addresses) level.Set("tensorAddress", Napi::BigInt::New(env, reinterpret_cast<uint64_t>(t.data())));
     out.Set(static_cast<uint32_t>(i), level);
   }
   tensors.clear();

@@ -2,11 +2,14 @@
 // Inputs are copied on the JS thread before a run is queued: the copy is the addon's own, so no
 // later JS (a transfer, a detach, a getter returning another array) can free what a run reads.
 // The copy is about 0.5% of the output's bytes (an eighth of that for 8-bit pixels).
-// Outputs are zero-copy: each Float32Array's memory is the output tensor's storage.
+// Outputs are zero-copy: each Float32Array's memory is the output tensor's own.
 #pragma once
 
 #include <napi.h>
-#include <torch/script.h>
+
+#include <vector>
+
+#include "tensor.h"
 
 #include <string>
 
@@ -14,7 +17,7 @@ namespace film {
 
 // An input as copied off the JS heap.
 struct HostInput {
-  at::Tensor pixels;         // float32 [n, 3, h, w], or uint8 [n, h, w, c] when interleaved
+  Tensor pixels;         // float32 [n, 3, h, w], or uint8 [n, h, w, c] when interleaved
   bool interleaved = false;  // 8-bit, channels last, c = 3 or 4 (alpha is dropped)
   std::string name;          // how errors name it: "image", "pyramid[2]"
 };
@@ -28,27 +31,27 @@ HostInput ReadInput(const Napi::Value& value, const std::string& name);
 // once (as the TypeScript imageToTensor utility does). Float values must be finite and within
 // [kMinValue, kMaxValue]: anything else is a RangeError naming the first bad position (0-255
 // floats are the usual mistake).
-at::Tensor InputTensor(const HostInput& input);
+Tensor InputTensor(const HostInput& input);
 constexpr float kMinValue = -1.0f;
 constexpr float kMaxValue = 2.0f;
 
 // FILM's pyramid from level 0 on the CPU, off the JS thread: 2x2 average pooling, odd sizes floored,
 // each value summed and scaled in double and rounded once. Every hot path pools here (or on the
 // device); TypeScript's buildPyramid is a utility, and nothing depends on the two agreeing bit for bit.
-std::vector<at::Tensor> CpuPyramid(const at::Tensor& level0, size_t levels);
+std::vector<Tensor> CpuPyramid(const Tensor& level0, size_t levels);
 
 // A Float32Array whose ArrayBuffer is the tensor's own storage, released by a finalizer.
 // Copies instead where the runtime forbids external buffers (Electron) or when asked to.
-Napi::Float32Array ToFloat32Array(Napi::Env env, at::Tensor tensor, bool force_copy);
+Napi::Float32Array ToFloat32Array(Napi::Env env, Tensor tensor, bool force_copy);
 // The same for uint8 tensors (8-bit pixels).
-Napi::Uint8Array ToUint8Array(Napi::Env env, at::Tensor tensor, bool force_copy);
+Napi::Uint8Array ToUint8Array(Napi::Env env, Tensor tensor, bool force_copy);
 
 // The typed array for a float32, float16 (Uint16Array of the bits) or uint8 tensor, as above.
-Napi::TypedArray ToTypedArray(Napi::Env env, at::Tensor tensor, bool force_copy);
+Napi::TypedArray ToTypedArray(Napi::Env env, Tensor tensor, bool force_copy);
 
 // {data, shape}[] for the tensors (float32: Float32Array; float16: Uint16Array; uint8: Uint8Array). with_addresses adds
 // each tensor's data pointer as tensorAddress (a test hook: equal to dataAddress(data) unless the output was copied).
-Napi::Array ToOutputs(Napi::Env env, std::vector<at::Tensor>& tensors, bool force_copy, bool with_addresses);
+Napi::Array ToOutputs(Napi::Env env, std::vector<Tensor>& tensors, bool force_copy, bool with_addresses);
 
 // The address of a typed array's first element, for tests that prove zero copy.
 uint64_t DataAddress(const Napi::TypedArray& array);

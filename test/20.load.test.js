@@ -14,8 +14,13 @@ describe('FeatureExtractor.load', () => {
       const { engine, isa, onednn: onednnVersion, build, ...info } = fx.info;
       assert.match(build.kind, /^(build|prebuild|explicit)$/);
       assert.ok(require('node:fs').existsSync(build.file), build.file);
-      assert.equal(build.libtorch, require('../dist/native').native().torchVersion);
-      assert.deepEqual(info, { source: 'extractor', channels: 64, subLevels: 4, dtype: 'float32', optimized: fx.device === 'cpu', precision: 'fp32', weights: 'random, seed 0' });
+      const binding = require('../dist/native').native();
+      assert.equal(build.variant, binding.build);
+      assert.equal(build.libtorch, binding.torchVersion ?? null);
+      const { codeRun, ...rest } = info;
+      assert.deepEqual(rest, { source: 'extractor', format: 'torchscript', channels: 64, subLevels: 4, dtype: 'float32', optimized: fx.device === 'cpu', precision: 'fp32', weights: 'random, seed 0' });
+      // the file's code runs only where libtorch loads it: the full build checks the engine against its forward
+      assert.equal(codeRun, binding.build === 'full');
       // on the CPU, the oneDNN engine wherever the addon has it (see test/32.engine)
       const onednn = fx.device === 'cpu' && require('../dist/native').native().onednnCompiledIn;
       const forced = ['onednn', 'torchscript'].includes(process.env.FILM_FEATURES_ENGINE) && process.env.FILM_FEATURES_ENGINE;

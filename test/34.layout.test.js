@@ -8,6 +8,7 @@ const { spawnSync } = require('node:child_process');
 const { FeatureExtractor } = require('..');
 const { native, RUN_HOLD_OUTPUTS, RUN_NHWC_OUTPUTS } = require('../dist/native');
 const { cpuEngines, models, randomTensor, reference, relativeError } = require('./fixtures');
+const { loadNative } = require('./helpers');
 
 /** An NHWC level read back into NCHW order, by index arithmetic alone. */
 function toNchw({ data, shape: [n, h, w, c] }) {
@@ -120,7 +121,7 @@ describe("layout: micro-batches, the copying path, bad values", function () {
       await assert.rejects(fx.extractPyramid([image], { layout: value }), type);
     }
     // The binding: levels held for the batch writer (NCHW files) or cut by a frame plan are never NHWC.
-    const handle = await native().load(models.default, 'cpu', 1, false);
+    const handle = await loadNative(models.default, 'cpu', 1, false);
     try {
       assert.throws(() => handle.run([image], 3, 1, RUN_HOLD_OUTPUTS | RUN_NHWC_OUTPUTS), /held levels are written as NCHW/);
     } finally {

@@ -5,6 +5,7 @@ const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 const { native, RUN_COPY_OUTPUTS } = require('../dist/native');
 const { models, randomTensor } = require('./fixtures');
+const { loadNative } = require('./helpers');
 
 const { dataAddress, RUN_WITH_ADDRESSES } = native()._internal;
 
@@ -15,7 +16,7 @@ function pyramidOf(size, levels) {
 describe('zero copy', () => {
   let handle;
   before(async () => {
-    handle = await native().load(models.default, 'cpu', 2, false);
+    handle = await loadNative(models.default, 'cpu', 2, false);
   });
   after(() => handle.dispose());
 

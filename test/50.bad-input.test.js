@@ -4,6 +4,7 @@ const assert = require('node:assert/strict');
 const { FeatureExtractor, buildPyramid } = require('..');
 const { native } = require('../dist/native');
 const { models, randomTensor } = require('./fixtures');
+const { loadNative } = require('./helpers');
 
 describe('bad input', () => {
   let fx;
@@ -126,7 +127,7 @@ describe('bad input', () => {
   describe('the binding re-checks what TypeScript checked', () => {
     let handle;
     before(async () => {
-      handle = await native().load(models.default, 'cpu', 1, false);
+      handle = await loadNative(models.default, 'cpu', 1, false);
     });
     after(() => handle.dispose());
     const level = (over) => ({ data: new Float32Array(3 * 8 * 8), shape: [1, 3, 8, 8], ...over });

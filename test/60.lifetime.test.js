@@ -6,6 +6,7 @@ const { spawnSync } = require('node:child_process');
 const { Worker } = require('node:worker_threads');
 const { FeatureExtractor } = require('..');
 const { native } = require('../dist/native');
+const { loadNative } = require('./helpers');
 const { models, randomTensor } = require('./fixtures');
 
 const settle = () => new Promise((r) => setImmediate(r));
@@ -52,7 +53,7 @@ describe('lifetimes', () => {
   });
 
   it('the native extractor garbage-collected while a run is in flight', async () => {
-    let handle = await native().load(models.default, 'cpu', 1, false);
+    let handle = await loadNative(models.default, 'cpu', 1, false);
     const run = handle.run([image], 4).promise;
     handle = null;
     await collect();

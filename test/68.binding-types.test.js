@@ -11,6 +11,7 @@ const { FeatureExtractor } = require('..');
 const { native } = require('../dist/native');
 const { framePlan, runFrameHeld } = require('../dist/frame-plan');
 const { models } = require('./fixtures');
+const { loadNative } = require('./helpers');
 
 const pad = { height: 64, width: 96, top: 0, left: 0 };
 const image = { data: Uint8Array.from({ length: 64 * 96 * 3 }, (_, i) => (i * 37) % 251), shape: [1, 3, 64, 96] };
@@ -24,7 +25,7 @@ describe('binding type tags', function () {
   before(async () => {
     fx = await FeatureExtractor.load(models.default, { device: 'cpu', threads: 1 });
     held = await fx[runFrameHeld](image, framePlan(pad, [0, 1], null, false));
-    extractor = await native().load(models.default, 'cpu', 1, false);
+    extractor = await loadNative(models.default, 'cpu', 1, false);
     interpolator = await native().loadInterpolator(models.tinyFilm, 'cpu', 1, false);
   });
   after(() => {
@@ -103,7 +104,7 @@ describe('binding type tags', function () {
         const fx = await FeatureExtractor.load(${JSON.stringify(models.default)}, { device: 'cpu', threads: 1 });
         const image = { data: new Uint8Array(64 * 96 * 3), shape: [1, 3, 64, 96] };
         const held = await fx[runFrameHeld](image, framePlan(${JSON.stringify(pad)}, [0], null, false));
-        const handle = await native().load(${JSON.stringify(models.default)}, 'cpu', 1, false);
+        const handle = await require('./test/helpers').loadNative(${JSON.stringify(models.default)});
         let caught;
         try { new handle.constructor(held.levels); } catch (err) { caught = err.constructor.name; }
         handle.dispose();

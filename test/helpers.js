@@ -165,4 +165,17 @@ const needs = {
   strace: () => [() => runs('strace', ['-V']), 'strace', 'apt-get install strace (npm install in this checkout does)'],
 };
 
-module.exports = { requireHere, needs, cli, runCli, startCli, finishCli, pollUntil, readNpy, interpolatorSuite, fleetSuite };
+/**
+ * The binding's load() as FeatureExtractor.load calls it: the file's weights read by our reader
+ * (lib/model-file) first, for tests that drive the binding itself.
+ */
+async function loadNative(file, device = 'cpu', threads = 1, half = false, engine = 'auto', precision = 'fp32') {
+  const { native } = require('../dist/native');
+  const { readExtractorWeights } = require('../dist/model-file');
+  const w = await readExtractorWeights(file);
+  return native().load(file, device, threads, half, engine, precision, {
+    source: w.source, format: w.format, dtype: w.dtype, origin: w.origin, channels: w.channels, stages: w.stages,
+  });
+}
+
+module.exports = { loadNative, requireHere, needs, cli, runCli, startCli, finishCli, pollUntil, readNpy, interpolatorSuite, fleetSuite };

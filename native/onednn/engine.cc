@@ -1,7 +1,6 @@
 #include "engine.h"
 
-#include <ATen/ATen.h>
-#include <ATen/Parallel.h>
+#include <omp.h>
 
 #include <oneapi/dnnl/dnnl.hpp>
 
@@ -83,16 +82,26 @@ void PoolNhwc(const float* src, int64_t pixel, float* dst, int64_t n, int64_t ch
   }
 }
 
-// Bytes as a uint8 tensor: from the CPU allocator libtorch uses (the addon's caching one).
-at::Tensor Bytes(size_t size) { return at::empty({static_cast<int64_t>(std::max<size_t>(size, 1))}, at::kByte); }
+// Bytes from the addon's caching CPU allocator.
+Tensor Bytes(size_t size) { return Tensor::Empty({static_cast<int64_t>(std::max<size_t>(size, 1))}, DType::kUint8); }
+
+// [out, in, 3, 3] float32 with its input channels zero-padded to `in`.
+Tensor PadInputChannels(const Tensor& oihw, int64_t in) {
+  const int64_t out = oihw.size(0), have = oihw.size(1), k = oihw.size(2) * oihw.size(3);
+  Tensor padded = Tensor::Zeros({out, in, oihw.size(2), oihw.size(3)});
+  for (int64_t o = 0; o < out; ++o) {
+    std::copy_n(oihw.data<float>() + o * have * k, have * k, padded.data<float>() + o * in * k);
+  }
+  return padded;
+}
 
 // Copies a plain OIHW weight into the layout `md` describes.
-at::Tensor ReorderWeights(const at::Tensor& oihw, const memory::desc& md) {
-  at::Tensor out = Bytes(md.get_size());
+Tensor ReorderWeights(const Tensor& oihw, const memory::desc& md) {
+  Tensor out = Bytes(md.get_size());
   // From float32 OIHW to md's type and layout: bf16 weights are rounded here, once.
   memory src(memory::desc(memory::dims(oihw.sizes().begin(), oihw.sizes().end()), kF32, Tag::oihw), CpuEngine(),
-             oihw.data_ptr());
-  memory dst(md, CpuEngine(), out.data_ptr());
+             oihw.data());
+  memory dst(md, CpuEngine(), out.data());
   dnnl::stream stream(CpuEngine());
   dnnl::reorder(src, dst).execute(stream, src, dst);
   stream.wait();
@@ -104,10 +113,10 @@ at::Tensor ReorderWeights(const at::Tensor& oihw, const memory::desc& md) {
 // The weights, in the layout the convolutions chose for a typical frame.
 struct Engine::Prepared {
   struct Conv {
-    at::Tensor oihw;           // float32, contiguous: kept to reorder again if a size wants another layout
-    at::Tensor bias;           // float32, contiguous
+    Tensor oihw;           // float32, contiguous: kept to reorder again if a size wants another layout
+    Tensor bias;           // float32, contiguous
     memory::desc weights_md;   // the layout `weights` is in
-    at::Tensor weights;        // bytes
+    Tensor weights;        // bytes
     std::shared_ptr<const Winograd> winograd;  // float32 layers it suits run this way instead
   };
   std::vector<std::array<Conv, 2>> stages;
@@ -142,7 +151,7 @@ struct Engine::Plan {
   std::vector<Op> ops;
   std::vector<std::array<int64_t, 4>> output_shapes;  // as stored: [N, C, H, W] or [N, H, W, C]
   size_t scratchpad = 0;
-  std::vector<at::Tensor> weights;  // any weights reordered for this plan alone
+  std::vector<Tensor> weights;  // any weights reordered for this plan alone
 
   int Add(Kind kind, int index, memory::desc md) {
     buffers.push_back({kind, index, std::move(md)});
@@ -176,11 +185,11 @@ Engine::Engine(const std::vector<std::array<ConvWeights, 2>>& stages, Precision 
     std::array<Prepared::Conv, 2> convs;
     for (int k = 0; k < 2; ++k) {
       Prepared::Conv& c = convs[k];
-      c.oihw = stage[k].weight.to(at::kFloat).contiguous();
+      c.oihw = stage[k].weight;
       if (prepared_->stages.empty() && k == 0 && prepared_->first_in > c.oihw.size(1)) {
-        c.oihw = at::constant_pad_nd(c.oihw, {0, 0, 0, 0, 0, prepared_->first_in - c.oihw.size(1)}).contiguous();
+        c.oihw = PadInputChannels(c.oihw, prepared_->first_in);
       }
-      c.bias = stage[k].bias.to(at::kFloat).contiguous();
+      c.bias = stage[k].bias;
       const int64_t out = c.oihw.size(0), in = c.oihw.size(1);
       // The layout the convolution picks for a 64x64 frame; other sizes almost always pick the same.
       c.weights_md = ConvPd(1, in, out, 64, 64, prepared_->type).weights_desc();
@@ -205,10 +214,10 @@ bool Engine::HasBf16() {
   return std::any_of(std::begin(kWithBf16), std::end(kWithBf16), [&](const char* name) { return isa == name; });
 }
 
-std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<at::Tensor>& pyramid, Layout layout) const {
-  const at::Tensor& top = pyramid[0];
+std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<Tensor>& pyramid, Layout layout) const {
+  const Tensor& top = pyramid[0];
   const int64_t n = top.size(0), h0 = top.size(2), w0 = top.size(3);
-  const int threads = at::get_num_threads();
+  const int threads = omp_get_max_threads();
   const Key key{n, h0, w0, pyramid.size(), threads, layout};
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -247,16 +256,16 @@ std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<at::Tensor
       return dst;
     }
     auto pd = ConvPd(d[0], in, out, d[2], d[3], prepared_->type);
-    memory weights(c.weights_md, CpuEngine(), c.weights.data_ptr());
+    memory weights(c.weights_md, CpuEngine(), c.weights.data());
     if (pd.weights_desc() != c.weights_md) {
       plan->weights.push_back(ReorderWeights(c.oihw, pd.weights_desc()));
-      weights = memory(pd.weights_desc(), CpuEngine(), plan->weights.back().data_ptr());
+      weights = memory(pd.weights_desc(), CpuEngine(), plan->weights.back().data());
     }
     const int input = plan->As(src, pd.src_desc());
     const int dst = plan->Add(Plan::Kind::kTemp, -1, pd.dst_desc());
     Plan::Op& op = plan->Push(dnnl::convolution_forward(pd), pd);
     op.buffers = {{DNNL_ARG_SRC, input}, {DNNL_ARG_DST, dst}};
-    op.fixed = {{DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, memory(pd.bias_desc(), CpuEngine(), c.bias.data_ptr())}};
+    op.fixed = {{DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_BIAS, memory(pd.bias_desc(), CpuEngine(), c.bias.data())}};
     return dst;
   };
 
@@ -331,29 +340,30 @@ std::shared_ptr<const Engine::Plan> Engine::PlanFor(const std::vector<at::Tensor
   return plans_.back().second;
 }
 
-std::vector<at::Tensor> Engine::Run(const std::vector<at::Tensor>& pyramid, Layout layout) const {
+std::vector<Tensor> Engine::Run(const std::vector<Tensor>& pyramid, Layout layout) const {
   if (pyramid.empty()) throw std::invalid_argument("oneDNN engine: empty pyramid");
   std::shared_ptr<const Plan> plan = PlanFor(pyramid, layout);
   dnnl::engine& engine = CpuEngine();
 
-  std::vector<at::Tensor> outputs;
-  for (const auto& shape : plan->output_shapes) outputs.push_back(at::empty(shape, at::kFloat));
-  at::Tensor scratch = Bytes(plan->scratchpad);
+  std::vector<Tensor> outputs;
+  for (const auto& shape : plan->output_shapes) outputs.push_back(Tensor::Empty({shape.begin(), shape.end()}));
+  Tensor scratch = Bytes(plan->scratchpad);
   const memory scratchpad(memory::desc({static_cast<int64_t>(scratch.numel())}, memory::data_type::u8, Tag::a), engine,
-                          scratch.data_ptr());
-  std::vector<at::Tensor> temps(plan->buffers.size());
+                          scratch.data());
+  std::vector<Tensor> temps(plan->buffers.size());
   auto temp = [&](int b) {
     if (!temps[b].defined()) {
-      const size_t size = plan->buffers[b].md.get_size();
-      temps[b] = plan->buffers[b].kind == Plan::Kind::kZeroed ? Bytes(size).zero_() : Bytes(size);
+      const size_t size = std::max<size_t>(plan->buffers[b].md.get_size(), 1);
+      temps[b] = plan->buffers[b].kind == Plan::Kind::kZeroed ? Tensor::Zeros({static_cast<int64_t>(size)}, DType::kUint8)
+                                                               : Bytes(size);
     }
-    return temps[b].data_ptr();
+    return temps[b].data();
   };
   auto memory_of = [&](int b) {
     const Plan::Buffer& buffer = plan->buffers[b];
     switch (buffer.kind) {
-      case Plan::Kind::kInput: return memory(buffer.md, engine, pyramid[buffer.index].data_ptr());
-      case Plan::Kind::kOutput: return memory(buffer.md, engine, outputs[buffer.index].data_ptr());
+      case Plan::Kind::kInput: return memory(buffer.md, engine, pyramid[buffer.index].data());
+      case Plan::Kind::kOutput: return memory(buffer.md, engine, outputs[buffer.index].data());
       case Plan::Kind::kView: return memory(buffer.md, engine, temp(buffer.index));
       default: return memory(buffer.md, engine, temp(b));
     }
@@ -379,7 +389,7 @@ std::vector<at::Tensor> Engine::Run(const std::vector<at::Tensor>& pyramid, Layo
     }
     // Temporaries go back to the allocator as soon as nothing later reads them.
     for (const auto& arg : op.buffers) {
-      if (plan->buffers[arg.second].last_use == i) temps[arg.second] = at::Tensor();
+      if (plan->buffers[arg.second].last_use == i) temps[arg.second] = Tensor();
     }
   }
   stream.wait();

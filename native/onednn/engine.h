@@ -3,10 +3,11 @@
 // stage's output reordered once into its channel range of the output level (the concatenation),
 // NCHW or NHWC.
 // In float32, convolutions of 16 channels or more run by Winograd's F(2x2, 3x3) (winograd.h).
-// Only compiled where CMake found oneDNN (FILM_WITH_ONEDNN).
+// Only compiled where CMake found oneDNN (FILM_WITH_ONEDNN). No libtorch: the core build runs it alone.
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include "../model.h"
+#include "../tensor.h"
 
 #include <array>
 #include <list>
@@ -18,11 +19,6 @@
 
 namespace film {
 namespace onednn {
-
-struct ConvWeights {
-  at::Tensor weight;  // [out, in, 3, 3]
-  at::Tensor bias;    // [out]
-};
 
 // kBf16: weights and activations in bfloat16 (weights rounded once, here), accumulation, bias and
 // outputs in float32. Only where HasBf16().
@@ -42,11 +38,11 @@ class Engine {
   // Returns one float32 contiguous tensor per level, [N, C, H, W] or, for kNhwc, [N, H, W, C].
   // Runs on the calling thread's OpenMP threads; primitives are made once per (batch, size, levels,
   // threads, layout). Thread-safe.
-  std::vector<at::Tensor> Run(const std::vector<at::Tensor>& pyramid, Layout layout = Layout::kNchw) const;
+  std::vector<Tensor> Run(const std::vector<Tensor>& pyramid, Layout layout = Layout::kNchw) const;
 
   // The instruction set oneDNN's kernels use on this machine, e.g. "avx2" or "avx512_core".
   static std::string Isa();
-  // The oneDNN library running it (the one libtorch loads), e.g. "2.6.3".
+  // The oneDNN library running it (in the full build, the one libtorch loads), e.g. "2.6.3".
   static std::string Version();
   // Whether oneDNN's ISA here runs bf16 convolutions natively (avx512_core_bf16, avx512_core_amx, ...).
   static bool HasBf16();
@@ -56,7 +52,7 @@ class Engine {
 
  private:
   using Key = std::tuple<int64_t, int64_t, int64_t, size_t, int, Layout>;  // N, H, W, levels, threads, layout
-  std::shared_ptr<const Plan> PlanFor(const std::vector<at::Tensor>& pyramid, Layout layout) const;
+  std::shared_ptr<const Plan> PlanFor(const std::vector<Tensor>& pyramid, Layout layout) const;
 
   std::unique_ptr<Prepared> prepared_;
   // The most recently used plans, newest last; a service that sees many sizes keeps a bounded set.

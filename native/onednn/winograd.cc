@@ -1,6 +1,5 @@
 #include "winograd.h"
 
-#include <ATen/ATen.h>
 #include <omp.h>
 
 #include <algorithm>
@@ -92,12 +91,12 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void OutputTile(con
 }
 
 // U = G g G^T for every (out, in) pair: plain [16, in, out].
-at::Tensor TransformWeights(const at::Tensor& oihw) {
+Tensor TransformWeights(const Tensor& oihw) {
   static const float kG[4][3] = {{1.f, 0.f, 0.f}, {.5f, .5f, .5f}, {.5f, -.5f, .5f}, {0.f, 0.f, 1.f}};
   const int64_t out = oihw.size(0), in = oihw.size(1);
-  at::Tensor u = at::empty({kPlanes, in, out}, at::kFloat);
-  const float* g = oihw.data_ptr<float>();
-  float* pu = u.data_ptr<float>();
+  Tensor u = Tensor::Empty({kPlanes, in, out});
+  const float* g = oihw.data<float>();
+  float* pu = u.data<float>();
   for (int64_t o = 0; o < out; ++o) {
     for (int64_t i = 0; i < in; ++i) {
       const float* k = g + (o * in + i) * 9;
@@ -134,7 +133,7 @@ void Reorder(const dnnl::engine& engine, const memory::desc& from_md, void* from
   stream.wait();
 }
 
-at::Tensor Floats(const memory::desc& md) { return at::empty({static_cast<int64_t>(md.get_size() / sizeof(float)) + 1}, at::kFloat); }
+Tensor Floats(const memory::desc& md) { return Tensor::Empty({static_cast<int64_t>(md.get_size() / sizeof(float)) + 1}); }
 
 }  // namespace
 
@@ -143,23 +142,23 @@ struct Winograd::Plan {
   int64_t total, blocks, tiles;  // tiles in all, blocks, tiles per block (the last may have fewer)
   dnnl::matmul matmul;
   memory::desc v_md, m_md, u_md;
-  at::Tensor u;  // the weights in u_md where it is not the layer's own layout; else undefined
+  Tensor u;  // the weights in u_md where it is not the layer's own layout; else undefined
   size_t scratchpad;
 };
 
 bool Winograd::Suits(int64_t in, int64_t out) { return in >= 16 && out >= 16 && in <= kMaxChannels && out <= kMaxChannels; }
 
-Winograd::Winograd(const dnnl::engine& engine, const at::Tensor& oihw, const at::Tensor& bias)
+Winograd::Winograd(const dnnl::engine& engine, const Tensor& oihw, const Tensor& bias)
     : engine_(engine), in_(oihw.size(1)), out_(oihw.size(0)) {
   if (oihw.dim() != 4 || oihw.size(2) != 3 || oihw.size(3) != 3 || !Suits(in_, out_)) {
     throw std::invalid_argument("Winograd: not a 3x3 convolution it runs");
   }
-  at::Tensor plain = TransformWeights(oihw.to(at::kFloat).contiguous());
+  Tensor plain = TransformWeights(oihw);
   u_md_ = ProductPd(engine_, kBlockTiles, in_, out_).weights_desc();
   u_ = Floats(u_md_);
-  Reorder(engine_, memory::desc({kPlanes, in_, out_}, kF32, memory::format_tag::abc), plain.data_ptr(), u_md_,
-          u_.data_ptr());
-  bias_ = bias.to(at::kFloat).contiguous();
+  Reorder(engine_, memory::desc({kPlanes, in_, out_}, kF32, memory::format_tag::abc), plain.data(), u_md_,
+          u_.data());
+  bias_ = bias;
 }
 
 Winograd::~Winograd() = default;
@@ -186,7 +185,7 @@ std::shared_ptr<const Winograd::Plan> Winograd::PlanFor(int64_t n, int64_t h, in
   plan->u_md = pd.weights_desc();
   if (plan->u_md != u_md_) {
     plan->u = Floats(plan->u_md);
-    Reorder(engine_, u_md_, u_.data_ptr(), plan->u_md, plan->u.data_ptr());
+    Reorder(engine_, u_md_, u_.data(), plan->u_md, plan->u.data());
   }
   return plan;
 }
@@ -195,16 +194,16 @@ void Winograd::Run(const Plan& plan, const float* src, float* dst, int64_t dst_p
   if (dst_pixel == 0) dst_pixel = out_;
   const int64_t h = plan.h, w = plan.w, cols = (w + 1) / 2, per_frame = ((h + 1) / 2) * cols;
   const int64_t v_stride = plan.tiles * in_ + kSkew, m_stride = plan.tiles * out_ + kSkew;
-  const float* bias = bias_.data_ptr<float>();
-  void* weights = plan.u.defined() ? plan.u.data_ptr() : u_.data_ptr();
+  const float* bias = bias_.data<float>();
+  void* weights = plan.u.defined() ? plan.u.data() : u_.data();
   // Each thread's block buffers (its planes, its products, the matmul's scratchpad), from the
   // allocator libtorch uses: the addon's block cache, which cache({ memory: 0 }) empties.
-  // Every part starts on 64 bytes, as at::empty's memory does: oneDNN's scratchpad wants it.
+  // Every part starts on 64 bytes, as the addon's allocator's memory does: oneDNN's scratchpad wants it.
   const auto aligned = [](int64_t floats) { return (floats + 15) / 16 * 16; };
   const int most = omp_get_max_threads();
   const int64_t pad_floats = aligned(static_cast<int64_t>(plan.scratchpad / sizeof(float)) + 1);
   const int64_t v_floats = aligned(kPlanes * v_stride), per_thread = pad_floats + v_floats + aligned(kPlanes * m_stride);
-  at::Tensor buffers = at::empty({most * per_thread}, at::kFloat);
+  Tensor buffers = Tensor::Empty({most * per_thread});
   std::vector<std::exception_ptr> failed(static_cast<size_t>(most));
   // Each thread takes its own run of blocks, with no barrier inside: a thread that fails leaves
   // the others nothing to wait for.
@@ -212,7 +211,7 @@ void Winograd::Run(const Plan& plan, const float* src, float* dst, int64_t dst_p
   {
     const int threads = omp_get_num_threads(), me = omp_get_thread_num();
     try {
-      float* pad_data = buffers.data_ptr<float>() + me * per_thread;
+      float* pad_data = buffers.data<float>() + me * per_thread;
       float* v_data = pad_data + pad_floats;
       float* m_data = v_data + v_floats;
       dnnl::stream stream(engine_);

@@ -5,7 +5,7 @@
 // than a direct convolution; float32 only, NHWC in and out.
 #pragma once
 
-#include <ATen/core/Tensor.h>
+#include "../tensor.h"
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <cstdint>
@@ -20,7 +20,7 @@ class Winograd {
   static bool Suits(int64_t in, int64_t out);
 
   // oihw: [out, in, 3, 3], bias: [out], both float32. The weights are transformed once, here.
-  Winograd(const dnnl::engine& engine, const at::Tensor& oihw, const at::Tensor& bias);
+  Winograd(const dnnl::engine& engine, const Tensor& oihw, const Tensor& bias);
   ~Winograd();
 
   // A run on n frames of h x w: its blocks of tiles and their product, made once. Null where a frame
@@ -37,8 +37,8 @@ class Winograd {
   dnnl::engine engine_;
   int64_t in_, out_;
   dnnl::memory::desc u_md_;  // the layout u_ is in: the matmul's choice for full blocks
-  at::Tensor u_;             // the transformed weights [16, in, out]
-  at::Tensor bias_;          // float32
+  Tensor u_;             // the transformed weights [16, in, out]
+  Tensor bias_;          // float32
 };
 
 }  // namespace onednn

@@ -13,6 +13,7 @@ class ScriptModel {
  public:
   const c10::Device& device() const { return device_; }
   std::string device_name() const { return device_.str(); }
+  bool is_cpu() const { return device_.is_cpu(); }
   int threads() const { return threads_; }
 
  protected:

@@ -3,6 +3,7 @@
 #include <utility>
 #include <vector>
 
+#include "aten_tensor.h"
 #include "errors.h"
 #include "promise_task.h"
 #include "tensor_io.h"
@@ -30,7 +31,9 @@ class RunTask : public Task {
     std::shared_ptr<InterpolatorModel> model = slot_->Get();
     if (!model) throw UserError(ErrorKind::kError, Interpolator::kDisposed, code::kDisposed);
     const at::Tensor x0 = Stack(&a_), x1 = Stack(&b_);
-    frames_ = model->Run(x0, x1, times_, recursions_, flags_ & kBytes, threads);
+    for (at::Tensor& frame : model->Run(x0, x1, times_, recursions_, flags_ & kBytes, threads)) {
+      frames_.push_back(FromAten(std::move(frame)));
+    }
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -41,7 +44,7 @@ class RunTask : public Task {
   // One batch from the inputs (float32 NCHW each, 8-bit ones converted as the extractor does).
   static at::Tensor Stack(std::vector<HostInput>* inputs) {
     std::vector<at::Tensor> tensors;
-    for (const HostInput& input : *inputs) tensors.push_back(InputTensor(input));
+    for (const HostInput& input : *inputs) tensors.push_back(ToAten(InputTensor(input)));
     inputs->clear();
     return tensors.size() == 1 ? tensors[0] : at::cat(tensors, 0);
   }
@@ -51,12 +54,12 @@ class RunTask : public Task {
   std::vector<double> times_;
   int recursions_;
   uint32_t flags_;
-  std::vector<at::Tensor> frames_;
+  std::vector<Tensor> frames_;
 };
 
 // [h, w] of an input as ReadInput stored it.
 std::pair<int64_t, int64_t> Size(const HostInput& input) {
-  const at::Tensor& p = input.pixels;
+  const Tensor& p = input.pixels;
   return input.interleaved ? std::make_pair(p.size(1), p.size(2)) : std::make_pair(p.size(2), p.size(3));
 }
 

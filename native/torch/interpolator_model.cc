@@ -6,6 +6,7 @@
 
 #include <sstream>
 
+#include "devices.h"
 #include "errors.h"
 #include "model_file.h"
 #include "same_padding.h"
@@ -93,7 +94,7 @@ std::string DtShapeName(int rank) { return rank == 2 ? "[n, 1]" : "[n, 1, 1, 1]"
 
 std::shared_ptr<InterpolatorModel> InterpolatorModel::Load(const LoadOptions& options) {
   FILM_RANGE_ERROR_IF(options.threads < 1, "threads must be at least 1");
-  const c10::Device device = ResolveDevice(options.device, options.half);
+  const c10::Device device = TorchDevice(options.device, options.half);
   c10::InferenceMode inference;
 
   torch::jit::Module root = LoadScriptFile(options.path);

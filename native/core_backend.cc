@@ -1,0 +1,59 @@
+// The core build's side of the line (backend.h): no libtorch. What only libtorch runs is
+// ERR_FILM_NEEDS_LIBTORCH, with how to get it.
+#include "backend.h"
+
+namespace film {
+namespace backend {
+
+const char* BuildName() { return "core"; }
+const char* TorchVersion() { return ""; }
+
+void Install() { InstallCpuCache(); }
+
+CpuCacheProbe ProbeAllocator() {
+  CpuCacheProbe probe;
+  probe.installed = true;  // every CPU tensor is the addon's own
+  return probe;
+}
+
+void SetTorchThreads(int /*n*/) {}
+
+bool CudaCompiledIn() { return false; }
+int CudaDeviceCount() { return 0; }
+
+std::string ResolveDevice(const std::string& spec, bool half) {
+  if (spec == "auto" || spec == "cpu") {
+    FILM_RANGE_ERROR_IF(half, "half: true needs a CUDA device; fp16 on CPU is not supported");
+    return "cpu";
+  }
+  FILM_RANGE_ERROR_IF(spec != "cuda" && spec.rfind("cuda:", 0) != 0,
+                      "Expected 'auto', 'cpu', 'cuda' or 'cuda:N' for device but received '" + spec + "'");
+  throw NeedsLibtorch("device '" + spec + "'");
+}
+
+void ReleaseCachedMemory() {}
+
+std::shared_ptr<ScriptRunner> LoadScriptExtractor(const LoadOptions& /*options*/, bool /*optimize*/, ModelInfo* /*info*/) {
+  throw NeedsLibtorch("engine 'torchscript'");
+}
+
+bool DescribeTorchException(ErrorInfo* /*info*/) { return false; }
+
+void Export(Napi::Env env, Napi::Object exports, Napi::FunctionReference* /*interpolator_constructor*/) {
+  // The Interpolator runs the file's TorchScript: it says so here, as load() does for CUDA.
+  exports.Set("loadInterpolator", Napi::Function::New(
+                                      env,
+                                      [](const Napi::CallbackInfo& info) -> Napi::Value {
+                                        return Guard(info.Env(), []() -> Napi::Value {
+                                          throw NeedsLibtorch("Interpolator.load (whole FILM interpolation)");
+                                        });
+                                      },
+                                      "loadInterpolator"));
+}
+
+Napi::Value InterpolatorHandoffOf(Napi::Env /*env*/, const Napi::Value& /*handle*/) {
+  throw UserError(ErrorKind::kTypeError, "Expected a NativeExtractor or NativeInterpolator");
+}
+
+}  // namespace backend
+}  // namespace film
