@@ -8,6 +8,7 @@ require('./fixtures').need('sharp'); // before sharp is required: a missing one 
 const sharp = require('sharp');
 const { FeatureExtractor, imageToTensor } = require('..');
 const { native } = require('../dist/native');
+const { loadNative } = require('./helpers');
 const { models, randomTensor, root } = require('./fixtures');
 
 const sample = path.join(root, 'models', 'sample.png');
@@ -72,7 +73,7 @@ describe('inputs', () => {
     const tensor = imageToTensor({ data: raw.data, width, height, channels });
     same(await fx.extract({ data: shared(tensor.data, 5), shape: tensor.shape }, { levels: 4 }));
     // the binding directly: no "Invalid argument" without a code
-    const handle = await native().load(models.default, 'cpu', 1, false, 'auto');
+    const handle = await loadNative(models.default, 'cpu', 1, false);
     try {
       const out = await handle.run([{ data: shared(tensor.data), shape: tensor.shape }], 4, 1, 0).promise;
       out.forEach((level, i) => assert.deepEqual(level.data, reference[i].data, `level ${i}`));
@@ -83,7 +84,7 @@ describe('inputs', () => {
   });
 
   it('every byte value maps to v / 255 exactly as in TypeScript', async () => {
-    const handle = await native().load(models.default, 'cpu', 1, false);
+    const handle = await loadNative(models.default, 'cpu', 1, false);
     try {
       const bytes = Uint8Array.from({ length: 256 * 3 }, (_, i) => i % 256);
       // a 16x16 image holding each value once per channel (shifted per channel)

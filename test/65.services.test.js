@@ -8,6 +8,7 @@ const os = require('node:os');
 const path = require('node:path');
 const { FeatureExtractor } = require('..');
 const { native } = require('../dist/native');
+const { loadNative } = require('./helpers');
 const { models, randomTensor } = require('./fixtures');
 
 // Child processes for what may take a process down; slow under npm run test:asan, hence the timeouts.
@@ -90,7 +91,7 @@ describe('services', function () {
     });
 
     it('the binding reads shape before data, so a transfer in a shape getter is caught there too', async () => {
-      const handle = await native().load(models.default, 'cpu', 1, false);
+      const handle = await loadNative(models.default, 'cpu', 1, false);
       try {
         const data = Float32Array.from(image.data);
         const input = { data, get shape() { structuredClone(data.buffer, { transfer: [data.buffer] }); return image.shape; } };

@@ -78,22 +78,31 @@ export function parseModelFile(path: string, bytes: Uint8Array): ModelFile {
 async function readBytes(path: string): Promise<Uint8Array> {
   let handle: fs.promises.FileHandle | undefined;
   try {
-    handle = await fs.promises.open(path, 'r');
+    // O_NONBLOCK: opening a FIFO would otherwise wait for a writer for ever (a regular file ignores it).
+    handle = await fs.promises.open(path, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
     const stat = await handle.stat();
-    if (stat.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
     // A device or FIFO has no size to check, and /dev/zero never ends.
-    if (!stat.isFile()) throw new Error('it is not a regular file');
+    if (!stat.isFile()) throw new Error(`it is ${fileKind(stat)}, not a regular file`);
     if (stat.size > MAX_FILE_BYTES) throw new Error(`is ${stat.size} bytes, more than this reader takes (${MAX_FILE_BYTES})`);
     return await handle.readFile();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'it is a directory'
+    const why = e.code === 'ENOENT' ? 'no such file' : e.code === 'EISDIR' ? 'it is a directory, not a regular file'
       : e.code === 'EACCES' || e.code === 'EPERM' ? 'permission denied' : e.message;
-    throw withCode(new Error(`Cannot read model file '${path}': ${why}${e.code ? ` (${e.code})` : ''}`),
+    throw withCode(new Error(`cannot load model '${path}': ${why}`),
       'ERR_FILM_MODEL_FILE');
   } finally {
     await handle?.close();
   }
+}
+
+function fileKind(stat: fs.Stats): string {
+  if (stat.isDirectory()) return 'a directory';
+  if (stat.isFIFO()) return 'a FIFO';
+  if (stat.isSocket()) return 'a socket';
+  if (stat.isCharacterDevice()) return 'a character device';
+  if (stat.isBlockDevice()) return 'a block device';
+  return 'not a regular file';
 }
 
 /** Runs a reader, turning what it throws into ERR_FILM_MODEL_FORMAT naming the file. */
