@@ -2,6 +2,10 @@
 // ERR_FILM_NEEDS_LIBTORCH, with how to get it.
 #include "backend.h"
 
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
 namespace film {
 namespace backend {
 
@@ -39,7 +43,25 @@ std::shared_ptr<ScriptRunner> LoadScriptExtractor(const LoadOptions& /*options*/
 
 bool DescribeTorchException(ErrorInfo* /*info*/) { return false; }
 
+namespace {
+// cuDNN's benchmark mode: no GPU runs here, but the process-wide switch reads as in the full build.
+std::atomic<bool> cudnn_benchmark{[] {
+  const char* value = std::getenv("FILM_FEATURES_CUDNN_BENCHMARK");
+  return !(value && std::strcmp(value, "0") == 0);
+}()};
+}  // namespace
+
 void Export(Napi::Env env, Napi::Object exports, Napi::FunctionReference* /*interpolator_constructor*/) {
+  exports.Set("setCudnnBenchmark", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return Guard(info.Env(), [&]() -> Napi::Value {
+      FILM_TYPE_ERROR_IF(info.Length() < 1 || !info[0].IsBoolean(), "setCudnnBenchmark(enabled: boolean)");
+      cudnn_benchmark = info[0].As<Napi::Boolean>().Value();
+      return info.Env().Undefined();
+    });
+  }, "setCudnnBenchmark"));
+  exports.Set("cudnnBenchmark", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
+    return Napi::Boolean::New(info.Env(), cudnn_benchmark.load());
+  }, "cudnnBenchmark"));
   // The Interpolator runs the file's TorchScript: it says so here, as load() does for CUDA.
   exports.Set("loadInterpolator", Napi::Function::New(
                                       env,

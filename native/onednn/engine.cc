@@ -24,9 +24,11 @@ constexpr auto kF32 = memory::data_type::f32;
 constexpr auto kBf16 = memory::data_type::bf16;
 constexpr float kSlope = 0.2f;
 
+// Never destroyed: runs in flight when the process exits (a worker_thread's, say) finish on it
+// after exit() has started destroying statics (Executor's atexit handler waits for them).
 dnnl::engine& CpuEngine() {
-  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-  return engine;
+  static dnnl::engine* engine = new dnnl::engine(dnnl::engine::kind::cpu, 0);
+  return *engine;
 }
 
 // Scratch space is handed to each execution, so that runs on several threads share no state.

@@ -22,7 +22,9 @@ async function main() {
   const limits = [FeatureExtractor.cache().memory.max];
   const engines = [];
   const fxs = [];
-  for (const engine of ['torchscript', undefined]) {
+  // the core build has no TorchScript engine (test/core): its one engine, loaded twice
+  const core = require('../../dist/native').native().build === 'core';
+  for (const engine of [core ? 'onednn' : 'torchscript', undefined]) {
     // loaded and run once with the cache off: the model's blocks (oneDNN's prepacked weights among them)
     // are made while nothing is cached
     const fx = await FeatureExtractor.load(model, { device: 'cpu', threads: 2, ...(engine ? { engine } : {}) });
