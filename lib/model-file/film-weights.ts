@@ -116,6 +116,9 @@ export function toFloat32(tensor: StoredTensor): Float32Array {
   const { bytes, dtype } = tensor;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (dtype === 'float32') {
+    // The file's own bytes where they are aligned (zip records are, to 64): nothing writes to them,
+    // and the addon copies what it keeps.
+    if (littleEndian && bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
     const out = new Float32Array(bytes.length / 4);
     if (littleEndian) new Uint8Array(out.buffer).set(bytes);
     else for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
