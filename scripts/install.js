@@ -6,7 +6,7 @@
 // prepare script: npm 12 has nothing to ask approval for, and the prebuild needs no script.
 // Uses a binary that loads (prebuilds/ or build/); otherwise finds libtorch
 // (LIBTORCH / Torch_DIR, a Python torch, the system; see cmake/locate-torch.cmake) and compiles
-// with cmake-js.
+// with cmake-js; where there is no libtorch, it compiles the core build (oneDNN alone).
 //   --force   compile even if a binary loads (npm run build)
 // FILM_ASAN=1 builds an AddressSanitizer binary into build-asan/ instead (npm run test:asan).
 //
@@ -55,7 +55,10 @@ function main() {
   const missing = devCheckout ? [...buildTools, ...missingTestPackages()] : buildTools;
   if (missing.length > 0) {
     if (devCheckout && aptUsable()) {
-      if (!aptInstall(missing)) {
+      // Where the system packages no libtorch (Ubuntu 24.04, ...), the rest is still installed and
+      // the core build (the oneDNN engine, no libtorch) is made below.
+      const withoutTorch = missing.filter((p) => p !== 'libtorch-dev' && p !== 'python3-torch');
+      if (!aptInstall(missing) && !(missing.includes('libtorch-dev') && aptInstall(withoutTorch))) {
         log(`apt-get could not install ${missing.join(' ')}; install them by hand, or set LIBTORCH.`);
         return 1;
       }
@@ -68,7 +71,8 @@ function main() {
       log(`missing: ${missing.join(', ')}.`);
       log(`Install them (Debian/Ubuntu: sudo apt-get install ${missing.join(' ')}),`);
       log('or point LIBTORCH at an unpacked libtorch (or Torch_DIR at its TorchConfig.cmake folder), then run npm install again.');
-      if (buildTools.length > 0) return 1;
+      // without libtorch, the core still builds (below) where cmake, g++ and oneDNN are there
+      if (buildTools.some((t) => t !== 'libtorch-dev')) return 1;
     }
     if (!force && binaryLoads()) {
       log('using the existing binary (prebuilds/ or build/), now that its libraries are installed');
@@ -76,13 +80,19 @@ function main() {
     }
   }
   const torch = locateTorch();
-  if (!torch) {
-    log('libtorch is still not found; set LIBTORCH or Torch_DIR.');
+  const asan = process.env.FILM_ASAN === '1';
+  const cmakeArgs = asan ? ['--CDFILM_ASAN=ON'] : [];
+  if (torch) {
+    log(`libtorch: ${torch}`);
+  } else if (fs.existsSync('/usr/include/oneapi/dnnl/dnnl.hpp')) {
+    log('libtorch is not found: building the core (the oneDNN engine alone: no CUDA, no TorchScript engine, ' +
+      'no Interpolator). Set LIBTORCH or Torch_DIR for the full build.');
+    cmakeArgs.push('--CDFILM_CORE=ON');
+  } else {
+    log('neither libtorch nor oneDNN (libdnnl-dev) is found; set LIBTORCH or Torch_DIR, or install libdnnl-dev for the core build.');
     return 1;
   }
-  log(`libtorch: ${torch}`);
-  const asan = process.env.FILM_ASAN === '1';
-  if (!build({ out: path.join(root, asan ? 'build-asan' : 'build'), cmakeArgs: asan ? ['--CDFILM_ASAN=ON'] : [] })) {
+  if (!build({ out: path.join(root, asan ? 'build-asan' : 'build'), cmakeArgs })) {
     log('the native build failed (see above).');
     return 1;
   }
