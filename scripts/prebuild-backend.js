@@ -25,6 +25,8 @@ const addon = path.join(release, 'film_features.node');
 const bundled = fs.existsSync(release) ? fs.readdirSync(release).filter((f) => /\.so(\.|$)/.test(f)) : [];
 if (bundled.length > 0) console.error(`film-features: removing ${bundled.length} bundled libraries from build/Release: a prebuild links the system's`);
 for (const f of bundled) fs.rmSync(path.join(release, f));
+// and the core's runtime that `setup --bundle` (the core bundle) put there
+fs.rmSync(path.join(release, 'film-features.core.libs'), { recursive: true, force: true });
 
 // The build's chatter goes to stderr: `npm pack --json` prints its report on stdout.
 const r = spawnSync(process.execPath, [path.join(__dirname, 'install.js'), '--force'], { stdio: ['inherit', 2, 2] });
