@@ -150,7 +150,8 @@ function bundleCore(opts: SetupOptions, env: NodeJS.ProcessEnv): number {
   } finally {
     fs.rmSync(staging, { recursive: true, force: true });
   }
-  say(`the core bundle: ${mib(folderBytes(release))} in ${release}`);
+  say(`the core bundle: ${mib(folderBytes(release))} in ${release}; it is loaded first on every machine, so an app ` +
+    `may leave out ${path.join(addonBuild.root, 'prebuilds')} (electron-builder: "!node_modules/film-features/prebuilds/**")`);
   return 0;
 }
 
