@@ -1,0 +1,91 @@
+// FILM's whole interpolator (the PyTorch port's Interpolator: dajes/frame-interpolation-pytorch,
+// and models/film_net.py, which has its names and shapes) run on the CPU in float32 without
+// libtorch: both frames' feature pyramids in one run of the extractor engine (engine.h), residual
+// flow coarse to fine both ways in one batch, the flows scaled to time t, both frames' images and
+// features warped to t, and the fusion decoder. Convolutions are oneDNN's (NHWC), 3x3 ones of 16
+// channels or more by Winograd (winograd.h); upsampling, warping and concatenation are ours.
+// Only compiled where CMake found oneDNN (FILM_WITH_ONEDNN); the core build runs it too.
+#pragma once
+
+#include "../tensor.h"
+
+#include <array>
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+namespace film {
+namespace onednn {
+
+class Engine;
+
+// The network's shape, read off the weights' names and shapes.
+struct FilmNetConfig {
+  int64_t filters = 0;              // C: the extractor's first width
+  int sub_levels = 0;               // S: stages of the extractor's sub-tree
+  std::vector<int> flow_convs;      // 3x3 convolutions of each flow predictor, finest level first
+  std::vector<int64_t> flow_filters;  // their width (for 0 convolutions: twice the 1x1's)
+  int specialized_levels = 0;       // fusion widths are C << min(level, specialized_levels)
+  int fusion_levels = 0;            // F: aligned levels the decoder takes (its steps + 1)
+  std::vector<int64_t> fusion_filters;  // width of fusion level i, i < F - 1
+  // The fewest pyramid levels Run takes: the flow predictors' and the fusion's levels.
+  int MinLevels() const;
+  // Channels of the cascaded feature pyramid at level i.
+  int64_t FeatureWidth(int level) const;
+};
+
+// Milliseconds per stage of one run (Run's `times`).
+struct FilmNetTimes {
+  double extract = 0;     // image pyramids and both frames' features
+  double flow = 0;        // the flow predictors' convolutions
+  double flow_warp = 0;   // in the flow estimation: upsampling, warping, concatenation
+  double align = 0;       // the fusion's inputs: flows scaled to t, images and features warped
+  double fusion = 0;      // the decoder: nearest upsampling, convolutions, the output
+};
+
+class FilmNet {
+ public:
+  // weights: float32 tensors by the port's parameter names (extract.extract_sublevels.convs.{j}.{k}.0.*,
+  // predict_flow._predictor._convs.{i}.0.*, predict_flow._predictors.{m}._convs.{i}.0.*,
+  // fuse.convs.{k}.{0,1,2}.0.*, fuse.output_conv.*). Infers the configuration, checks every shape,
+  // and throws std::invalid_argument naming the tensor where the weights are not this network.
+  explicit FilmNet(const std::map<std::string, Tensor>& weights);
+  ~FilmNet();
+
+  // x0, x1: float32 NCHW [n, 3, h, w], h and w multiples of 2^(levels - 1); dt: one time per pair;
+  // levels: the image pyramid's depth (FILM: 7), at least config().MinLevels(). Returns float32 NCHW
+  // [n, 3, h, w], not clamped. Throws std::invalid_argument for inputs it does not take. Runs on the
+  // calling thread's OpenMP threads; primitives are made once per (n, h, w, levels, threads).
+  // Thread-safe. times: where given, each stage's milliseconds.
+  Tensor Run(const Tensor& x0, const Tensor& x1, const std::vector<float>& dt, int levels,
+             FilmNetTimes* times = nullptr) const;
+
+  const FilmNetConfig& config() const { return config_; }
+
+  struct Conv;
+  struct Plan;
+
+ private:
+  using Key = std::tuple<int64_t, int64_t, int64_t, int, int>;  // n, h, w, levels, threads
+  std::shared_ptr<const Plan> PlanFor(int64_t n, int64_t h, int64_t w, int levels) const;
+  // The predictor of flow level i.
+  const std::vector<std::unique_ptr<Conv>>& PredictorOf(int level) const;
+
+  FilmNetConfig config_;
+  std::unique_ptr<Engine> extractor_;
+  std::vector<std::vector<std::unique_ptr<Conv>>> predictors_;  // [p]: predictor p's layers; the last is shared
+  std::vector<std::array<std::unique_ptr<Conv>, 3>> fusion_;    // [i]: fusion level i's 2x2, 3x3, 3x3
+  std::unique_ptr<Conv> output_;                                 // 1x1 to RGB
+
+  static constexpr size_t kMaxPlans = 8;
+  mutable std::mutex mutex_;
+  mutable std::list<std::pair<Key, std::shared_ptr<const Plan>>> plans_;
+};
+
+}  // namespace onednn
+}  // namespace film
