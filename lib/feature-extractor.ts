@@ -34,7 +34,7 @@ function checkEngine(option: unknown): Engine {
 /** addonBuild(), frozen (its shadows too) for info.build. */
 function frozenBuild(): ModelInfo['build'] {
   const b = addonBuild();
-  return Object.freeze({ ...b, shadows: Object.freeze(b.shadows) });
+  return Object.freeze({ ...b, shadows: Object.freeze(b.shadows), skipped: Object.freeze(b.skipped) });
 }
 
 /** FILM's cascaded feature extractor, loaded from a TorchScript file. */

@@ -185,6 +185,8 @@ let binding: Binding | undefined;
 export interface AddonBuild {
   file: string;
   kind: 'build' | 'prebuild' | 'explicit';
+  /** Why each binary tried before this one did not load ('prebuilds/...: libtorch_cpu.so.1.13: cannot open ...'). */
+  skipped: string[];
 }
 let build: AddonBuild | undefined;
 
@@ -231,13 +233,13 @@ export function native(): Binding {
     const explicit = process.env.FILM_FEATURES_ADDON;
     if (explicit) {
       binding = require(path.resolve(explicit)) as Binding;
-      build = { file: path.resolve(explicit), kind: 'explicit' };
+      build = { file: path.resolve(explicit), kind: 'explicit', skipped: [] };
     } else {
       // build/Release, then one prebuild per libtorch (Debian 12's 1.13, Debian 13's 2.6): the first that loads
       const { loadFirst } = require(path.join(packageRoot, 'scripts', 'addon-candidates.js'));
       const found = loadFirst(packageRoot);
       binding = found.binding as Binding;
-      build = { file: found.file, kind: found.kind };
+      build = { file: found.file, kind: found.kind, skipped: found.skipped ?? [] };
     }
   } catch (cause) {
     const message = (cause as Error).message ?? String(cause);

@@ -135,6 +135,8 @@ export interface ModelInfo {
     /** The libtorch it links; null for the core build. */
     libtorch: string | null;
     shadows: readonly string[];
+    /** Why each binary tried before this one did not load: where the core runs, why the full prebuilds did not (libtorch missing, ...). */
+    skipped: readonly string[];
   };
   /** The version of the oneDNN library running it (the one libtorch loads), e.g. '2.6.3'; oneDNN only. */
   onednn?: string;
