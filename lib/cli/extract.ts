@@ -119,7 +119,7 @@ async function extract(inputs: string[], flags: Flags, cmd: Command): Promise<nu
   exposeGc();
   const fx = await loadModel(flags, (file, options) => FeatureExtractor.load(file, options), (m) =>
     `model ${flags.model ?? `${path.basename(defaultModelPath)} (shipped)`} (C=${m.info.channels}, S=${m.info.subLevels}, ` +
-    `weights: ${m.info.weights}) on ${m.device}`);
+    `weights: ${m.info.weights}) on ${m.device} (${m.info.engine}, ${m.info.build.variant} build)`);
   if (!fx) return 1;
 
   let estimate: Estimate;
