@@ -512,6 +512,31 @@ torch.save({k: v.double() for k, v in sd.items()}, ${JSON.stringify(path.join(ou
       assert.ok(outcomes.refused > 300, JSON.stringify(outcomes));
     });
 
+    it('the files libtorch itself mishandles, through FeatureExtractor.load and Interpolator.load in a child process: refused with a code, the process lives', function () {
+      // libtorch's unpickler recurses into SIGSEGV on the first; it loads the second and reads past
+      // the record. Our reader refuses both before libtorch sees them (the core build: likewise).
+      const deep = file('load-deep-lists.pt', writeZip(records().map((r) => (r.name === pkl
+        ? { ...r, data: b('\x80\x02', ']'.repeat(200_000), 'a'.repeat(199_999), '.') } : r))));
+      const cut = file('load-cut-record.pt', writeZip(withRecord('film_extractor/data/0', (d) => d.subarray(0, 16))));
+      const script = `
+        const { FeatureExtractor, Interpolator } = require(${JSON.stringify(path.resolve(__dirname, '..'))});
+        (async () => {
+          const out = [];
+          for (const f of ${JSON.stringify([deep, cut])}) {
+            for (const load of [(p) => FeatureExtractor.load(p, { device: 'cpu' }), (p) => Interpolator.load(p, { device: 'cpu' })]) {
+              try { await load(f); out.push('loaded'); } catch (err) { out.push(err.code); }
+            }
+          }
+          console.log(JSON.stringify(out));
+        })();`;
+      const r = require('node:child_process').spawnSync(process.execPath, ['-e', script], { encoding: 'utf8', timeout: 120000 });
+      assert.equal(r.signal, null, `killed by ${r.signal}: ${r.stderr}`);
+      assert.equal(r.status, 0, r.stderr);
+      const core = require('../dist/native').native().build === 'core';
+      // the core's Interpolator.load says it needs libtorch only after the file passed the reader
+      assert.deepEqual(JSON.parse(r.stdout), Array(4).fill('ERR_FILM_MODEL_FORMAT'), core ? 'core build' : 'full build');
+    });
+
     it('parseModelFile over bytes in memory reads the same and refuses the same', async function () {
       const a = parseModelFile('in-memory', original());
       const c = await readModelFile(models.default);
