@@ -33,6 +33,8 @@ export interface ModelFile {
   tensors: Map<string, StoredTensor>;
   /** film_features.json's "weights" in a file models/export.py wrote, else 'unknown'. */
   origin: string;
+  /** A TorchScript module's own numbers and flags (FILM's pyramid_levels, say); empty otherwise. */
+  attributes: Map<string, number | boolean>;
   describe: ReaderDescription;
 }
 
@@ -58,10 +60,11 @@ export function parseModelFile(path: string, bytes: Uint8Array): ModelFile {
     let prefix = '';
     let tensors: Map<string, StoredTensor>;
     let origin: string | undefined;
+    let attributes = new Map<string, number | boolean>();
     const magic = bytes.subarray(0, 4);
     if (magic[0] === 0x50 && magic[1] === 0x4b && (magic[2] === 3 || magic[2] === 5) && magic[3] === magic[2] + 1) {
       const file = readTorchZip(ZipArchive.open(bytes));
-      ({ format, prefix, tensors, origin } = file);
+      ({ format, prefix, tensors, origin, attributes } = file);
     } else if (looksLikeSafetensors(bytes)) {
       format = 'safetensors';
       tensors = readSafetensors(bytes);
@@ -71,7 +74,7 @@ export function parseModelFile(path: string, bytes: Uint8Array): ModelFile {
     } else {
       throw new ModelFormatError(bytes.length ? 'is not a zip/safetensors file' : 'is empty: not a zip/safetensors file');
     }
-    return { path, format, prefix, tensors, origin: origin ?? 'unknown', describe: { reader: 'film-features', format, codeRun: false } };
+    return { path, format, prefix, tensors, origin: origin ?? 'unknown', attributes, describe: { reader: 'film-features', format, codeRun: false } };
   });
 }
 

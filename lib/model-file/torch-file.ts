@@ -11,6 +11,8 @@ import { ZipArchive } from './zip';
 
 export interface TorchFile {
   format: 'torchscript' | 'torch.save';
+  /** A TorchScript module's own numbers and flags (e.g. FILM's pyramid_levels); none for torch.save. */
+  attributes: Map<string, number | boolean>;
   /** The folder every record sits in (e.g. 'film_extractor/'); it varies from file to file. */
   prefix: string;
   tensors: Map<string, StoredTensor>;
@@ -80,7 +82,7 @@ export function readTorchZip(zip: ZipArchive): TorchFile {
     tensors.set(name, viewOfStorage(name, record, recordName, storage.dtype, storage.numel, spec.offset, spec.size,
       spec.stride));
   }
-  return { format, prefix, tensors, origin: readOrigin(zip, prefix) };
+  return { format, prefix, tensors, attributes: root instanceof PObject ? scalarAttributes(root) : new Map(), origin: readOrigin(zip, prefix) };
 }
 
 /** models/export.py's metadata: optional, so anything unexpected in it is ignored rather than refused. */
@@ -106,6 +108,18 @@ function hasTensors(dict: PDict): boolean {
  * shared by two attributes gives both names. Iterative, and bounded: a cycle or a shared-module
  * explosion (possible only in crafted files) ends at the depth or visit limit.
  */
+/** The root module's int, float and bool attributes (their values are data: nothing runs). */
+function scalarAttributes(root: PObject): Map<string, number | boolean> {
+  const out = new Map<string, number | boolean>();
+  if (!(root.state instanceof PDict)) return out;
+  for (const [key, value] of root.state.map) {
+    if (typeof key !== 'string') continue;
+    if (typeof value === 'number' || typeof value === 'boolean') out.set(key, value);
+    else if (typeof value === 'bigint' && value >= -(2n ** 53n) && value <= 2n ** 53n) out.set(key, Number(value));
+  }
+  return out;
+}
+
 function collectModuleTensors(root: PObject, out: Map<string, TensorSpec>): void {
   const work: Array<{ module: PObject; prefix: string; depth: number }> = [{ module: root, prefix: '', depth: 0 }];
   let visits = 0;
