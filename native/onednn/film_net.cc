@@ -95,11 +95,13 @@ class WeightSet {
   std::set<std::string> taken_;
 };
 
-// Direct convolution for inference, stride 1, zero padding pad_l at top/left and pad_r at bottom/right.
+// Direct convolution for inference, stride 1, zero padding `before` at top and left, `after` at
+// bottom and right ({rows, columns} each).
 dnnl::convolution_forward::primitive_desc ConvPd(const memory::desc& src, const memory::desc& weights,
-                                                 const memory::desc& bias, const memory::desc& dst, int64_t pad_l,
-                                                 int64_t pad_r, const dnnl::primitive_attr& attr) {
-  const memory::dims strides{1, 1}, left{pad_l, pad_l}, right{pad_r, pad_r};
+                                                 const memory::desc& bias, const memory::desc& dst,
+                                                 const memory::dims& left, const memory::dims& right,
+                                                 const dnnl::primitive_attr& attr) {
+  const memory::dims strides{1, 1};
 #if DNNL_VERSION_MAJOR >= 3
   return {CpuEngine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src, weights, bias, dst,
           strides, left, right, attr};
@@ -225,23 +227,20 @@ inline void WarpPixel(const Source* sources, int count, int64_t h, int64_t w, in
   }
 }
 
-// [n, h, w, c] -> [n, 2h, 2w, c]: nearest.
-Tensor Nearest2x(const Tensor& src) {
-  const int64_t n = src.size(0), h = src.size(1), w = src.size(2), c = src.size(3);
-  Tensor dst = Tensor::Empty({n, 2 * h, 2 * w, c});
-  const float* s = src.data<float>();
-  float* d = dst.data<float>();
+// The four phases of a 2x2 "resize convolution" (phase 2a + b: output pixels (2y + a, 2x + b)),
+// each [n, h, w, c], interleaved into dst [n, 2h, 2w, .] with pixels `pixel` floats apart.
+void Interleave(const std::array<Tensor, 4>& phases, float* dst, int64_t pixel) {
+  const int64_t n = phases[0].size(0), h = phases[0].size(1), w = phases[0].size(2), c = phases[0].size(3);
   ParallelFor(0, n * 2 * h, 4, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
-      const float* in = s + ((row / (2 * h)) * h + (row % (2 * h)) / 2) * w * c;
-      float* out = d + row * 2 * w * c;
-      for (int64_t x = 0; x < w; ++x) {
-        std::memcpy(out + 2 * x * c, in + x * c, sizeof(float) * c);
-        std::memcpy(out + (2 * x + 1) * c, in + x * c, sizeof(float) * c);
+      const int64_t k = row / (2 * h), y = row % (2 * h), a = y % 2;
+      float* out = dst + row * 2 * w * pixel;
+      for (int b = 0; b < 2; ++b) {
+        const float* in = phases[2 * a + b].data<float>() + (k * h + y / 2) * w * c;
+        for (int64_t x = 0; x < w; ++x) std::memcpy(out + (2 * x + b) * pixel, in + x * c, sizeof(float) * c);
       }
     }
   });
-  return dst;
 }
 
 // Copies `pixels` pixels of `c` floats, `from` floats apart in src, `to` floats apart in dst.
@@ -258,7 +257,8 @@ void CopyPixels(const float* src, int64_t from, float* dst, int64_t to, int64_t 
 struct FilmNet::Conv {
   std::string name;
   Tensor oihw, bias;
-  int64_t in = 0, out = 0, k = 0, pad_l = 0, pad_r = 0;
+  int64_t in = 0, out = 0, kh = 0, kw = 0;
+  int64_t pad_t = 0, pad_l = 0, pad_b = 0, pad_r = 0;  // zero padding at top, left, bottom, right
   bool leaky = true;
   std::shared_ptr<const Winograd> winograd;
 
@@ -268,7 +268,7 @@ struct FilmNet::Conv {
       if (entry.first == md) return entry.second;
     }
     Tensor out_bytes = Bytes(md.get_size());
-    memory src(memory::desc({out, in, k, k}, kF32, Tag::oihw), CpuEngine(), oihw.data());
+    memory src(memory::desc({out, in, kh, kw}, kF32, Tag::oihw), CpuEngine(), oihw.data());
     memory dst(md, CpuEngine(), out_bytes.data());
     dnnl::stream stream(CpuEngine());
     dnnl::reorder(src, dst).execute(stream, src, dst);
@@ -311,9 +311,9 @@ ConvStep MakeStep(const FilmNet::Conv& conv, int64_t n, int64_t h, int64_t w) {
     attr.set_post_ops(ops);
   }
   const auto pd = ConvPd(memory::desc({n, conv.in, h, w}, kF32, Tag::nhwc),
-                         memory::desc({conv.out, conv.in, conv.k, conv.k}, kF32, Tag::any),
+                         memory::desc({conv.out, conv.in, conv.kh, conv.kw}, kF32, Tag::any),
                          memory::desc({conv.out}, kF32, Tag::a), memory::desc({n, conv.out, h, w}, kF32, Tag::nhwc),
-                         conv.pad_l, conv.pad_r, attr);
+                         {conv.pad_t, conv.pad_l}, {conv.pad_b, conv.pad_r}, attr);
   s.primitive = dnnl::convolution_forward(pd);
   s.src_md = pd.src_desc();
   s.weights_md = pd.weights_desc();
@@ -364,7 +364,8 @@ Tensor RunChain(const std::vector<ConvStep>& steps, const Tensor& src, const mem
 
 struct FilmNet::Plan {
   std::vector<std::vector<ConvStep>> flow;       // [level]: its predictor's layers, batch 2n
-  std::vector<std::array<ConvStep, 3>> fusion;   // [level < F - 1]: 2x2, 3x3, 3x3, batch n
+  std::vector<std::array<ConvStep, 3>> fusion;   // [level < F - 1]: (unused), 3x3, 3x3, batch n
+  std::vector<std::array<ConvStep, 4>> resize;   // [level < F - 1]: the 2x2's phases, at level + 1
   ConvStep output;                               // 1x1 to RGB, batch n
   size_t scratchpad = 0;
 };
@@ -374,6 +375,48 @@ int FilmNetConfig::MinLevels() const { return std::max<int>(static_cast<int>(flo
 int64_t FilmNetConfig::FeatureWidth(int level) const {
   const int top = std::min(level, sub_levels - 1);
   return filters * ((int64_t{1} << (top + 1)) - 1);
+}
+
+// The 2x2 convolution (padded right and bottom) of a nearest x2 upsampling, as four convolutions
+// of the coarse input, one per output phase (2a + b: pixels (2y + a, 2x + b)): where a phase's
+// window covers one coarse pixel twice, the taps on it are summed. Phase (0, 0) is 1x1, (0, 1)
+// 1x2, (1, 0) 2x1 and (1, 1) the 2x2 itself: 9 taps for 16, and no upsampled copy.
+std::array<std::unique_ptr<FilmNet::Conv>, 4> FilmNet::ResizePhases(const Conv& conv) {
+  std::array<std::unique_ptr<Conv>, 4> phases;
+  const int64_t pairs = conv.out * conv.in;
+  const float* w = conv.oihw.data<float>();  // [out, in, 2, 2]: taps w[0] w[1] / w[2] w[3]
+  for (int p = 0; p < 4; ++p) {
+    const int a = p / 2, b = p % 2;
+    std::unique_ptr<Conv> c(new Conv);
+    c->name = conv.name + " (phase " + std::to_string(a) + std::to_string(b) + ")";
+    c->in = conv.in;
+    c->out = conv.out;
+    c->kh = a + 1;
+    c->kw = b + 1;
+    c->pad_b = a;
+    c->pad_r = b;
+    c->bias = conv.bias;
+    c->leaky = conv.leaky;
+    c->oihw = Tensor::Empty({conv.out, conv.in, c->kh, c->kw});
+    float* d = c->oihw.data<float>();
+    for (int64_t e = 0; e < pairs; ++e) {
+      const float* t = w + 4 * e;
+      float* o = d + e * c->kh * c->kw;
+      if (p == 0) {
+        o[0] = ((t[0] + t[1]) + t[2]) + t[3];
+      } else if (p == 1) {  // columns x, x + 1; both rows on row y
+        o[0] = t[0] + t[2];
+        o[1] = t[1] + t[3];
+      } else if (p == 2) {  // rows y, y + 1; both columns on column x
+        o[0] = t[0] + t[1];
+        o[1] = t[2] + t[3];
+      } else {
+        std::copy_n(t, 4, o);
+      }
+    }
+    phases[p] = std::move(c);
+  }
+  return phases;
 }
 
 FilmNet::FilmNet(const std::map<std::string, Tensor>& weights) {
@@ -411,9 +454,9 @@ FilmNet::FilmNet(const std::map<std::string, Tensor>& weights) {
     c->bias = set.Take(name + ".bias", {out}, why);
     c->out = out;
     c->in = in;
-    c->k = k;
-    c->pad_l = k == 3 ? 1 : 0;
-    c->pad_r = k == 3 || k == 2 ? 1 : 0;  // the 2x2 input is padded right and bottom by one (F.pad(x, (0, 1, 0, 1)))
+    c->kh = c->kw = k;
+    c->pad_t = c->pad_l = k == 3 ? 1 : 0;
+    c->pad_b = c->pad_r = k == 3 || k == 2 ? 1 : 0;  // the 2x2 input is padded right and bottom by one (F.pad(x, (0, 1, 0, 1)))
     c->leaky = leaky;
     if (k == 3 && Winograd::Suits(in, out)) c->winograd = std::make_shared<Winograd>(CpuEngine(), c->oihw, c->bias);
     return c;
@@ -473,6 +516,7 @@ FilmNet::FilmNet(const std::map<std::string, Tensor>& weights) {
   }
   const auto aligned = [&](int i) { return 2 * (kColors + cfg.FeatureWidth(i) + 2); };
   fusion_.resize(steps);
+  resize_.resize(steps);
   for (int k = 0; k < steps; ++k) {
     const int i = steps - 1 - k;
     const int64_t width = cfg.filters << std::min(i, cfg.specialized_levels);
@@ -483,6 +527,7 @@ FilmNet::FilmNet(const std::map<std::string, Tensor>& weights) {
     fusion_[i][0] = make(name + "0.0", width, in, 2, false, why);
     fusion_[i][1] = make(name + "1.0", width, aligned(i) + width, 3, true, why);
     fusion_[i][2] = make(name + "2.0", width, width, 3, true, why);
+    resize_[i] = ResizePhases(*fusion_[i][0]);
   }
   output_ = make("fuse.output_conv", kColors, cfg.fusion_filters[0], 1, false, "RGB from fusion level 0");
   set.CheckAllTaken();
@@ -515,8 +560,10 @@ std::shared_ptr<const FilmNet::Plan> FilmNet::PlanFor(int64_t n, int64_t h, int6
     for (const auto& conv : PredictorOf(i)) plan->flow[i].push_back(add(*conv, 2 * n, i));
   }
   plan->fusion.resize(fusion_.size());
+  plan->resize.resize(fusion_.size());
   for (size_t i = 0; i < fusion_.size(); ++i) {
-    for (int k = 0; k < 3; ++k) plan->fusion[i][k] = add(*fusion_[i][k], n, static_cast<int>(i));
+    for (int k = 1; k < 3; ++k) plan->fusion[i][k] = add(*fusion_[i][k], n, static_cast<int>(i));
+    for (int p = 0; p < 4; ++p) plan->resize[i][p] = add(*resize_[i][p], n, static_cast<int>(i) + 1);
   }
   plan->output = add(*output_, n, 0);
 
@@ -671,11 +718,15 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
   aligned[fusion_levels - 1] = Tensor();
   for (int i = fusion_levels - 2; i >= 0; --i) {
     const std::array<ConvStep, 3>& steps = plan->fusion[i];
-    Tensor up = Nearest2x(x);
+    std::array<Tensor, 4> phases;
+    for (int p = 0; p < 4; ++p) {
+      const ConvStep& s = plan->resize[i][p];
+      phases[p] = Tensor::Empty({s.n, s.h, s.w, s.conv->out});
+      RunStep(s, x.data<float>(), phases[p].data<float>(), 0, scratchpad);
+    }
     x = Tensor();
-    const int64_t pixel = aligned[i].size(3);
-    RunStep(steps[0], up.data<float>(), aligned[i].data<float>() + aligned_channels[i], pixel, scratchpad);
-    up = Tensor();
+    Interleave(phases, aligned[i].data<float>() + aligned_channels[i], aligned[i].size(3));
+    phases = {};
     Tensor mid = Tensor::Empty({n, aligned[i].size(1), aligned[i].size(2), steps[1].conv->out});
     RunStep(steps[1], aligned[i].data<float>(), mid.data<float>(), 0, scratchpad);
     aligned[i] = Tensor();

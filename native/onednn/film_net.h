@@ -75,11 +75,13 @@ class FilmNet {
   std::shared_ptr<const Plan> PlanFor(int64_t n, int64_t h, int64_t w, int levels) const;
   // The predictor of flow level i.
   const std::vector<std::unique_ptr<Conv>>& PredictorOf(int level) const;
+  static std::array<std::unique_ptr<Conv>, 4> ResizePhases(const Conv& conv);
 
   FilmNetConfig config_;
   std::unique_ptr<Engine> extractor_;
   std::vector<std::vector<std::unique_ptr<Conv>>> predictors_;  // [p]: predictor p's layers; the last is shared
   std::vector<std::array<std::unique_ptr<Conv>, 3>> fusion_;    // [i]: fusion level i's 2x2, 3x3, 3x3
+  std::vector<std::array<std::unique_ptr<Conv>, 4>> resize_;    // [i]: its 2x2 on the nearest x2, by output phase
   std::unique_ptr<Conv> output_;                                 // 1x1 to RGB
 
   static constexpr size_t kMaxPlans = 8;
