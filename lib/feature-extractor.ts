@@ -2,7 +2,7 @@ import * as path from 'node:path';
 
 import { disposedError, withCallerStack } from './errors';
 import { installExitHook } from './exit';
-import { checkDeviceBuilt, checkLoad } from './load-checks';
+import { checkDeviceBuilt, checkEngine, checkLoad } from './load-checks';
 import { checkSignal, runFlags, settle } from './run-control';
 import { type FramePlan, runFrame, runFrameHeld } from './frame-plan';
 import { readImage } from './image-input';
@@ -10,14 +10,13 @@ import { batchKey, checkBatchOptions, MicroBatcher } from './micro-batch';
 import { readExtractorWeights } from './model-file';
 import { addonBuild, native, packageRoot, RUN_HOLD_OUTPUTS, RUN_NHWC_OUTPUTS, type HeldOutputs, type NativeExtractor, type NativeInput, type NativeJob, type NativeOutput } from './native';
 import { buildPyramid } from './pyramid';
-import type { CacheOptions, CacheStats, Counters, Engine, ExtractOptions, ImageInput, Layout, LoadOptions, ModelInfo, Precision, Tensor4, TensorNHWC } from './types';
+import type { CacheOptions, CacheStats, Counters, ExtractOptions, ImageInput, Layout, LoadOptions, ModelInfo, Precision, Tensor4, TensorNHWC } from './types';
 import { checkBoolean, checkChoice, checkInteger, checkLevels, checkTensor4, maxLevels, outOfRange, readOptions, typeError } from './validate';
 
 /** The model that ships with the package: C=64, S=4, fixed-seed weights (models/export.py). */
 export const defaultModelPath = path.join(packageRoot, 'models', 'film_extractor.pt');
 
 const DEFAULT_LEVELS = 7;
-const ENGINES: readonly Engine[] = ['auto', 'onednn', 'torchscript'];
 const LOAD_OPTIONS = ['device', 'threads', 'half', 'engine', 'precision', 'batchWindowMs', 'maxBatch'] as const;
 const PRECISIONS: readonly Precision[] = ['fp32', 'bf16'];
 const EXTRACT_OPTIONS = ['levels', 'pyramidOnDevice', 'layout', 'signal'] as const;
@@ -25,11 +24,6 @@ const LAYOUTS: readonly Layout[] = ['nchw', 'nhwc'];
 
 const MB = 2 ** 20;
 
-/** options.engine, else FILM_FEATURES_ENGINE (read by each load(), as a default of its options), else 'auto'. */
-function checkEngine(option: unknown): Engine {
-  if (option !== undefined) return checkChoice(option, 'options.engine', ENGINES);
-  return checkChoice(process.env.FILM_FEATURES_ENGINE || 'auto', 'FILM_FEATURES_ENGINE', ENGINES);
-}
 
 /** addonBuild(), frozen (its shadows too) for info.build. */
 function frozenBuild(): ModelInfo['build'] {

@@ -4,10 +4,10 @@
 // arguments.
 import { disposedError, withCallerStack, withCode } from './errors';
 import { installExitHook } from './exit';
-import { checkDeviceBuilt, checkLoad } from './load-checks';
+import { checkDeviceBuilt, checkEngine, checkLoad } from './load-checks';
 import { readImage } from './image-input';
 import { checkSignal, runFlags, settle } from './run-control';
-import { readModelFile } from './model-file';
+import { readModelFile, toFloat32 } from './model-file';
 import { addonBuild, native, RUN_BYTES, type NativeInput, type NativeInterpolator } from './native';
 import type { ImageInput, InterpolatorLoadOptions, RawImage, RgbImage, Tensor4 } from './types';
 import { checkInteger, isPlainObject, outOfRange, rangeError, readOptions, typeError } from './validate';
@@ -27,15 +27,24 @@ export interface InterpolateOptions {
 
 /** What the file holds. */
 export interface InterpolatorInfo {
-  /** The weights' dtype in the file; float16 files run in float32 on the CPU. */
-  dtype: 'float32' | 'float16';
-  /** Frozen and optimized for inference at load, and checked to give the plain module's frames. */
+  /** How the file was read (always by film-features' own reader first). */
+  format: 'torchscript' | 'torch.save' | 'safetensors';
+  /** The weights' dtype in the file; float16 and bfloat16 files run in float32 on the CPU. */
+  dtype: 'float32' | 'float16' | 'bfloat16';
+  /** What runs it: 'onednn' (the whole network on the fused engine, CPU) or 'torchscript' (the file's own code, libtorch). */
+  engine: 'onednn' | 'torchscript';
+  /** The fused engine, or TorchScript frozen and optimized at load and checked to give the plain module's frames. */
   optimized: boolean;
+  /** Whether the file's TorchScript code was run (libtorch loaded it: engine 'torchscript', or the full build's check of the engine). */
+  codeRun: boolean;
+  /** The image pyramid's depth (the file's pyramid_levels; FILM's is 7): frames are padded to a multiple of 2^(levels - 1). */
+  levels: number;
   /**
-   * The shape of the time tensor (batch_dt) the file's forward takes, found at load: '[n, 1]' (Google's
-   * FILM, the PyTorch port since v1.0.2, models/export.py --interpolator), else '[n, 1, 1, 1]' (older exports).
+   * The shape of the time tensor (batch_dt) the file's forward takes, found at load where libtorch ran
+   * it: '[n, 1]' (Google's FILM, the PyTorch port since v1.0.2, models/export.py --interpolator), else
+   * '[n, 1, 1, 1]' (older exports); null where the file's code was not run.
    */
-  dtShape: '[n, 1]' | '[n, 1, 1, 1]';
+  dtShape: '[n, 1]' | '[n, 1, 1, 1]' | null;
 }
 
 /** What load() says when there is no path: nothing in the package interpolates. */
@@ -44,7 +53,9 @@ const NO_INTERPOLATOR = 'Interpolator.load needs the path of a whole FILM interp
   '`/usr/bin/python3 node_modules/film-features/models/export.py --interpolator film_net.pt`, or download ' +
   'film_net_fp32.pt (real weights) from https://github.com/dajes/frame-interpolation-pytorch/releases';
 
-const LOAD_OPTIONS = ['device', 'threads', 'half'] as const;
+const LOAD_OPTIONS = ['device', 'threads', 'half', 'engine'] as const;
+/** The parts of a whole FILM the fused engine runs (onednn/film_net.h); other tensors stay behind. */
+const FILM_NET_PARTS = /^(extract|predict_flow|fuse)\./;
 const INTERPOLATE_OPTIONS = ['time', 'recursions', 'signal'] as const;
 const MAX_RECURSIONS = 10;
 
@@ -126,13 +137,24 @@ export class Interpolator {
   static load(modelPath: string, options?: InterpolatorLoadOptions): Promise<Interpolator> {
     return withCallerStack(async () => {
       if (modelPath === undefined || modelPath === null) throw withCode(new TypeError(NO_INTERPOLATOR), 'ERR_INVALID_ARG_TYPE');
-      const { file, device, threads, half } = checkLoad(modelPath, options, LOAD_OPTIONS);
+      const { file, device, threads, half, options: opts } = checkLoad(modelPath, options, LOAD_OPTIONS);
+      const engine = checkEngine(opts.engine);
       const binding = native();
       checkDeviceBuilt(device, binding, addonBuild().file);
-      // Our own reader's checks hold before libtorch sees the file.
-      await readModelFile(file);
+      // Our own reader's checks hold before libtorch sees the file; its weights feed the fused engine.
+      const model = await readModelFile(file);
+      const tensors: Record<string, { data: Float32Array; shape: number[] }> = {};
+      let dtype: InterpolatorInfo['dtype'] = 'float32';
+      for (const [name, t] of model.tensors) {
+        if (!FILM_NET_PARTS.test(name) || t.shape.length === 0 || !['float32', 'float16', 'bfloat16'].includes(t.dtype)) continue;
+        tensors[name] = { data: toFloat32(t), shape: t.shape };
+        if (t.dtype !== 'float32') dtype = t.dtype as InterpolatorInfo['dtype'];
+      }
+      const levels = model.attributes.get('pyramid_levels');
       installExitHook();
-      const handle = await binding.loadInterpolator(file, device, threads, half);
+      const handle = await binding.loadInterpolator(file, device, threads, half, engine, {
+        format: model.format, dtype, levels: typeof levels === 'number' ? levels : 7, tensors,
+      });
       return new Interpolator(handle, threads);
     });
   }

@@ -1,10 +1,11 @@
-// What every model class's load() checks the same way: the model path, and the device, threads and
-// half options. One checker, one device pattern (the CLI's --device reuses DEVICE_PATTERN).
+// What every model class's load() checks the same way: the model path, and the device, threads,
+// half and engine options. One checker, one device pattern (the CLI's --device reuses DEVICE_PATTERN).
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { withCode } from './errors';
-import { checkBoolean, checkInteger, expected, outOfRange, readOptions, typeError } from './validate';
+import type { Engine } from './types';
+import { checkBoolean, checkChoice, checkInteger, expected, outOfRange, readOptions, typeError } from './validate';
 
 /** 'auto', 'cpu', 'cuda' or 'cuda:N'. */
 export const DEVICE_PATTERN = /^(auto|cpu|cuda(:\d{1,4})?)$/;
@@ -49,4 +50,12 @@ export function checkDeviceBuilt(device: string, binding: { build: string; cudaC
     `(${binding.torchVersion}), so it cannot run on CUDA. Unpack a CUDA build of libtorch (pytorch.org), then run ` +
     '`npx film-features setup --libtorch PATH` with its folder: it builds the addon against it. Or run on the CPU ' +
     "(device 'cpu' or 'auto')"), 'ERR_FILM_DEVICE');
+}
+
+const ENGINES: readonly Engine[] = ['auto', 'onednn', 'torchscript'];
+
+/** options.engine, else FILM_FEATURES_ENGINE (read by each load(), as a default of its options), else 'auto'. */
+export function checkEngine(option: unknown): Engine {
+  if (option !== undefined) return checkChoice(option, 'options.engine', ENGINES);
+  return checkChoice(process.env.FILM_FEATURES_ENGINE || 'auto', 'FILM_FEATURES_ENGINE', ENGINES);
 }

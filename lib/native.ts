@@ -129,8 +129,10 @@ export interface Binding {
   /** weights: FILM's extractor as lib/model-file read it; the addon runs them (and, in the full build, may load the file's TorchScript). */
   load(path: string, device: string, threads: number, half: boolean, engine: string, precision: string,
     weights: NativeWeights): Promise<NativeExtractor>;
-  /** The core build's rejects with ERR_FILM_NEEDS_LIBTORCH. */
-  loadInterpolator(path: string, device: string, threads: number, half: boolean): Promise<NativeInterpolator>;
+  /** weights: a whole FILM's tensors as lib/model-file read them (float32), and its pyramid depth. */
+  loadInterpolator(path: string, device: string, threads: number, half: boolean, engine: string, weights: {
+    format: string; dtype: string; levels: number; tensors: Record<string, { data: Float32Array; shape: number[] }>;
+  }): Promise<NativeInterpolator>;
   readonly cudaCompiledIn: boolean;
   /** Built with the fused oneDNN CPU engine (engine: 'onednn'). */
   readonly onednnCompiledIn: boolean;

@@ -70,8 +70,12 @@ export interface LoadOptions {
 
 export type Engine = 'auto' | 'onednn' | 'torchscript';
 
-/** Options of Interpolator.load: the extractor's engine and micro-batching do not apply. */
-export type InterpolatorLoadOptions = Pick<LoadOptions, 'device' | 'threads' | 'half'>;
+/**
+ * Options of Interpolator.load. engine: 'auto' runs the whole network on the fused oneDNN engine on
+ * the CPU where it can (every build), else the file's TorchScript (libtorch); 'torchscript' forces
+ * libtorch (to compare), 'onednn' the engine. Micro-batching and precision do not apply.
+ */
+export type InterpolatorLoadOptions = Pick<LoadOptions, 'device' | 'threads' | 'half' | 'engine'>;
 
 export type Precision = 'fp32' | 'bf16';
 

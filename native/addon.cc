@@ -11,6 +11,7 @@
 #include "file_writer.h"
 #include "frame_run.h"
 #include "internal_hooks.h"
+#include "interpolator.h"
 #include "io_thread.h"
 #include "model.h"
 #include "promise_task.h"
@@ -53,12 +54,14 @@ Napi::Object InitExports(Napi::Env env, Napi::Object exports) {
   if (!cache_warning.empty()) EmitProcessWarning(env, cache_warning, "FILM_FEATURES_ENV");
   auto* data = new AddonData();
   data->extractor_constructor = Napi::Persistent(Extractor::Define(env));
+  data->interpolator_constructor = Napi::Persistent(Interpolator::Define(env));
   env.SetInstanceData(data);
   data->link = EnvLink::Create(env);
 
   // "full" (libtorch: TorchScript, CUDA, the Interpolator) or "core" (the oneDNN engine alone).
   exports.Set("build", Napi::String::New(env, backend::BuildName()));
   exports.Set("load", Napi::Function::New(env, Extractor::Load, "load"));
+  exports.Set("loadInterpolator", Napi::Function::New(env, Interpolator::Load, "loadInterpolator"));
   exports.Set("cudaCompiledIn", Napi::Boolean::New(env, backend::CudaCompiledIn()));
   exports.Set("onednnCompiledIn", Napi::Boolean::New(env, OnednnCompiledIn()));
   exports.Set("cudaDeviceCount", Napi::Function::New(env, CudaDeviceCountJs, "cudaDeviceCount"));
@@ -69,7 +72,7 @@ Napi::Object InitExports(Napi::Env env, Napi::Object exports) {
   exports.Set("shutdownForExit", Napi::Function::New(env, ShutdownJs, "shutdownForExit"));
   if (*backend::TorchVersion()) exports.Set("torchVersion", Napi::String::New(env, backend::TorchVersion()));
   ExportControls(env, exports);
-  backend::Export(env, exports, &data->interpolator_constructor);
+  backend::Export(env, exports);
   ExportInternal(env, exports);
   return exports;
 }

@@ -10,6 +10,7 @@
 
 #include "cpu_allocator.h"
 #include "errors.h"
+#include "film_interpolator.h"
 #include "model.h"
 
 namespace film {
@@ -42,14 +43,16 @@ void ReleaseCachedMemory();
 // warmed up for runs (else plain, to check the engine against). Fills info's torchscript fields.
 std::shared_ptr<ScriptRunner> LoadScriptExtractor(const LoadOptions& options, bool optimize, ModelInfo* info);
 
+// The file's TorchScript interpolator, checked, optimized and warmed up; fills info's TorchScript
+// fields (dtype, dt_rank, optimized, engine, code_run).
+std::shared_ptr<FrameRunner> LoadScriptInterpolator(const LoadOptions& options, InterpolatorInfo* info);
+
 // An ErrorInfo for the exception being handled when it is libtorch's (c10::Error and the like);
 // false for anything else.
 bool DescribeTorchException(ErrorInfo* info);
 
-// The Interpolator class (loadInterpolator) and the backend's exports (cuDNN settings).
-void Export(Napi::Env env, Napi::Object exports, Napi::FunctionReference* interpolator_constructor);
-// binding._internal.handoffOf for an interpolator handle; a TypeError where it is not one.
-Napi::Value InterpolatorHandoffOf(Napi::Env env, const Napi::Value& handle);
+// The backend's exports (cuDNN's settings).
+void Export(Napi::Env env, Napi::Object exports);
 
 // The error for what only libtorch runs: what, and how to get it.
 inline UserError NeedsLibtorch(const std::string& what) {

@@ -51,7 +51,7 @@ std::atomic<bool> cudnn_benchmark{[] {
 }()};
 }  // namespace
 
-void Export(Napi::Env env, Napi::Object exports, Napi::FunctionReference* /*interpolator_constructor*/) {
+void Export(Napi::Env env, Napi::Object exports) {
   exports.Set("setCudnnBenchmark", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
     return Guard(info.Env(), [&]() -> Napi::Value {
       FILM_TYPE_ERROR_IF(info.Length() < 1 || !info[0].IsBoolean(), "setCudnnBenchmark(enabled: boolean)");
@@ -62,19 +62,10 @@ void Export(Napi::Env env, Napi::Object exports, Napi::FunctionReference* /*inte
   exports.Set("cudnnBenchmark", Napi::Function::New(env, [](const Napi::CallbackInfo& info) -> Napi::Value {
     return Napi::Boolean::New(info.Env(), cudnn_benchmark.load());
   }, "cudnnBenchmark"));
-  // The Interpolator runs the file's TorchScript: it says so here, as load() does for CUDA.
-  exports.Set("loadInterpolator", Napi::Function::New(
-                                      env,
-                                      [](const Napi::CallbackInfo& info) -> Napi::Value {
-                                        return Guard(info.Env(), []() -> Napi::Value {
-                                          throw NeedsLibtorch("Interpolator.load (whole FILM interpolation)");
-                                        });
-                                      },
-                                      "loadInterpolator"));
 }
 
-Napi::Value InterpolatorHandoffOf(Napi::Env /*env*/, const Napi::Value& /*handle*/) {
-  throw UserError(ErrorKind::kTypeError, "Expected a NativeExtractor or NativeInterpolator");
+std::shared_ptr<FrameRunner> LoadScriptInterpolator(const LoadOptions& /*options*/, InterpolatorInfo* /*info*/) {
+  throw NeedsLibtorch("the file's TorchScript");
 }
 
 }  // namespace backend

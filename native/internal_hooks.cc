@@ -6,6 +6,7 @@
 #include "errors.h"
 #include "extractor.h"
 #include "idle_release.h"
+#include "interpolator.h"
 #include "tensor_io.h"
 
 #ifdef FILM_WITH_ONEDNN
@@ -53,7 +54,7 @@ Napi::Value HandoffOfJs(const Napi::CallbackInfo& info) {
     try {
       return Extractor::HandoffOf(info.Env(), info[0]);
     } catch (const UserError&) {
-      return backend::InterpolatorHandoffOf(info.Env(), info[0]);  // a TypeError when it is neither
+      return Interpolator::HandoffOf(info.Env(), info[0]);  // a TypeError when it is neither
     }
   });
 }

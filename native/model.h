@@ -6,6 +6,7 @@
 #pragma once
 
 #include <array>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,14 @@ struct ExtractorWeights {
   std::vector<std::array<ConvWeights, 2>> stages;  // stages[j][k]: convolution k of stage j
 };
 
+// A whole FILM interpolator as the reader found it: every floating-point tensor, as float32, by name.
+struct InterpolatorWeights {
+  std::string format;  // "torchscript", "torch.save" or "safetensors"
+  std::string dtype;   // as stored
+  int levels = 7;      // the image pyramid's depth (the file's pyramid_levels; FILM's is 7)
+  std::map<std::string, Tensor> tensors;
+};
+
 struct LoadOptions {
   std::string path;
   std::string device = "auto";  // auto | cpu | cuda | cuda:N
@@ -42,6 +51,7 @@ struct LoadOptions {
   std::string engine = "auto";  // CPU: auto | onednn | torchscript (auto: oneDNN where built in)
   std::string precision = "fp32";  // fp32 | bf16 (the oneDNN engine, where its ISA has bf16)
   ExtractorWeights weights;     // the extractor's; its stages are empty for an Interpolator
+  InterpolatorWeights film;     // an Interpolator's
 };
 
 struct ModelInfo {

@@ -8,7 +8,7 @@ const { Interpolator, FeatureExtractor, defaultModelPath } = require('..');
 const { native, RUN_BYTES, RUN_COPY_OUTPUTS } = require('../dist/native');
 const { RUN_WITH_ADDRESSES } = native()._internal;
 const { models, relativeError, randomTensor } = require('./fixtures');
-const { interpolatorSuite } = require('./helpers');
+const { interpolatorSuite, loadNativeInterpolator } = require('./helpers');
 
 const TOLERANCE = 1e-5;
 
@@ -65,8 +65,8 @@ describe('Interpolator', function () {
       });
     }
 
-    it("takes only its own options: engine, batchWindowMs and maxBatch are the extractor's (types and run time)", async () => {
-      for (const option of [{ engine: 'onednn' }, { batchWindowMs: 2 }, { maxBatch: 4 }]) {
+    it("takes only its own options: precision, batchWindowMs and maxBatch are the extractor's (types and run time)", async () => {
+      for (const option of [{ precision: 'bf16' }, { batchWindowMs: 2 }, { maxBatch: 4 }]) {
         await assert.rejects(Interpolator.load(models.tinyFilm, { device: 'cpu', ...option }),
           { code: 'ERR_INVALID_ARG_VALUE', message: new RegExp(`Unknown option options\\.${Object.keys(option)[0]}`) });
       }
@@ -247,7 +247,7 @@ describe('Interpolator', function () {
 
   describe('outputs', () => {
     it("are zero-copy: each frame's array is the output tensor's memory, float or 8-bit", async () => {
-      const handle = await native().loadInterpolator(models.tinyFilm, 'cpu', 2, false);
+      const handle = await loadNativeInterpolator(models.tinyFilm, 'cpu', 2, false);
       try {
         const x = randomTensor([1, 3, 33, 40], 1);
         const y = randomTensor([1, 3, 33, 40], 2);

@@ -11,7 +11,7 @@ const { FeatureExtractor } = require('..');
 const { native } = require('../dist/native');
 const { framePlan, runFrameHeld } = require('../dist/frame-plan');
 const { models } = require('./fixtures');
-const { loadNative } = require('./helpers');
+const { loadNative, loadNativeInterpolator } = require('./helpers');
 
 const pad = { height: 64, width: 96, top: 0, left: 0 };
 const image = { data: Uint8Array.from({ length: 64 * 96 * 3 }, (_, i) => (i * 37) % 251), shape: [1, 3, 64, 96] };
@@ -26,7 +26,7 @@ describe('binding type tags', function () {
     fx = await FeatureExtractor.load(models.default, { device: 'cpu', threads: 1 });
     held = await fx[runFrameHeld](image, framePlan(pad, [0, 1], null, false));
     extractor = await loadNative(models.default, 'cpu', 1, false);
-    interpolator = await native().loadInterpolator(models.tinyFilm, 'cpu', 1, false);
+    interpolator = await loadNativeInterpolator(models.tinyFilm, 'cpu', 1, false);
   });
   after(() => {
     native().releaseLevels(held.levels);

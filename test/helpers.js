@@ -178,4 +178,17 @@ async function loadNative(file, device = 'cpu', threads = 1, half = false, engin
   });
 }
 
-module.exports = { loadNative, requireHere, needs, cli, runCli, startCli, finishCli, pollUntil, readNpy, interpolatorSuite, fleetSuite };
+/** The binding's loadInterpolator() as Interpolator.load calls it, the file read by our reader first. */
+async function loadNativeInterpolator(file, device = 'cpu', threads = 1, half = false, engine = 'auto') {
+  const { native } = require('../dist/native');
+  const { readModelFile, toFloat32 } = require('../dist/model-file');
+  const model = await readModelFile(file);
+  const tensors = {};
+  for (const [name, t] of model.tensors) {
+    if (/^(extract|predict_flow|fuse)\./.test(name) && t.shape.length > 0) tensors[name] = { data: toFloat32(t), shape: t.shape };
+  }
+  const levels = model.attributes.get('pyramid_levels') ?? 7;
+  return native().loadInterpolator(file, device, threads, half, engine, { format: model.format, dtype: 'float32', levels, tensors });
+}
+
+module.exports = { loadNative, loadNativeInterpolator, requireHere, needs, cli, runCli, startCli, finishCli, pollUntil, readNpy, interpolatorSuite, fleetSuite };

@@ -18,7 +18,7 @@
 
 #include "cudnn_settings.h"
 #include "devices.h"
-#include "interpolator.h"
+#include "interpolator_model.h"
 #include "script_extractor.h"
 #include "torch_allocator.h"
 
@@ -137,14 +137,10 @@ bool DescribeTorchException(ErrorInfo* info) {
   }
 }
 
-void Export(Napi::Env env, Napi::Object exports, Napi::FunctionReference* interpolator_constructor) {
-  *interpolator_constructor = Napi::Persistent(Interpolator::Define(env));
-  exports.Set("loadInterpolator", Napi::Function::New(env, Interpolator::Load, "loadInterpolator"));
-  ExportCudnnSettings(env, exports);
-}
+void Export(Napi::Env env, Napi::Object exports) { ExportCudnnSettings(env, exports); }
 
-Napi::Value InterpolatorHandoffOf(Napi::Env env, const Napi::Value& handle) {
-  return Interpolator::HandoffOf(env, handle);
+std::shared_ptr<FrameRunner> LoadScriptInterpolator(const LoadOptions& options, InterpolatorInfo* info) {
+  return InterpolatorModel::Load(options, info);
 }
 
 }  // namespace backend

@@ -6,6 +6,7 @@
 
 #include <sstream>
 
+#include "aten_tensor.h"
 #include "devices.h"
 #include "errors.h"
 #include "model_file.h"
@@ -90,17 +91,19 @@ Padding PaddingFor(int64_t h, int64_t w) {
 
 }  // namespace
 
-std::string DtShapeName(int rank) { return rank == 2 ? "[n, 1]" : "[n, 1, 1, 1]"; }
 
-std::shared_ptr<InterpolatorModel> InterpolatorModel::Load(const LoadOptions& options) {
+std::shared_ptr<InterpolatorModel> InterpolatorModel::Load(const LoadOptions& options, InterpolatorInfo* loaded) {
   FILM_RANGE_ERROR_IF(options.threads < 1, "threads must be at least 1");
   const c10::Device device = TorchDevice(options.device, options.half);
   c10::InferenceMode inference;
 
   torch::jit::Module root = LoadScriptFile(options.path);
   CheckForward(root, options.path);
-  InterpolatorInfo info;
+  InterpolatorInfo info = *loaded;
   info.dtype = WeightsDtype(root, options.path);
+  info.engine = "torchscript";
+  info.code_run = true;
+  info.optimized = false;
 
   // fp16 files run in float32 on the CPU: CPU half convolution is slow or missing.
   root.to(device, options.half ? at::kHalf : at::kFloat);
@@ -115,7 +118,8 @@ std::shared_ptr<InterpolatorModel> InterpolatorModel::Load(const LoadOptions& op
   // frame that the optimized module must reproduce before it replaces this one.
   const at::Tensor a = at::rand({1, 3, kAlign, kAlign}, at::TensorOptions().dtype(at::kFloat));
   const at::Tensor b = at::rand({1, 3, kAlign, kAlign}, at::TensorOptions().dtype(at::kFloat));
-  const at::Tensor plain = model->Run(a, b, {0.5}, 0, false, 1)[0];
+  const at::Tensor plain = model->RunAten(a, b, {0.5}, 0, false, 1)[0];
+  *loaded = info;
   if (!device.is_cpu()) return model;
   try {
     torch::jit::Module frozen = torch::jit::freeze(root);
@@ -123,16 +127,16 @@ std::shared_ptr<InterpolatorModel> InterpolatorModel::Load(const LoadOptions& op
     std::shared_ptr<InterpolatorModel> fast(new InterpolatorModel(
         torch::jit::optimize_for_inference(frozen), options.path, device, info, options.threads, options.half));
     at::Tensor out;
-    for (int i = 0; i < 2; ++i) out = fast->Run(a, b, {0.5}, 0, false, 1)[0];
+    for (int i = 0; i < 2; ++i) out = fast->RunAten(a, b, {0.5}, 0, false, 1)[0];
     // oneDNN's convolutions sum in another order: ~1e-6 here; anything more means a different graph.
     if ((out - plain).abs().max().item<float>() <= 1e-4f) {
-      fast->info_.optimized = true;
+      fast->info_.optimized = loaded->optimized = true;
       return fast;
     }
   } catch (...) {
     // Left unoptimized: slower, same numbers.
   }
-  model->Run(a, b, {0.5}, 0, false, 1);
+  model->RunAten(a, b, {0.5}, 0, false, 1);
   return model;
 }
 
@@ -189,9 +193,16 @@ std::vector<at::Tensor> InterpolatorModel::Frames(const at::Tensor& x0, const at
   return frames;
 }
 
-std::vector<at::Tensor> InterpolatorModel::Run(const at::Tensor& x0, const at::Tensor& x1,
-                                               const std::vector<double>& times, int recursions, bool bytes,
-                                               int threads) const {
+std::vector<Tensor> InterpolatorModel::Run(const Tensor& x0, const Tensor& x1, const std::vector<double>& times,
+                                           int recursions, bool bytes, int threads) const {
+  std::vector<Tensor> frames;
+  for (at::Tensor& f : RunAten(ToAten(x0), ToAten(x1), times, recursions, bytes, threads)) frames.push_back(FromAten(std::move(f)));
+  return frames;
+}
+
+std::vector<at::Tensor> InterpolatorModel::RunAten(const at::Tensor& x0, const at::Tensor& x1,
+                                                   const std::vector<double>& times, int recursions, bool bytes,
+                                                   int threads) const {
   FILM_RANGE_ERROR_IF(x0.dim() != 4 || x0.sizes() != x1.sizes() || x0.size(1) != 3,
                       "x0 and x1 must both be [n, 3, h, w] and of one shape; got " + c10::str(x0.sizes()) + " and " +
                           c10::str(x1.sizes()));

@@ -3,9 +3,9 @@
 import { Interpolator, type InterpolatorLoadOptions } from 'film-features';
 
 export async function bad(file: string): Promise<void> {
-  await Interpolator.load(file, { device: 'cpu', engine: 'onednn' });
+  await Interpolator.load(file, { device: 'cpu', precision: 'bf16' });
   await Interpolator.load(file, { batchWindowMs: 2 });
   await Interpolator.load(file, { maxBatch: 4 });
-  const fine: InterpolatorLoadOptions = { device: 'cuda:0', threads: 2, half: true };
+  const fine: InterpolatorLoadOptions = { device: 'cuda:0', threads: 2, half: true, engine: 'torchscript' };
   await Interpolator.load(file, fine);
 }

@@ -1,9 +1,9 @@
 #include "interpolator.h"
 
+#include <cstring>
 #include <utility>
 #include <vector>
 
-#include "aten_tensor.h"
 #include "errors.h"
 #include "promise_task.h"
 #include "tensor_io.h"
@@ -16,7 +16,7 @@ constexpr uint32_t kBytes = 4;  // frames as uint8 [n, h, w, 3] instead of float
 
 class RunTask : public Task {
  public:
-  RunTask(Napi::Env env, std::shared_ptr<Slot<InterpolatorModel>> slot, std::vector<HostInput> a,
+  RunTask(Napi::Env env, std::shared_ptr<Slot<FilmInterpolator>> slot, std::vector<HostInput> a,
           std::vector<HostInput> b, std::vector<double> times, int recursions, int threads, uint32_t flags)
       : Task(env, threads),
         slot_(std::move(slot)),
@@ -28,12 +28,10 @@ class RunTask : public Task {
 
  protected:
   void Run(int threads) override {
-    std::shared_ptr<InterpolatorModel> model = slot_->Get();
+    std::shared_ptr<FilmInterpolator> model = slot_->Get();
     if (!model) throw UserError(ErrorKind::kError, Interpolator::kDisposed, code::kDisposed);
-    const at::Tensor x0 = Stack(&a_), x1 = Stack(&b_);
-    for (at::Tensor& frame : model->Run(x0, x1, times_, recursions_, flags_ & kBytes, threads)) {
-      frames_.push_back(FromAten(std::move(frame)));
-    }
+    const Tensor x0 = Stack(&a_), x1 = Stack(&b_);
+    frames_ = model->Run(x0, x1, times_, recursions_, flags_ & kBytes, threads);
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -42,14 +40,26 @@ class RunTask : public Task {
 
  private:
   // One batch from the inputs (float32 NCHW each, 8-bit ones converted as the extractor does).
-  static at::Tensor Stack(std::vector<HostInput>* inputs) {
-    std::vector<at::Tensor> tensors;
-    for (const HostInput& input : *inputs) tensors.push_back(ToAten(InputTensor(input)));
+  // The inputs as float32 [n, 3, h, w], one batch (they have one size: ReadList checked it).
+  static Tensor Stack(std::vector<HostInput>* inputs) {
+    std::vector<Tensor> tensors;
+    int64_t n = 0;
+    for (const HostInput& input : *inputs) {
+      tensors.push_back(InputTensor(input));
+      n += tensors.back().size(0);
+    }
     inputs->clear();
-    return tensors.size() == 1 ? tensors[0] : at::cat(tensors, 0);
+    if (tensors.size() == 1) return tensors[0];
+    Tensor out = Tensor::Empty({n, 3, tensors[0].size(2), tensors[0].size(3)});
+    char* at = out.data<char>();
+    for (const Tensor& t : tensors) {
+      std::memcpy(at, t.data(), t.nbytes());
+      at += t.nbytes();
+    }
+    return out;
   }
 
-  std::shared_ptr<Slot<InterpolatorModel>> slot_;
+  std::shared_ptr<Slot<FilmInterpolator>> slot_;
   std::vector<HostInput> a_, b_;
   std::vector<double> times_;
   int recursions_;
@@ -87,7 +97,7 @@ int64_t Count(const std::vector<HostInput>& inputs) {
 Napi::Value Interpolator::Run(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return Guard(env, [&]() -> Napi::Value {
-    std::shared_ptr<InterpolatorModel> model = Live();
+    std::shared_ptr<FilmInterpolator> model = Live();
     FILM_TYPE_ERROR_IF(info.Length() < 4 || !info[2].IsArray() || !info[3].IsNumber(),
                        "run(a: input[], b: input[], times: number[], recursions: number, threads?: number, "
                        "flags?: number)");
@@ -123,10 +133,62 @@ Napi::Value Interpolator::Run(const Napi::CallbackInfo& info) {
 
 Napi::Value Interpolator::InfoOf(Napi::Env env, const InterpolatorInfo& info) {
   Napi::Object out = Napi::Object::New(env);
+  out.Set("format", info.format);
   out.Set("dtype", info.dtype);
+  out.Set("engine", info.engine);
   out.Set("optimized", info.optimized);
-  out.Set("dtShape", DtShapeName(info.dt_rank));
+  out.Set("codeRun", info.code_run);
+  out.Set("levels", Napi::Number::New(env, info.levels));
+  if (info.dt_rank) {
+    out.Set("dtShape", DtShapeName(info.dt_rank));
+  } else {
+    out.Set("dtShape", env.Null());
+  }
   return out;
+}
+
+void Interpolator::ReadMoreLoadOptions(const Napi::CallbackInfo& info, LoadOptions* options) {
+  FILM_TYPE_ERROR_IF(info.Length() < 6 || !info[4].IsString() || !info[5].IsObject(),
+                     "loadInterpolator(path, device, threads, half, engine, weights)");
+  options->engine = info[4].As<Napi::String>();
+  // {format, dtype, levels, tensors: {name: {data: Float32Array, shape: number[]}}}: as lib/model-file
+  // read them; here only what keeps the copies in bounds (the engine checks names and shapes).
+  Napi::Object w = info[5].As<Napi::Object>();
+  Napi::Value format = w.Get("format"), dtype = w.Get("dtype"), levels = w.Get("levels"), tensors = w.Get("tensors");
+  FILM_TYPE_ERROR_IF(!format.IsString() || !dtype.IsString() || !levels.IsNumber() || !tensors.IsObject(),
+                     "invalid binding input weights: {format, dtype, levels, tensors}");
+  options->film.format = format.As<Napi::String>();
+  options->film.dtype = dtype.As<Napi::String>();
+  const double depth = levels.As<Napi::Number>().DoubleValue();
+  FILM_RANGE_ERROR_IF(!(depth >= 1 && depth <= 16 && depth == static_cast<int>(depth)), "invalid binding input weights.levels");
+  options->film.levels = static_cast<int>(depth);
+  Napi::Object map = tensors.As<Napi::Object>();
+  Napi::Array names = map.GetPropertyNames();
+  for (uint32_t i = 0; i < names.Length(); ++i) {
+    const std::string name = names.Get(i).As<Napi::String>();
+    Napi::Value t = map.Get(name);
+    FILM_TYPE_ERROR_IF(!t.IsObject(), "invalid binding input weights.tensors['" + name + "']");
+    Napi::Value data = t.As<Napi::Object>().Get("data"), shape = t.As<Napi::Object>().Get("shape");
+    FILM_TYPE_ERROR_IF(!data.IsTypedArray() || data.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array ||
+                           !shape.IsArray() || shape.As<Napi::Array>().Length() > 8,
+                       "invalid binding input weights.tensors['" + name + "']: not {data: Float32Array, shape}");
+    std::vector<int64_t> dims;
+    int64_t count = 1;
+    for (uint32_t d = 0; d < shape.As<Napi::Array>().Length(); ++d) {
+      Napi::Value v = shape.As<Napi::Array>().Get(d);
+      const double x = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+      FILM_RANGE_ERROR_IF(!(x >= 0 && x <= (1 << 30) && x == static_cast<int64_t>(x)) || (x > 0 && count > (int64_t{1} << 40) / x),
+                          "invalid binding input weights.tensors['" + name + "'].shape");
+      dims.push_back(static_cast<int64_t>(x));
+      count *= static_cast<int64_t>(x);
+    }
+    Napi::Float32Array array = data.As<Napi::Float32Array>();
+    FILM_RANGE_ERROR_IF(static_cast<int64_t>(array.ElementLength()) != count,
+                        "invalid binding input weights.tensors['" + name + "']: data does not match its shape");
+    Tensor copy = Tensor::Empty(dims);
+    if (copy.nbytes()) std::memcpy(copy.data(), array.Data(), copy.nbytes());
+    options->film.tensors.emplace(name, std::move(copy));
+  }
 }
 
 }  // namespace film

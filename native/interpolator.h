@@ -1,4 +1,4 @@
-// The JS-facing interpolator: a whole FILM TorchScript file. Built from the extractor's parts:
+// The JS-facing interpolator: a whole FILM file (film_interpolator.h). Built from the extractor's parts:
 // bound_model.h's load, dispose, device, info and jobs, inputs read and copied by tensor_io,
 // zero-copy outputs, the same errors and the same slot that dispose() empties.
 #pragma once
@@ -6,18 +6,19 @@
 #include <napi.h>
 
 #include "bound_model.h"
-#include "interpolator_model.h"
+#include "film_interpolator.h"
 
 namespace film {
 
-// loadInterpolator(path, device, threads, half) takes no more than the base's four arguments.
-class Interpolator : public BoundModel<Interpolator, InterpolatorModel> {
+// loadInterpolator(path, device, threads, half, engine, weights): weights as lib/model-file read them.
+class Interpolator : public BoundModel<Interpolator, FilmInterpolator> {
  public:
   using BoundModel::BoundModel;
   static constexpr const char* kName = "NativeInterpolator";
   static constexpr const char* kDisposed = "This Interpolator has been disposed";
   static Napi::FunctionReference& Constructor(AddonData* data) { return data->interpolator_constructor; }
   static Napi::Value InfoOf(Napi::Env env, const InterpolatorInfo& info);
+  static void ReadMoreLoadOptions(const Napi::CallbackInfo& info, LoadOptions* options);
 
   // run(a: input[], b: input[], times: number[], recursions, threads, flags) -> {promise, cancel()}
   // a[i], b[i]: {data, shape} as the extractor reads them; the lists are stacked into one batch.
