@@ -5,7 +5,7 @@
 const assert = require('node:assert/strict');
 const { FeatureExtractor, Interpolator } = require('../..');
 const { native } = require('../../dist/native');
-const { models } = require('../fixtures');
+const { models, interpolateReference, relativeError } = require('../fixtures');
 
 describe('the core build', () => {
   it('is the core build, and links no libtorch', async () => {
@@ -36,8 +36,20 @@ describe('the core build', () => {
   it("engine 'torchscript': ERR_FILM_NEEDS_LIBTORCH", async () => {
     await assert.rejects(FeatureExtractor.load(models.default, { engine: 'torchscript' }), needsLibtorch("engine 'torchscript'"));
   });
-  it('Interpolator.load: ERR_FILM_NEEDS_LIBTORCH', async () => {
-    await assert.rejects(Interpolator.load(models.tinyFilm), needsLibtorch('Interpolator.load'));
+  it("Interpolator.load of a file in FILM's layout runs it on the fused engine, its code not run; the same frames as the full build's TorchScript (test 65's reference)", async () => {
+    const it = await Interpolator.load(models.exported, { device: 'cpu' });
+    assert.equal(it.info.engine, 'onednn');
+    assert.equal(it.info.codeRun, false);
+    assert.equal(it.info.dtShape, null);
+    const c = interpolateReference().find((x) => x.name === 'exported-133x70');
+    const frames = await it.interpolate(c.in0, c.in1, { time: c.times });
+    frames.forEach((f, i) => assert.ok(relativeError(f.data, c.frames[i].data) <= 1e-4, `frame ${i}: ${relativeError(f.data, c.frames[i].data)}`));
+    it.dispose();
+  });
+  it("Interpolator.load of a file the engine cannot run (not FILM's layout), engine 'torchscript', CUDA: ERR_FILM_NEEDS_LIBTORCH", async () => {
+    await assert.rejects(Interpolator.load(models.tinyFilm), needsLibtorch('this interpolator (the fused engine cannot run it'));
+    await assert.rejects(Interpolator.load(models.exported, { engine: 'torchscript' }), needsLibtorch("engine 'torchscript'"));
+    await assert.rejects(Interpolator.load(models.exported, { device: 'cuda' }), needsLibtorch("device 'cuda'"));
   });
   it('a hostile file is refused by our reader with a code, and the process goes on', async () => {
     await assert.rejects(FeatureExtractor.load(__filename), (err) => err.code === 'ERR_FILM_MODEL_FORMAT');
