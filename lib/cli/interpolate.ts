@@ -12,7 +12,7 @@ import { decodeImage } from '../batch/frames';
 import { ffmpegCommand, videoFrames } from '../batch/video';
 import { undecodableImage } from '../decode-error';
 import { Interpolator } from '../interpolator';
-import type { Device, RawImage } from '../types';
+import type { Device, Engine, RawImage } from '../types';
 import type { Register } from './main';
 import { loadModel } from './model';
 import { device, explain, fail, integer, reason } from './flags';
@@ -39,13 +39,19 @@ function times(value: string): number[] {
   return list.map(Number);
 }
 
+function engineFlag(value: string): Engine {
+  if (!['auto', 'onednn', 'torchscript'].includes(value)) throw new InvalidArgumentError("is not 'auto', 'onednn' or 'torchscript'");
+  return value as Engine;
+}
+
 function factor(value: string): number {
   if (!['2', '4', '8'].includes(value.trim())) throw new InvalidArgumentError('is not 2, 4 or 8');
   return Number(value);
 }
 
 const load = (flags: Common): Promise<Interpolator | null> => loadModel(flags, (file, options) => Interpolator.load(file!, options),
-  (film) => `model ${flags.model} (${film.info.dtype}, batch_dt ${film.info.dtShape}) on ${film.device}`);
+  (film) => `model ${flags.model} (${film.info.dtype}${film.info.dtShape ? `, batch_dt ${film.info.dtShape}` : ''}) on ${film.device} ` +
+    `(${film.info.engine === 'onednn' ? 'the fused oneDNN engine' : "the file's TorchScript"})`);
 
 /** The file name of the frame at time t: t0.25.png, with as many digits as t needs. */
 export const frameFile = (t: number): string => `t${Number(t.toFixed(6))}.png`;
@@ -225,6 +231,8 @@ function common(cmd: Command): Command {
       'made by models/export.py --interpolator); the model shipped with film-features is an extractor only')
     .option('--device <device>', "'auto', 'cpu', 'cuda' or 'cuda:N'", device, 'auto' as Device)
     .option('--threads <n>', 'CPU threads; 0 = every core', integer(0, 1024), 0)
+    .option('--engine <engine>', "'auto' (the whole network on the fused oneDNN engine where it runs the file, else its " +
+      "TorchScript), 'onednn' or 'torchscript' (libtorch, to compare)", engineFlag)
     .option('--verbose', "on failure, also print its cause in full (a model's TorchScript trace)", false);
 }
 

@@ -5,13 +5,15 @@ import * as path from 'node:path';
 
 import { addonBuild } from '../native';
 
-import type { Device } from '../types';
+import type { Device, Engine } from '../types';
 import { explain, fail } from './flags';
 
 export interface ModelFlags {
   model?: string;
   device: Device;
   threads: number;
+  /** interpolate and slowmo's --engine; extract takes FILM_FEATURES_ENGINE */
+  engine?: Engine;
   verbose?: boolean;
 }
 
@@ -20,13 +22,13 @@ export interface ModelFlags {
  * failure says why (a missing file by name, a model's error with its cause under --verbose) and
  * resolves to null. Prints the line `describe` makes (if given), with the time taken.
  */
-export async function loadModel<M>(flags: ModelFlags, load: (file: string | undefined, options: { device: Device; threads: number }) => Promise<M>,
+export async function loadModel<M>(flags: ModelFlags, load: (file: string | undefined, options: { device: Device; threads: number; engine?: Engine }) => Promise<M>,
   describe?: (model: M) => string): Promise<M | null> {
   const t = performance.now();
   let model: M;
   try {
     if (flags.model !== undefined) await fs.access(flags.model); // a plain "not found" rather than libtorch's words
-    model = await load(flags.model, { device: flags.device, threads: flags.threads });
+    model = await load(flags.model, { device: flags.device, threads: flags.threads, ...(flags.engine ? { engine: flags.engine } : {}) });
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     fail(code === 'ENOENT' ? `model file not found: ${flags.model}` : explain(err, flags.verbose ?? false));
