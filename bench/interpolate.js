@@ -1,7 +1,9 @@
 'use strict';
-// Interpolation benchmark: ms per frame on the CPU, film-features vs the same TorchScript file run by
-// Python's torch on the same padded frames, run by run in turn (one Python process kept open). Usage:
+// Interpolation benchmark: ms per frame on the CPU, film-features (the fused oneDNN engine, and the
+// file's TorchScript through libtorch) vs the same TorchScript file run by Python's torch on the same
+// padded frames, run by run in turn (one Python process kept open). Usage:
 //   node bench/interpolate.js [--model film_net_fp32.pt] [--size 1024x768] [--threads 2] [--runs 3] [--warmup 2] [--all]
+//     [--engine auto|onednn|torchscript] [--no-torchscript]
 // Without --model: FILM at its full size (34.4 M parameters, random weights) written by
 // models/export.py --interpolator to a temporary file, deleted at the end. --all also times 8-bit
 // RgbImage frames and recursion.
@@ -18,11 +20,13 @@ const { randomTensor, median, gcHook, table, machineLines, fmt, now, cliOptions 
 const root = path.resolve(__dirname, '..');
 
 function options() {
-  const values = cliOptions({ model: undefined, size: '1024x768', threads: 2, runs: 3, warmup: 2, all: false });
+  const values = cliOptions({ model: undefined, size: '1024x768', threads: 2, runs: 3, warmup: 2, all: false,
+    engine: 'auto', 'no-torchscript': false });
   const m = /^(\d+)x(\d+)$/.exec(values.size);
   if (!m) throw new RangeError(`--size: expected WxH, got '${values.size}'`);
   return { model: values.model, width: Number(m[1]), height: Number(m[2]), threads: values.threads,
-    runs: values.runs, warmup: values.warmup, all: values.all };
+    runs: values.runs, warmup: values.warmup, all: values.all, engine: values.engine,
+    torchscript: !values['no-torchscript'] && values.engine !== 'torchscript' && native().build === 'full' };
 }
 
 function isa() {
@@ -87,8 +91,10 @@ async function main() {
 
 async function bench(o, model, label) {
   const { width: w, height: h } = o;
-  const film = await Interpolator.load(model, { device: 'cpu', threads: o.threads });
-  const rank = film.info.dtShape === '[n, 1]' ? 2 : 4;
+  const film = await Interpolator.load(model, { device: 'cpu', threads: o.threads, engine: o.engine });
+  // the file's TorchScript through libtorch, beside the engine (full build)
+  const script = o.torchscript ? await Interpolator.load(model, { device: 'cpu', threads: o.threads, engine: 'torchscript' }) : null;
+  const rank = (script ?? film).info.dtShape === '[n, 1, 1, 1]' ? 4 : 2;
   const python = startPython(o, model, rank);
   await python.ready();
   const a = randomTensor(1, h, w, 1);
@@ -99,6 +105,7 @@ async function bench(o, model, label) {
   const gc = gcHook();
   const calls = {
     tensor: () => film.interpolate(a, b, { time: 0.5 }),
+    ...(script ? { torchscript: () => script.interpolate(a, b, { time: 0.5 }) } : {}),
     ...(o.all ? {
       rgb: () => film.interpolate(ia, ib, { time: 0.5 }),
       recursion: () => film.interpolate(a, b, { recursions: 2 }), // 3 frames: divided by 3 below
@@ -120,17 +127,19 @@ async function bench(o, model, label) {
   }
   python.close();
   film.dispose();
+  script?.dispose();
 
   const py = median(ms.python);
   const row = (what, value) => [what, fmt(value), fmt(value / py, 2)];
-  const rows = [row('interpolate(Tensor4, Tensor4, { time: 0.5 })', median(ms.tensor))];
+  const rows = [row(`interpolate(Tensor4, Tensor4, { time: 0.5 }), engine ${film.info.engine}`, median(ms.tensor))];
+  if (script) rows.push(row("the same, engine 'torchscript' (the file's own code through libtorch)", median(ms.torchscript)));
   if (o.all) {
     rows.push(row('interpolate(RgbImage, RgbImage, { time: 0.5 })', median(ms.rgb)));
     rows.push(row('interpolate(..., { recursions: 2 }) per frame', median(ms.recursion) / 3));
   }
   rows.push(row('Python torch, same file: forward + clamp only', py));
-  console.log(machineLines([`ISA: ${isa()}`, `libtorch ${native().torchVersion}`,
-    `model: ${label} (${film.info.dtype}, batch_dt ${film.info.dtShape}, optimized at load: ${film.info.optimized}); ` +
+  console.log(machineLines([`ISA: ${isa()}`, `${native().build} build, libtorch ${native().torchVersion ?? 'none'}`,
+    `model: ${label} (${film.info.dtype}, engine ${film.info.engine}, optimized at load: ${film.info.optimized}); ` +
       `frames ${w}x${h} (padded to ${Math.ceil(w / 64) * 64}x${Math.ceil(h / 64) * 64}); ${o.threads} threads; ` +
       `median of ${o.runs} rounds after ${o.warmup} warm-up rounds, Node and Python in turn`]).join('\n'));
   console.log();
