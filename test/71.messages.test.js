@@ -171,7 +171,7 @@ describe('messages that lead somewhere', function () {
         'anyway, and that build is then used in place of the prebuild.');
       assert.ok(!fs.existsSync(path.join(pkg, 'build')), 'nothing built');
       assert.ok(Date.now() - t < 60000);
-      assert.deepEqual(info(), { file: prebuild, kind: 'prebuild', libtorch: native().torchVersion, shadows: [] });
+      assert.deepEqual(info(), { file: prebuild, kind: 'prebuild', variant: 'full', libtorch: native().torchVersion, shadows: [], skipped: [] });
     });
 
     it('a local build next to a prebuild for the same libtorch: info.build.shadows and the model line say so', async () => {
@@ -181,8 +181,8 @@ describe('messages that lead somewhere', function () {
       const prebuild = path.join(pkg, 'prebuilds', 'linux-x64', `film-features.torch${tag()}.glibc.node`);
       // one for another libtorch would not load here: not shadowed
       fs.copyFileSync(addonBuild().file, path.join(pkg, 'prebuilds', 'linux-x64', 'film-features.torch0_1.glibc.node'));
-      assert.deepEqual(info(), { file: path.join(release, 'film_features.node'), kind: 'build', libtorch: native().torchVersion,
-        shadows: [prebuild] });
+      assert.deepEqual(info(), { file: path.join(release, 'film_features.node'), kind: 'build', variant: 'full', libtorch: native().torchVersion,
+        shadows: [prebuild], skipped: [] });
       const r = node([path.join(pkg, 'bin', 'film-features.js'), 'extract', good, '--out', path.join(tmp, 'o2'), '--levels', '2']);
       assert.equal(r.status, 0, r.stderr);
       const line = r.stdout.split('\n').find((l) => l.startsWith('model '));
