@@ -115,11 +115,13 @@ async function bench(o, model, label) {
   const ms = Object.fromEntries(Object.keys(calls).map((k) => [k, []]));
   process.stderr.write(`timing ${label} at ${w}x${h}, ${o.threads} threads, ${o.warmup} + ${o.runs} rounds, ` +
     `in turn: ${Object.keys(calls).join(', ')}...\n`);
+  const firsts = {}; // each engine's first frame: the engine against the file's TorchScript
   for (let round = 0; round < o.warmup + o.runs; round++) {
     for (const [name, call] of Object.entries(calls)) {
       gc();
       const t = now();
       const result = await call();
+      if (round === 0 && name !== 'python') firsts[name] = result.data;
       const took = name === 'python' ? result : now() - t;
       if (round >= o.warmup) ms[name].push(took);
       process.stderr.write(`  round ${round + 1}${round < o.warmup ? ' (warm-up)' : ''} ${name}: ${fmt(took)} ms\n`);
@@ -129,6 +131,11 @@ async function bench(o, model, label) {
   film.dispose();
   script?.dispose();
 
+  let diff = null;
+  if (firsts.tensor && firsts.torchscript) {
+    diff = 0;
+    firsts.tensor.forEach((v, i) => { diff = Math.max(diff, Math.abs(v - firsts.torchscript[i])); });
+  }
   const py = median(ms.python);
   const row = (what, value) => [what, fmt(value), fmt(value / py, 2)];
   const rows = [row(`interpolate(Tensor4, Tensor4, { time: 0.5 }), engine ${film.info.engine}`, median(ms.tensor))];
@@ -144,6 +151,7 @@ async function bench(o, model, label) {
       `median of ${o.runs} rounds after ${o.warmup} warm-up rounds, Node and Python in turn`]).join('\n'));
   console.log();
   console.log(table(['call', 'ms per frame', 'vs Python'], rows));
+  if (diff !== null) console.log(`\nmax |engine - torchscript| over the frame: ${diff.toExponential(2)}`);
   console.log(`\nall runs (ms): ${JSON.stringify(Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, v.map((x) => Math.round(x))])))}`);
 }
 

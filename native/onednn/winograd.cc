@@ -18,7 +18,7 @@ using dnnl::memory;
 constexpr auto kF32 = memory::data_type::f32;
 constexpr float kSlope = 0.2f;
 constexpr int kPlanes = 16;          // a 4x4 tile
-constexpr int64_t kMaxChannels = 2048;
+constexpr int64_t kMaxChannels = 4096;  // FILM's widest: fusion's 2442 input channels at full size
 // Floats between planes beyond a block's own: keeps the 16 planes off the same cache sets
 // (a 32 KiB stride put them there and made the input transform 2.5x slower).
 constexpr int64_t kSkew = 16;
