@@ -6,7 +6,8 @@
 # must load the core prebuild (prebuilds/linux-x64/film-features.core.glibc.node, its runtime in
 # film-features.core.libs/) with no LD_LIBRARY_PATH: require, FeatureExtractor.load(), a JS extract
 # of models/sample.png whose levels agree with this machine's full build to 1e-5 (max |a - b| over
-# max |b|, per level), `npx film-features extract` of the same file, and scripts/check-symbols.js on
+# max |b|, per level), `npx film-features extract` of the same file, an Interpolator of a small whole
+# FILM (models/export.py, the port's layout) on the fused engine, equal to the full build's frame, and scripts/check-symbols.js on
 # the installed prebuild folder (run from here: the root has no readelf). Each failure says FAIL:
 # and what failed.
 #   .ci/bare-root.sh [TARBALL]      TARBALL: a packed film-features (default: npm pack, made here)
@@ -189,6 +190,35 @@ if (mode === 'npy') {
 }
 let ff;
 try { ff = require('film-features'); } catch (err) { fail(`require('film-features'): ${err.message}`); }
+if (mode === 'interp' || mode === 'interp-write') {
+  // a whole FILM (export.py --interpolator, the port's layout) on two seeded 200x136 frames at t = 0.3:
+  // the core runs it on the fused engine with no libtorch; the reference is the full build's frame
+  (async () => {
+    const film = await ff.Interpolator.load(dirs[0], { device: 'cpu' }).catch((err) => fail(`Interpolator.load: ${err.message}`));
+    const frame = (seed) => {
+      const data = new Float32Array(3 * 136 * 200);
+      for (let i = 0, s = seed; i < data.length; i++) { s = (s * 1103515245 + 12345) % 2147483648; data[i] = s / 2147483648; }
+      return { data, shape: [1, 3, 136, 200] };
+    };
+    const out = await film.interpolate(frame(1), frame(2), { time: 0.3 });
+    const summary = { engine: film.info.engine, codeRun: film.info.codeRun, shape: out.shape };
+    const ref = path.join(refDir, 'interp.f32');
+    if (mode === 'interp-write') {
+      fs.writeFileSync(ref, out.data);
+    } else {
+      if (film.info.engine !== 'onednn' || film.info.codeRun !== false) fail(`the core should interpolate on the engine without running code: ${JSON.stringify(film.info)}`);
+      const buf = fs.readFileSync(ref);
+      let diff = 0;
+      const expected = new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4);
+      out.data.forEach((v, i) => { diff = Math.max(diff, Math.abs(v - expected[i])); });
+      if (!(diff <= 1e-4)) fail(`the interpolated frame differs from the full build's by ${diff}`);
+      summary.maxAbs = diff;
+    }
+    console.log(JSON.stringify(summary));
+    film.dispose();
+  })().catch((err) => fail(err.stack));
+  return;
+}
 const sharp = require(require.resolve('sharp', { paths: [require.resolve('film-features')] }));
 (async () => {
   let fx;
@@ -228,6 +258,15 @@ cp models/sample.png "$work/ref/sample.png"
 echo "== reference (this machine's full build): $(cat "$work/ref/summary.json")"
 env -u FILM_FEATURES_ADDON node bin/film-features.js extract "$work/ref/sample.png" --out "$work/ref/cli" --levels 4 >/dev/null ||
   die "the reference CLI extract with this checkout's full build"
+# A small whole FILM in the port's layout (models/export.py, Debian's Python torch), and the full
+# build's frame from it, for the core to interpolate in the root without libtorch.
+/usr/bin/python3 models/export.py --interpolator "$work/ref/film_net.pt" --channels 8 --flow-convs 1,1,1,1 \
+  --flow-filters 8,8,16,16 --seed 5 >/dev/null || die "models/export.py --interpolator (needs /usr/bin/python3 with torch)"
+(
+  dir=$(mktemp -d) && trap 'rm -rf "$dir"' EXIT
+  mkdir -p "$dir/node_modules" && ln -s "$PWD" "$dir/node_modules/film-features" && cp "$work/check.js" "$dir/"
+  env -u FILM_FEATURES_ADDON node "$dir/check.js" "$work/ref" interp-write "$work/ref/film_net.pt"
+) >/dev/null || die "the reference interpolation with this checkout's full build"
 
 in_root "$root" bash -c '
   set -euo pipefail
@@ -249,6 +288,7 @@ in_root "$root" bash -c '
   step "npx film-features extract" npx --no-install film-features extract /build/ref/sample.png --out /build/cli --levels 4
   grep -q . /build/cli/sample/meta.json || fail "npx film-features extract wrote no meta.json (ls -R /build/cli: $(ls -R /build/cli 2>&1 | head -20))"
   step "the CLI levels equal the full build CLI levels (1e-5)" node check.js /build/ref npy /build/cli/sample /build/ref/cli/sample
+  step "Interpolator on the core (the fused engine, no libtorch): the full build frame to 1e-4" node check.js /build/ref interp /build/ref/film_net.pt
 
   # npm 12 on Node 22 (it blocks dependencies install scripts itself)
   node22=/build/node22/bin/node
