@@ -89,7 +89,13 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
   if (device == "cpu" && options.engine != "torchscript" && model->UseOnednn(options)) {
     // Where libtorch is here, a TorchScript file's own forward is the reference the engine must
     // reproduce (the full build has always checked it); elsewhere the names and shapes were checked.
-    if (std::string(backend::BuildName()) != "full" || w.format != "torchscript") return model;
+    if (std::string(backend::BuildName()) != "full" || w.format != "torchscript") {
+      // A first run, on a small frame: oneDNN's and OpenMP's once-per-process and once-per-thread
+      // set-up happen here rather than in the caller's first extract (the full build's check below
+      // does the same).
+      model->Run({CheckFrame()}, 7, options.threads);
+      return model;
+    }
     if (model->EngineMatchesScript(options, forced)) return model;
   }
   FILM_ERROR_IF(bf16, "'" + options.path + "': precision 'bf16' needs the oneDNN engine, which cannot run this file");
