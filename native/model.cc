@@ -90,10 +90,10 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
     // Where libtorch is here, a TorchScript file's own forward is the reference the engine must
     // reproduce (the full build has always checked it); elsewhere the names and shapes were checked.
     if (std::string(backend::BuildName()) != "full" || w.format != "torchscript") {
-      // A first run, on a small frame: oneDNN's and OpenMP's once-per-process and once-per-thread
+      // A first run, one level of a small frame: oneDNN's and OpenMP's once-per-process and once-per-thread
       // set-up happen here rather than in the caller's first extract (the full build's check below
       // does the same).
-      model->Run({CheckFrame()}, 7, options.threads);
+      model->Run({CheckFrame()}, 1, options.threads);
       return model;
     }
     if (model->EngineMatchesScript(options, forced)) return model;
