@@ -5,7 +5,6 @@
 
 #include "backend.h"
 #include "errors.h"
-#include "parallel.h"
 #include "tensor_io.h"
 #include "threads.h"
 
@@ -15,22 +14,6 @@
 
 namespace film {
 namespace {
-
-// 2x2 average pooling, stride 2 (floor sizes), as avg_pool2d: levels past the pyramid's.
-Tensor Pool(const Tensor& in) {
-  const int64_t planes = in.size(0) * in.size(1), h = in.size(2), w = in.size(3), oh = h / 2, ow = w / 2;
-  Tensor out = Tensor::Empty({in.size(0), in.size(1), oh, ow});
-  const float* src = in.data<float>();
-  float* dst = out.data<float>();
-  ParallelFor(0, planes * oh, 64, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const float* a = src + (row / oh) * h * w + 2 * (row % oh) * w;
-      const float* b = a + w;
-      for (int64_t x = 0; x < ow; ++x) dst[row * ow + x] = (((a[2 * x] + a[2 * x + 1]) + b[2 * x]) + b[2 * x + 1]) * 0.25f;
-    }
-  });
-  return out;
-}
 
 // A 64x64 frame with values in [0, 1] that tells networks apart.
 Tensor CheckFrame() {
@@ -116,7 +99,7 @@ std::vector<Tensor> Model::Run(const std::vector<Tensor>& pyramid, size_t levels
 #ifdef FILM_WITH_ONEDNN
   if (fused_) {
     std::vector<Tensor> inputs = pyramid;
-    while (inputs.size() < levels) inputs.push_back(Pool(inputs.back()));
+    while (inputs.size() < levels) inputs.push_back(AvgPool2x2(inputs.back()));
     return fused_->Run(inputs, nhwc ? onednn::Layout::kNhwc : onednn::Layout::kNchw);
   }
 #endif
@@ -159,7 +142,7 @@ bool Model::EngineMatchesScript(const LoadOptions& options, bool forced) {
   const std::vector<Tensor> pyramid{CheckFrame()};
   SetCallerThreads(1);
   std::vector<Tensor> inputs = pyramid;
-  while (inputs.size() < 7) inputs.push_back(Pool(inputs.back()));
+  while (inputs.size() < 7) inputs.push_back(AvgPool2x2(inputs.back()));
   const std::vector<Tensor> expected = script->Run(inputs, 7, false);
   const std::vector<Tensor> got = Run(pyramid, 7, 1);
   info_.code_run = true;

@@ -178,6 +178,21 @@ std::vector<Tensor> CpuPyramid(const Tensor& level0, size_t levels) {
   return pyramid;
 }
 
+Tensor AvgPool2x2(const Tensor& in) {
+  const int64_t planes = in.size(0) * in.size(1), h = in.size(2), w = in.size(3), oh = h / 2, ow = w / 2;
+  Tensor out = Tensor::Empty({in.size(0), in.size(1), oh, ow});
+  const float* src = in.data<float>();
+  float* dst = out.data<float>();
+  ParallelFor(0, planes * oh, 64, [&](int64_t begin, int64_t end) {
+    for (int64_t row = begin; row < end; ++row) {
+      const float* a = src + (row / oh) * h * w + 2 * (row % oh) * w;
+      const float* b = a + w;
+      for (int64_t x = 0; x < ow; ++x) dst[row * ow + x] = (((a[2 * x] + a[2 * x + 1]) + b[2 * x]) + b[2 * x + 1]) * 0.25f;
+    }
+  });
+  return out;
+}
+
 namespace {
 
 struct Holder {

@@ -40,6 +40,11 @@ constexpr float kMaxValue = 2.0f;
 // device); TypeScript's buildPyramid is a utility, and nothing depends on the two agreeing bit for bit.
 std::vector<Tensor> CpuPyramid(const Tensor& level0, size_t levels);
 
+// [N, C, H, W] float32 -> [N, C, H / 2, W / 2]: 2x2 average pooling, stride 2, odd sizes floored,
+// summed in float as avg_pool2d sums: levels past a given pyramid's (model.cc), and FILM's image
+// pyramid (onednn/film_net.cc).
+Tensor AvgPool2x2(const Tensor& nchw);
+
 // A Float32Array whose ArrayBuffer is the tensor's own storage, released by a finalizer.
 // Copies instead where the runtime forbids external buffers (Electron) or when asked to.
 Napi::Float32Array ToFloat32Array(Napi::Env env, Tensor tensor, bool force_copy);

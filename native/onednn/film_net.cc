@@ -15,6 +15,7 @@
 
 #include "../model.h"
 #include "../parallel.h"
+#include "../tensor_io.h"
 #include "compat.h"
 #include "engine.h"
 #include "winograd.h"
@@ -119,23 +120,6 @@ double Ms(std::chrono::steady_clock::time_point since) {
 }
 
 // ---- The hand-written parts, float32 NHWC unless said otherwise ----
-
-// [N, C, H, W] -> [N, C, H / 2, W / 2]: 2x2 average pooling, summed as avg_pool2d sums.
-Tensor PoolNchw(const Tensor& src) {
-  const int64_t planes = src.size(0) * src.size(1), h = src.size(2), w = src.size(3), oh = h / 2, ow = w / 2;
-  Tensor dst = Tensor::Empty({src.size(0), src.size(1), oh, ow});
-  const float* s = src.data<float>();
-  float* d = dst.data<float>();
-  ParallelFor(0, planes * oh, 64, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const float* a = s + ((row / oh) * h + 2 * (row % oh)) * w;
-      const float* b = a + w;
-      float* out = d + row * ow;
-      for (int64_t x = 0; x < ow; ++x) out[x] = (((a[2 * x] + a[2 * x + 1]) + b[2 * x]) + b[2 * x + 1]) / 4.f;
-    }
-  });
-  return dst;
-}
 
 // [N, 3, H, W] -> [N, H, W, 3].
 Tensor ColorsLast(const Tensor& src) {
@@ -612,7 +596,7 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
   images[0] = Tensor::Empty({batch, kColors, h, w});
   std::memcpy(images[0].data(), x0.data(), x0.nbytes());
   std::memcpy(images[0].data<float>() + x0.numel(), x1.data(), x1.nbytes());
-  for (int i = 1; i < levels; ++i) images[i] = PoolNchw(images[i - 1]);
+  for (int i = 1; i < levels; ++i) images[i] = AvgPool2x2(images[i - 1]);
   std::vector<Tensor> features = extractor_->Run(images, Layout::kNhwc);  // [2n, h_i, w_i, width_i]
   const int fusion_levels = config_.fusion_levels;
   std::vector<Tensor> colors(fusion_levels);  // the images NHWC, for warping
