@@ -7,6 +7,7 @@
 
 #include "backend.h"
 #include "errors.h"
+#include "idle_release.h"
 #include "parallel.h"
 #include "threads.h"
 
@@ -143,7 +144,12 @@ std::shared_ptr<FilmInterpolator> FilmInterpolator::Load(const LoadOptions& opti
       std::shared_ptr<const FrameRunner> script = backend::LoadScriptInterpolator(options, &script_info);
       model->info_.dt_rank = script_info.dt_rank;
       model->info_.code_run = true;
-      if (model->EngineMatches(*script, forced, options.path)) return model;
+      if (model->EngineMatches(*script, forced, options.path)) {
+        // The file's module and its runs are gone: their pages go back, not into a frame's peak.
+        script.reset();
+        ReleaseWhenIdle();
+        return model;
+      }
       model->fused_.reset();
       model->script_ = std::move(script);
       model->info_ = script_info;

@@ -103,14 +103,15 @@ Tensor Float32Of(const Napi::Value& value, const std::string& what) {
   return t;
 }
 
-// filmNetForward(tensors, x0, x1, dt, levels, repeats = 1): FILM's whole interpolator on the oneDNN
-// engine (onednn/film_net.h), synchronously on this thread. tensors: {name: {data, shape}} by the
-// PyTorch port's names; x0, x1: {data, shape [n, 3, h, w]}; dt: one time per pair. Runs `repeats`
-// times; returns {data, shape, runsMs: [ms per run], stagesMs: the last run's stages}.
+// filmNetForward(tensors, x0, x1, dt, levels, repeats = 1, memory = {}): FILM's whole interpolator on
+// the oneDNN engine (onednn/film_net.h), synchronously on this thread. tensors: {name: {data, shape}}
+// by the PyTorch port's names; x0, x1: {data, shape [n, 3, h, w]}; dt: one time per pair; memory:
+// {recompute?, band?} (FilmNetMemory). Runs `repeats` times; returns {data, shape, runsMs: [ms per
+// run], stagesMs: the last run's stages}.
 Napi::Value FilmNetForwardJs(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     Napi::Env env = info.Env();
-    const char* usage = "filmNetForward(tensors: object, x0: {data, shape}, x1: {data, shape}, dt: number[], levels: number, repeats?: number)";
+    const char* usage = "filmNetForward(tensors: object, x0: {data, shape}, x1: {data, shape}, dt: number[], levels: number, repeats?: number, memory?: {recompute?: number, band?: number})";
     FILM_TYPE_ERROR_IF(info.Length() < 5, usage);
     FILM_TYPE_ERROR_IF(!info[0].IsObject() || info[0].IsArray(), std::string("tensors must be an object: ") + usage);
     std::map<std::string, Tensor> weights;
@@ -142,6 +143,20 @@ Napi::Value FilmNetForwardJs(const Napi::CallbackInfo& info) {
       FILM_RANGE_ERROR_IF(!(repeats >= 1 && repeats <= 100 && repeats == std::floor(repeats)), "repeats must be an integer from 1 to 100");
     }
 #ifdef FILM_WITH_ONEDNN
+    onednn::FilmNetMemory memory;
+    if (info.Length() > 6 && !info[6].IsUndefined()) {
+      FILM_TYPE_ERROR_IF(!info[6].IsObject(), "memory must be an object");
+      const Napi::Object m = info[6].As<Napi::Object>();
+      const auto integer = [&](const char* key, double low, double high) {
+        const Napi::Value v = m.Get(key);
+        FILM_TYPE_ERROR_IF(!v.IsNumber(), std::string("memory.") + key + " must be a number");
+        const double d = v.As<Napi::Number>().DoubleValue();
+        FILM_RANGE_ERROR_IF(!(d >= low && d <= high && d == std::floor(d)), std::string("memory.") + key + " is out of range");
+        return d;
+      };
+      if (m.Has("recompute")) memory.recompute = static_cast<int>(integer("recompute", -1, 15));
+      if (m.Has("band")) memory.band = static_cast<int64_t>(integer("band", 0, 1 << 20));
+    }
     std::unique_ptr<onednn::FilmNet> net;
     try {
       net.reset(new onednn::FilmNet(weights));
@@ -154,7 +169,7 @@ Napi::Value FilmNetForwardJs(const Napi::CallbackInfo& info) {
     for (int r = 0; r < static_cast<int>(repeats); ++r) {
       const auto start = std::chrono::steady_clock::now();
       try {
-        out = net->Run(x0, x1, dt, static_cast<int>(levels), &stages);
+        out = net->Run(x0, x1, dt, static_cast<int>(levels), &stages, memory);
       } catch (const std::invalid_argument& e) {
         throw UserError(ErrorKind::kRangeError, e.what());
       }

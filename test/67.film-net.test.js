@@ -142,6 +142,39 @@ describe('FilmNet: the whole interpolator on the oneDNN engine (filmNetForward)'
     assert.ok(maxAbsError(both.data.subarray(half), one(1, 0.7).data) <= 1e-5);
   });
 
+  // Memory (FilmNetMemory): convolutions run over slabs of rows, and the finest levels' features
+  // made again when the flow reaches them, must not change the frame. Slabs start on even rows, so
+  // Winograd's tiles fall where they do on the whole frame: equal bit for bit on the machines seen
+  // (1e-6 allows a kernel that sums in another order for another slab height).
+  it('slabs of rows and features made again give the whole run\'s frame', async () => {
+    const checks = [
+      { file: models.exported, levels: 7, h: 128, w: 192, memories: [{ band: 2 }, { band: 6 }, { recompute: 1 }, { recompute: 2, band: 4 }, { recompute: 6, band: 8 }] },
+      { file: made, levels: 5, h: 48, w: 80, memories: [{ band: 2 }, { band: 4, recompute: 1 }, { recompute: 3 }, { recompute: 4, band: 2 }] },
+    ];
+    for (const c of checks) {
+      const tensors = await tensorsOf(c.file);
+      const shape = [2, 3, c.h, c.w];
+      const x0 = randomTensor(shape, 21);
+      const x1 = randomTensor(shape, 22);
+      const whole = binding._internal.filmNetForward(tensors, x0, x1, [0.35, 0.8], c.levels, 1, { recompute: 0, band: 1 << 20 });
+      for (const memory of c.memories) {
+        const out = binding._internal.filmNetForward(tensors, x0, x1, [0.35, 0.8], c.levels, 1, memory);
+        const err = maxAbsError(out.data, whole.data);
+        assert.ok(err <= 1e-6, `${path.basename(c.file)} ${JSON.stringify(memory)}: max abs ${err}`);
+      }
+    }
+  });
+
+  it('its memory options are checked', async () => {
+    const tensors = await tensorsOf(made);
+    const x = randomTensor([1, 3, 32, 32], 5);
+    const call = (memory) => () => binding._internal.filmNetForward(tensors, x, x, [0.5], 5, 1, memory);
+    assert.throws(call({ band: 3 }), /band 3: 0 or a positive even number/);
+    assert.throws(call({ recompute: 5 }), /recompute 5: -1 to 4/);
+    assert.throws(call({ recompute: 1.5 }), RangeError);
+    assert.throws(call({ band: 'x' }), TypeError);
+  });
+
   describe('files that are not this network fail, naming a tensor', () => {
     const rejects = (tensors, pattern) => assert.throws(
       () => binding._internal.filmNetForward(tensors, randomTensor([1, 3, 64, 64], 1), randomTensor([1, 3, 64, 64], 2), [0.5], 7),

@@ -16,6 +16,17 @@
 
 namespace film {
 namespace onednn {
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void PoolRow(const float* a, const float* b, int64_t pixel,
+                                                                           int64_t channels, int64_t w, float* dst) {
+  for (int64_t x = 0; x < w; ++x) {
+    const float *a0 = a + 2 * x * pixel, *a1 = a0 + pixel, *b0 = b + 2 * x * pixel, *b1 = b0 + pixel;
+    float* d = dst + x * channels;
+#pragma omp simd
+    for (int64_t c = 0; c < channels; ++c) d[c] = (((a0[c] + a1[c]) + b0[c]) + b1[c]) * 0.25f;
+  }
+}
+
 namespace {
 
 using dnnl::memory;
@@ -65,16 +76,6 @@ int64_t FirstConvChannels(memory::data_type type) {
 
 // 2x2 average pooling, stride 2 (floor sizes), float32 NHWC: src's pixels `pixel` floats apart (a
 // channel range of a wider tensor), dst dense. oneDNN runs strided sources only by its reference code.
-__attribute__((target_clones("avx512f", "avx2", "default"))) void PoolRow(const float* a, const float* b, int64_t pixel,
-                                                                           int64_t channels, int64_t w, float* dst) {
-  for (int64_t x = 0; x < w; ++x) {
-    const float *a0 = a + 2 * x * pixel, *a1 = a0 + pixel, *b0 = b + 2 * x * pixel, *b1 = b0 + pixel;
-    float* d = dst + x * channels;
-#pragma omp simd
-    for (int64_t c = 0; c < channels; ++c) d[c] = (((a0[c] + a1[c]) + b0[c]) + b1[c]) * 0.25f;
-  }
-}
-
 void PoolNhwc(const float* src, int64_t pixel, float* dst, int64_t n, int64_t channels, int64_t h, int64_t w) {
   const int64_t oh = h / 2, ow = w / 2;
 #pragma omp parallel for

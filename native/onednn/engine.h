@@ -27,6 +27,11 @@ enum class Precision { kF32, kBf16 };
 // The outputs' layout: kNhwc spares the transposition from the NHWC activations into NCHW.
 enum class Layout { kNchw, kNhwc };
 
+// One row of 2x2 average pooling (avg_pool2d's sum, then * 0.25), float32 NHWC: a and b are the two
+// source rows, their pixels `pixel` floats apart (a channel range of a wider tensor); writes w
+// pixels of `channels` floats, dense, at dst.
+void PoolRow(const float* a, const float* b, int64_t pixel, int64_t channels, int64_t w, float* dst);
+
 class Engine {
  public:
   // stages[j] = the two convolutions of stage j. Weights are copied into oneDNN's layout here, once.

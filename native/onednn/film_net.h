@@ -1,9 +1,17 @@
 // FILM's whole interpolator (the PyTorch port's Interpolator: dajes/frame-interpolation-pytorch,
 // and models/film_net.py, which has its names and shapes) run on the CPU in float32 without
-// libtorch: both frames' feature pyramids in one run of the extractor engine (engine.h), residual
-// flow coarse to fine both ways in one batch, the flows scaled to time t, both frames' images and
-// features warped to t, and the fusion decoder. Convolutions are oneDNN's (NHWC), 3x3 ones of 16
-// channels or more by Winograd (winograd.h); upsampling, warping and concatenation are ours.
+// libtorch: both frames' feature pyramids in one batch, then level by level, coarse to fine, the
+// residual flow both ways in one batch, the flows scaled to time t, both frames' images and
+// features warped to t, and that level of the fusion decoder. Convolutions are oneDNN's (NHWC),
+// 3x3 ones of 16 channels or more by Winograd (winograd.h); pooling, upsampling, warping and
+// concatenation are ours.
+//
+// Memory: every chain of convolutions runs over its level a slab of rows at a time (with the rows
+// its padding reaches above and below), so no level's wide inputs are ever whole; a level's
+// features are freed once its flow and fusion are done; and on large frames the finest levels'
+// features are made when the flow reaches them instead of kept from the start (FilmNetMemory).
+// Slabs start on even rows, where Winograd's tiles fall on the whole frame: the result does not
+// depend on them.
 // Only compiled where CMake found oneDNN (FILM_WITH_ONEDNN); the core build runs it too.
 #pragma once
 
@@ -22,8 +30,6 @@
 namespace film {
 namespace onednn {
 
-class Engine;
-
 // The network's shape, read off the weights' names and shapes.
 struct FilmNetConfig {
   int64_t filters = 0;              // C: the extractor's first width
@@ -39,9 +45,19 @@ struct FilmNetConfig {
   int64_t FeatureWidth(int level) const;
 };
 
+// How a run trades time for memory. Defaults pick by the frame's size.
+struct FilmNetMemory {
+  // Pyramid levels, finest first, whose features are made when the flow reaches them rather than
+  // at the start (their finer stages run twice). -1: the fewest (at most 2) that keep the features
+  // held at the start within 1 GiB.
+  int recompute = -1;
+  // Rows each slab gives (even); 0: as many as keep a slab's widest buffer near 128 MiB.
+  int64_t band = 0;
+};
+
 // Milliseconds per stage of one run (Run's `times`).
 struct FilmNetTimes {
-  double extract = 0;     // image pyramids and both frames' features
+  double extract = 0;     // image pyramids and both frames' features (made again included)
   double flow = 0;        // the flow predictors' convolutions
   double flow_warp = 0;   // in the flow estimation: upsampling, warping, concatenation
   double align = 0;       // the fusion's inputs: flows scaled to t, images and features warped
@@ -60,10 +76,10 @@ class FilmNet {
   // x0, x1: float32 NCHW [n, 3, h, w], h and w multiples of 2^(levels - 1); dt: one time per pair;
   // levels: the image pyramid's depth (FILM: 7), at least config().MinLevels(). Returns float32 NCHW
   // [n, 3, h, w], not clamped. Throws std::invalid_argument for inputs it does not take. Runs on the
-  // calling thread's OpenMP threads; primitives are made once per (n, h, w, levels, threads).
+  // calling thread's OpenMP threads; primitives are made once per (n, h, w, levels, threads, band).
   // Thread-safe. times: where given, each stage's milliseconds.
   Tensor Run(const Tensor& x0, const Tensor& x1, const std::vector<float>& dt, int levels,
-             FilmNetTimes* times = nullptr) const;
+             FilmNetTimes* times = nullptr, const FilmNetMemory& memory = FilmNetMemory()) const;
 
   const FilmNetConfig& config() const { return config_; }
 
@@ -71,14 +87,16 @@ class FilmNet {
   struct Plan;
 
  private:
-  using Key = std::tuple<int64_t, int64_t, int64_t, int, int>;  // n, h, w, levels, threads
-  std::shared_ptr<const Plan> PlanFor(int64_t n, int64_t h, int64_t w, int levels) const;
+  using Key = std::tuple<int64_t, int64_t, int64_t, int, int, int64_t>;  // n, h, w, levels, threads, band
+  std::shared_ptr<const Plan> PlanFor(int64_t n, int64_t h, int64_t w, int levels, int64_t band) const;
+  // FilmNetMemory's recompute where it is -1, for this batch and size.
+  int RecomputedLevels(int64_t n, int64_t h, int64_t w, int levels) const;
   // The predictor of flow level i.
   const std::vector<std::unique_ptr<Conv>>& PredictorOf(int level) const;
   static std::array<std::unique_ptr<Conv>, 4> ResizePhases(const Conv& conv);
 
   FilmNetConfig config_;
-  std::unique_ptr<Engine> extractor_;
+  std::vector<std::array<std::unique_ptr<Conv>, 2>> extract_;   // [k]: stage k's two 3x3 (stage 0's first on 4 channels)
   std::vector<std::vector<std::unique_ptr<Conv>>> predictors_;  // [p]: predictor p's layers; the last is shared
   std::vector<std::array<std::unique_ptr<Conv>, 3>> fusion_;    // [i]: fusion level i's 2x2, 3x3, 3x3
   std::vector<std::array<std::unique_ptr<Conv>, 4>> resize_;    // [i]: its 2x2 on the nearest x2, by output phase
