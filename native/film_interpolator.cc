@@ -172,9 +172,9 @@ bool FilmInterpolator::EngineMatches(const FrameRunner& script, bool forced, con
   const int64_t size = std::max<int64_t>(64, int64_t{1} << (info_.levels - 1));
   const Tensor a = CheckFrames(size, 7), b = CheckFrames(size, 11);
   const std::vector<double> times{0.3};
-  const Tensor expected = script.Run(a, b, times, 0, false, 1)[0];
+  const Tensor expected = script.Run(a, b, times, 0, RecursionPadding::kZeros, false, 1)[0];
   SetCallerThreads(1);
-  const Tensor got = Frames(a, b, times, 0, false)[0];
+  const Tensor got = Frames(a, b, times, 0, RecursionPadding::kZeros, false)[0];
   double error = 0;
   for (int64_t i = 0; i < got.numel(); ++i) {
     error = std::max<double>(error, std::fabs(got.data<float>()[i] - expected.data<float>()[i]));
@@ -201,19 +201,20 @@ Tensor FilmInterpolator::Predict(const Tensor& x0, const Tensor& x1, double t) c
 }
 
 std::vector<Tensor> FilmInterpolator::Frames(const Tensor& x0, const Tensor& x1, const std::vector<double>& times,
-                                             int recursions, bool bytes) const {
+                                             int recursions, RecursionPadding padding, bool bytes) const {
   const int64_t h = x0.size(2), w = x0.size(3);
   const Padding p = PaddingFor(h, w, int64_t{1} << (info_.levels - 1));
   const Tensor a = Pad(x0, p), b = Pad(x1, p);
   std::vector<Tensor> frames;
   auto emit = [&](const Tensor& padded) { frames.push_back(Crop(padded, p, h, w, bytes)); };
   if (recursions > 0) {
-    // Each middle frame made from its neighbours at t = 0.5, its padding zeros again, as FILM's own
-    // recursion does (each step a whole interpolator call that pads and crops).
+    // Each middle frame made from its neighbours at t = 0.5. kZeros: its padding zeros again, as
+    // FILM's own recursion does (each step a whole interpolator call that pads and crops);
+    // kPrediction: the padded, clamped prediction as it is, as the port's inference.py feeds it back.
     std::function<void(const Tensor&, const Tensor&, int)> recurse = [&](const Tensor& l, const Tensor& r, int depth) {
       if (depth == 0) return;
       Tensor mid = Predict(l, r, 0.5);
-      ZeroPadding(&mid, p);
+      if (padding == RecursionPadding::kZeros) ZeroPadding(&mid, p);
       recurse(l, mid, depth - 1);
       emit(mid);
       recurse(mid, r, depth - 1);
@@ -226,17 +227,17 @@ std::vector<Tensor> FilmInterpolator::Frames(const Tensor& x0, const Tensor& x1,
 }
 
 std::vector<Tensor> FilmInterpolator::Run(const Tensor& x0, const Tensor& x1, const std::vector<double>& times,
-                                          int recursions, bool bytes, int threads) const {
+                                          int recursions, RecursionPadding padding, bool bytes, int threads) const {
   FILM_RANGE_ERROR_IF(x0.dim() != 4 || x0.sizes() != x1.sizes() || x0.size(1) != 3,
                       "x0 and x1 must both be [n, 3, h, w] and of one shape; got " + x0.ShapeString() + " and " +
                           x1.ShapeString());
   FILM_RANGE_ERROR_IF(recursions < 0 || recursions > 16, "recursions must be from 0 to 16");
   FILM_RANGE_ERROR_IF(recursions == 0 && times.empty(), "a run needs at least one time");
   for (double t : times) FILM_RANGE_ERROR_IF(!(t >= 0 && t <= 1), "times must be within [0, 1]");
-  if (!fused_) return script_->Run(x0, x1, times, recursions, bytes, threads);
+  if (!fused_) return script_->Run(x0, x1, times, recursions, padding, bytes, threads);
   // This thread's own OpenMP setting: concurrent runs on other threads keep theirs.
   SetCallerThreads(threads > 0 ? threads : threads_);
-  return Frames(x0, x1, times, recursions, bytes);
+  return Frames(x0, x1, times, recursions, padding, bytes);
 }
 
 }  // namespace film

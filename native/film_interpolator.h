@@ -35,12 +35,20 @@ struct InterpolatorInfo {
 // "[n, 1]" for rank 2, "[n, 1, 1, 1]" for rank 4.
 std::string DtShapeName(int rank);
 
+// What a recursion feeds back as the next step's input (InterpolateOptions.recursionPadding).
+enum class RecursionPadding {
+  kZeros,       // the middle frame with its padding set to zeros again: each step a whole pad-predict-crop
+                // call, as Google's FILM does
+  kPrediction,  // the padded prediction as it is (clamped), non-zero in its padding: as the PyTorch
+                // port's inference.py does
+};
+
 // Frames from two padded-or-not batches of frames, by FILM's recipe (FilmInterpolator::Run).
 class FrameRunner {
  public:
   virtual ~FrameRunner() = default;
   virtual std::vector<Tensor> Run(const Tensor& x0, const Tensor& x1, const std::vector<double>& times, int recursions,
-                                  bool bytes, int threads) const = 0;
+                                  RecursionPadding padding, bool bytes, int threads) const = 0;
 };
 
 class FilmInterpolator {
@@ -51,11 +59,11 @@ class FilmInterpolator {
 
   // Frames between x0 and x1 (float32 CPU [n, 3, h, w], the same shape), in time order: one per
   // time, or with recursions = k > 0 the 2^k - 1 frames at i / 2^k, each middle one made from its
-  // neighbours at t = 0.5 (cropped and padded again in between, as separate calls would). Clamped
-  // to [0, 1]. bytes: uint8 [n, h, w, 3] (round(v * 255)) instead of float32 [n, 3, h, w].
-  // threads: this run's CPU threads. Thread-safe.
+  // neighbours at t = 0.5 (padding: what is fed back between steps; it changes nothing without
+  // recursions, or where no padding is needed). Clamped to [0, 1]. bytes: uint8 [n, h, w, 3]
+  // (round(v * 255)) instead of float32 [n, 3, h, w]. threads: this run's CPU threads. Thread-safe.
   std::vector<Tensor> Run(const Tensor& x0, const Tensor& x1, const std::vector<double>& times, int recursions,
-                          bool bytes, int threads) const;
+                          RecursionPadding padding, bool bytes, int threads) const;
 
   const InterpolatorInfo& info() const { return info_; }
   const std::string& device_name() const { return device_; }
@@ -67,7 +75,7 @@ class FilmInterpolator {
   // One forward of the engine on padded frames: the frame at t, clamped.
   Tensor Predict(const Tensor& x0, const Tensor& x1, double t) const;
   std::vector<Tensor> Frames(const Tensor& x0, const Tensor& x1, const std::vector<double>& times, int recursions,
-                             bool bytes) const;
+                             RecursionPadding padding, bool bytes) const;
   // Whether the engine gives the file's own frames on two 64x64 pairs (the full build, a TorchScript file).
   bool EngineMatches(const FrameRunner& script, bool forced, const std::string& path) const;
 

@@ -137,14 +137,13 @@ Tensor ColorsLast(const Tensor& src) {
   return dst;
 }
 
-// [N, h, w, 2] -> [N, 2h, 2w, 2]: F.interpolate(2 * flow, size=(2h, 2w), mode='bilinear',
-// align_corners=False). Source row of output row y: max(0, (y + 0.5) / 2 - 0.5), its lower
-// neighbour clamped; the weights are 0.25 and 0.75 (or 1 and 0 at the first row), exact.
-Tensor UpsampleFlow(const Tensor& flow) {
-  const int64_t n = flow.size(0), h = flow.size(1), w = flow.size(2), oh = 2 * h, ow = 2 * w;
-  Tensor out = Tensor::Empty({n, oh, ow, 2});
-  const float* s = flow.data<float>();
-  float* d = out.data<float>();
+// Row y of [N, 2h, 2w, 2] = F.interpolate(2 * flow, size=(2h, 2w), mode='bilinear',
+// align_corners=False) for flow [N, h, w, 2], item k, written at dst (2w pixels). Source row of
+// output row y: max(0, (y + 0.5) / 2 - 0.5), its lower neighbour clamped; the weights are 0.25 and
+// 0.75 (or 1 and 0 at the first row), exact. Made a row at a time where it is read: the whole
+// upsampled flow would be 2 more channels at the finest level.
+void UpsampleFlowRow(const Tensor& flow, int64_t k, int64_t y, float* dst) {
+  const int64_t h = flow.size(1), w = flow.size(2), ow = 2 * w;
   // index, neighbour and weights of one output coordinate
   auto source = [](int64_t o, int64_t in, int64_t* i0, int64_t* i1, float* w0, float* w1) {
     const float src = std::max(0.f, (static_cast<float>(o) + 0.5f) * 0.5f - 0.5f);
@@ -153,28 +152,21 @@ Tensor UpsampleFlow(const Tensor& flow) {
     *w1 = src - static_cast<float>(*i0);
     *w0 = 1.f - *w1;
   };
-  ParallelFor(0, n * oh, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t row = begin; row < end; ++row) {
-      const int64_t k = row / oh, y = row % oh;
-      int64_t y0, y1;
-      float h0, h1;
-      source(y, h, &y0, &y1, &h0, &h1);
-      const float* r0 = s + (k * h + y0) * w * 2;
-      const float* r1 = s + (k * h + y1) * w * 2;
-      float* o = d + row * ow * 2;
-      for (int64_t x = 0; x < ow; ++x) {
-        int64_t x0, x1;
-        float w0, w1;
-        source(x, w, &x0, &x1, &w0, &w1);
-        for (int c = 0; c < 2; ++c) {
-          const float a = 2.f * r0[x0 * 2 + c], b = 2.f * r0[x1 * 2 + c];
-          const float e = 2.f * r1[x0 * 2 + c], f = 2.f * r1[x1 * 2 + c];
-          o[x * 2 + c] = (a * w0 + b * w1) * h0 + (e * w0 + f * w1) * h1;
-        }
-      }
+  int64_t y0, y1;
+  float h0, h1;
+  source(y, h, &y0, &y1, &h0, &h1);
+  const float* r0 = flow.data<float>() + (k * h + y0) * w * 2;
+  const float* r1 = flow.data<float>() + (k * h + y1) * w * 2;
+  for (int64_t x = 0; x < ow; ++x) {
+    int64_t x0, x1;
+    float w0, w1;
+    source(x, w, &x0, &x1, &w0, &w1);
+    for (int c = 0; c < 2; ++c) {
+      const float a = 2.f * r0[x0 * 2 + c], b = 2.f * r0[x1 * 2 + c];
+      const float e = 2.f * r1[x0 * 2 + c], f = 2.f * r1[x1 * 2 + c];
+      dst[x * 2 + c] = (a * w0 + b * w1) * h0 + (e * w0 + f * w1) * h1;
     }
-  });
-  return out;
+  }
 }
 
 // dst[c] = nw * a[c] + ne * b[c] + sw * e[c] + se * f[c], the order grid_sample sums in.
@@ -797,8 +789,7 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
     const float* fd = features[i].data<float>();
     const int64_t plane = lh * lw * width;
 
-    Tensor up = i == levels - 1 ? Tensor() : UpsampleFlow(v);
-    const float* upd = up.defined() ? up.data<float>() : nullptr;
+    const bool coarsest = i == levels - 1;
     Tensor next = Tensor::Empty({batch, lh, lw, 2});
     float* nd = next.data<float>();
     RunBand(
@@ -806,22 +797,30 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
         [&](int64_t item, int64_t y, float* row) {
           const float* a = fd + (item * lh + y) * lw * width;
           const Source b{fd + ((item + n) % batch) * plane, width};
+          thread_local std::vector<float> up_row;  // this row's upsampled flow
+          up_row.resize(static_cast<size_t>(lw * 2));
+          const float* up = up_row.data();
+          if (!coarsest) UpsampleFlowRow(v, item, y, up_row.data());
           for (int64_t x = 0; x < lw; ++x) {
             std::memcpy(row + x * 2 * width, a + x * width, sizeof(float) * width);
-            if (upd) {
-              const float* u = upd + ((item * lh + y) * lw + x) * 2;
-              WarpPixel(&b, 1, lh, lw, x, y, u[0], u[1], row + x * 2 * width + width);
+            if (!coarsest) {
+              WarpPixel(&b, 1, lh, lw, x, y, up[2 * x], up[2 * x + 1], row + x * 2 * width + width);
             } else {
               std::memcpy(row + x * 2 * width + width, b.data + (y * lw + x) * width, sizeof(float) * width);
             }
           }
         },
         [&](int64_t item, int64_t y0, int64_t y1, const float* src) {
-          const int64_t at = (item * lh + y0) * lw * 2, count = (y1 - y0) * lw * 2;
-          for (int64_t e = 0; e < count; ++e) nd[at + e] = upd ? src[e] + upd[at + e] : src[e];
+          float* d = nd + (item * lh + y0) * lw * 2;
+          const int64_t count = (y1 - y0) * lw * 2;
+          if (coarsest) {
+            std::memcpy(d, src, sizeof(float) * count);
+            return;
+          }
+          for (int64_t y = y0; y < y1; ++y) UpsampleFlowRow(v, item, y, d + (y - y0) * lw * 2);
+          for (int64_t e = 0; e < count; ++e) d[e] = src[e] + d[e];
         },
         &flow_times);
-    up = Tensor();
     v = next;
     if (i >= fusion_levels) {
       features[i] = Tensor();

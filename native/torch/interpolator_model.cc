@@ -118,7 +118,7 @@ std::shared_ptr<InterpolatorModel> InterpolatorModel::Load(const LoadOptions& op
   // frame that the optimized module must reproduce before it replaces this one.
   const at::Tensor a = at::rand({1, 3, kAlign, kAlign}, at::TensorOptions().dtype(at::kFloat));
   const at::Tensor b = at::rand({1, 3, kAlign, kAlign}, at::TensorOptions().dtype(at::kFloat));
-  const at::Tensor plain = model->RunAten(a, b, {0.5}, 0, false, 1)[0];
+  const at::Tensor plain = model->RunAten(a, b, {0.5}, 0, RecursionPadding::kZeros, false, 1)[0];
   *loaded = info;
   if (!device.is_cpu()) return model;
   try {
@@ -127,7 +127,7 @@ std::shared_ptr<InterpolatorModel> InterpolatorModel::Load(const LoadOptions& op
     std::shared_ptr<InterpolatorModel> fast(new InterpolatorModel(
         torch::jit::optimize_for_inference(frozen), options.path, device, info, options.threads, options.half));
     at::Tensor out;
-    for (int i = 0; i < 2; ++i) out = fast->RunAten(a, b, {0.5}, 0, false, 1)[0];
+    for (int i = 0; i < 2; ++i) out = fast->RunAten(a, b, {0.5}, 0, RecursionPadding::kZeros, false, 1)[0];
     // oneDNN's convolutions sum in another order: ~1e-6 here; anything more means a different graph.
     if ((out - plain).abs().max().item<float>() <= 1e-4f) {
       fast->info_.optimized = loaded->optimized = true;
@@ -136,7 +136,7 @@ std::shared_ptr<InterpolatorModel> InterpolatorModel::Load(const LoadOptions& op
   } catch (...) {
     // Left unoptimized: slower, same numbers.
   }
-  model->RunAten(a, b, {0.5}, 0, false, 1);
+  model->RunAten(a, b, {0.5}, 0, RecursionPadding::kZeros, false, 1);
   return model;
 }
 
@@ -158,16 +158,19 @@ at::Tensor InterpolatorModel::Predict(const at::Tensor& x0, const at::Tensor& x1
 void InterpolatorModel::Recurse(const at::Tensor& x0, const at::Tensor& x1, const at::Tensor& inside, int depth,
                                 const std::function<void(const at::Tensor&)>& emit) const {
   if (depth == 0) return;
-  // As FILM's own recursion does (each step a whole interpolator call that pads and crops): the
-  // middle frame's padding is zeros again before it is an input.
-  const at::Tensor mid = Predict(x0, x1, 0.5).mul_(inside);
+  // kZeros, as FILM's own recursion does (each step a whole interpolator call that pads and crops):
+  // the middle frame's padding is zeros again before it is an input. kPrediction (no inside), as
+  // the port's inference.py does: the padded, clamped prediction as it is.
+  at::Tensor mid = Predict(x0, x1, 0.5);
+  if (inside.defined()) mid.mul_(inside);
   Recurse(x0, mid, inside, depth - 1, emit);
   emit(mid);
   Recurse(mid, x1, inside, depth - 1, emit);
 }
 
 std::vector<at::Tensor> InterpolatorModel::Frames(const at::Tensor& x0, const at::Tensor& x1,
-                                                  const std::vector<double>& times, int recursions, bool bytes) const {
+                                                  const std::vector<double>& times, int recursions,
+                                                  RecursionPadding padding, bool bytes) const {
   const int64_t h = x0.size(2), w = x0.size(3);
   const Padding p = PaddingFor(h, w);
   const at::ScalarType dtype = half_ ? at::kHalf : at::kFloat;
@@ -184,8 +187,10 @@ std::vector<at::Tensor> InterpolatorModel::Frames(const at::Tensor& x0, const at
     frames.push_back(f.contiguous().to(c10::kCPU));
   };
   if (recursions > 0) {
-    // 1 over the frame, 0 over the padding
-    const at::Tensor inside = at::constant_pad_nd(at::ones({1, 1, h, w}, a.options()), {p.left, p.right, p.top, p.bottom}, 0);
+    // 1 over the frame, 0 over the padding; kPrediction zeroes nothing
+    const at::Tensor inside = padding == RecursionPadding::kZeros
+                                  ? at::constant_pad_nd(at::ones({1, 1, h, w}, a.options()), {p.left, p.right, p.top, p.bottom}, 0)
+                                  : at::Tensor();
     Recurse(a, b, inside, recursions, emit);
   } else {
     for (double t : times) emit(Predict(a, b, t));
@@ -194,15 +199,17 @@ std::vector<at::Tensor> InterpolatorModel::Frames(const at::Tensor& x0, const at
 }
 
 std::vector<Tensor> InterpolatorModel::Run(const Tensor& x0, const Tensor& x1, const std::vector<double>& times,
-                                           int recursions, bool bytes, int threads) const {
+                                           int recursions, RecursionPadding padding, bool bytes, int threads) const {
   std::vector<Tensor> frames;
-  for (at::Tensor& f : RunAten(ToAten(x0), ToAten(x1), times, recursions, bytes, threads)) frames.push_back(FromAten(std::move(f)));
+  for (at::Tensor& f : RunAten(ToAten(x0), ToAten(x1), times, recursions, padding, bytes, threads)) {
+    frames.push_back(FromAten(std::move(f)));
+  }
   return frames;
 }
 
 std::vector<at::Tensor> InterpolatorModel::RunAten(const at::Tensor& x0, const at::Tensor& x1,
-                                                   const std::vector<double>& times, int recursions, bool bytes,
-                                                   int threads) const {
+                                                   const std::vector<double>& times, int recursions,
+                                                   RecursionPadding padding, bool bytes, int threads) const {
   FILM_RANGE_ERROR_IF(x0.dim() != 4 || x0.sizes() != x1.sizes() || x0.size(1) != 3,
                       "x0 and x1 must both be [n, 3, h, w] and of one shape; got " + c10::str(x0.sizes()) + " and " +
                           c10::str(x1.sizes()));
@@ -213,12 +220,12 @@ std::vector<at::Tensor> InterpolatorModel::RunAten(const at::Tensor& x0, const a
   if (device_.is_cpu()) {
     // This thread's own OpenMP setting: concurrent runs on other threads keep theirs.
     SetCallerThreads(threads > 0 ? threads : threads_);
-    return Frames(x0, x1, times, recursions, bytes);
+    return Frames(x0, x1, times, recursions, padding, bytes);
   }
   // Accelerator: a stream of this run's own, so concurrent runs overlap; wait on it only.
   const c10::Stream stream = c10::impl::VirtualGuardImpl(device_.type()).getStreamFromGlobalPool(device_);
   c10::StreamGuard stream_guard(stream);
-  std::vector<at::Tensor> frames = Frames(x0, x1, times, recursions, bytes);
+  std::vector<at::Tensor> frames = Frames(x0, x1, times, recursions, padding, bytes);
   stream.synchronize();
   return frames;
 }

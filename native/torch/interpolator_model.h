@@ -27,14 +27,15 @@ class InterpolatorModel : public ScriptModel, public FrameRunner {
 
   // FrameRunner: Run below, on the addon's tensors (no copy on the CPU).
   std::vector<Tensor> Run(const Tensor& x0, const Tensor& x1, const std::vector<double>& times, int recursions,
-                          bool bytes, int threads) const override;
+                          RecursionPadding padding, bool bytes, int threads) const override;
 
   // Frames between x0 and x1 (float32 CPU [n, 3, h, w], the same shape), in time order: one per
   // time, or with recursions = k > 0 the 2^k - 1 frames at i / 2^k, each middle one made from its
-  // neighbours at t = 0.5 (cropped and padded again in between, as separate calls would). Clamped to [0, 1]. bytes: uint8 [n, h, w, 3] (round(v * 255)) instead of
-  // float32 [n, 3, h, w]. On the CPU, contiguous. threads: this run's CPU threads. Thread-safe.
+  // neighbours at t = 0.5 (padding: what is fed back between steps, film_interpolator.h). Clamped
+  // to [0, 1]. bytes: uint8 [n, h, w, 3] (round(v * 255)) instead of float32 [n, 3, h, w]. On the
+  // CPU, contiguous. threads: this run's CPU threads. Thread-safe.
   std::vector<at::Tensor> RunAten(const at::Tensor& x0, const at::Tensor& x1, const std::vector<double>& times,
-                                  int recursions, bool bytes, int threads) const;
+                                  int recursions, RecursionPadding padding, bool bytes, int threads) const;
 
  private:
   InterpolatorModel(torch::jit::Module module, std::string path, c10::Device device, InterpolatorInfo info,
@@ -43,10 +44,11 @@ class InterpolatorModel : public ScriptModel, public FrameRunner {
 
   // One forward on padded device tensors: the frame at t, clamped.
   at::Tensor Predict(const at::Tensor& x0, const at::Tensor& x1, double t) const;
+  // inside: 1 over the frame, 0 over the padding (kZeros), or undefined (kPrediction: nothing zeroed).
   void Recurse(const at::Tensor& x0, const at::Tensor& x1, const at::Tensor& inside, int depth,
                const std::function<void(const at::Tensor&)>& emit) const;
   std::vector<at::Tensor> Frames(const at::Tensor& x0, const at::Tensor& x1, const std::vector<double>& times,
-                                 int recursions, bool bytes) const;
+                                 int recursions, RecursionPadding padding, bool bytes) const;
 
   InterpolatorInfo info_;
 };
