@@ -5,7 +5,6 @@
 //   [--batch 1,4] [--threads 1,2] [--torchscript] [--no-bf16] [--no-profile]
 // With bf16 (where oneDNN's ISA has it) film-features also runs with precision: 'bf16', in turn
 // with the rest; a second table breaks the engine's time down by primitive (bench/profile.js).
-const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { parseArgs } = require('node:util');
@@ -14,14 +13,12 @@ const { FeatureExtractor, buildPyramid, defaultModelPath } = require('..');
 const { native } = require('../dist/native');
 const { randomTensor, timeInterleaved, median, gcHook, table, machineLines, fmt } = require('./common');
 const { profile, profileRow, PROFILE_HEADER } = require('./profile');
+const { sh, olderThan, ensureCpp, cppBinary, fmaPeak, fmaFamily } = require('./cpp');
 
 const LEVELS = 7; // the ONNX export has exactly 7 inputs
 const root = path.resolve(__dirname, '..');
 const cache = path.join(__dirname, '.cache');
 const onnxPath = path.join(cache, 'film_extractor.onnx');
-const cppBuild = path.join(cache, 'cpp-build');
-const cppBinary = path.join(cppBuild, 'forward_loop');
-const fmaBinary = path.join(cppBuild, 'fma_peak');
 const NAMED_SIZES = { 256: [256, 256], 512: [512, 512], 720: [720, 1280] };
 
 function options() {
@@ -63,31 +60,12 @@ function options() {
   };
 }
 
-function sh(cmd, args) {
-  const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}):\n${r.stdout}${r.stderr}`);
-  return r.stdout;
-}
-
-const olderThan = (file, source) => !fs.existsSync(file) || fs.statSync(file).mtimeMs < fs.statSync(source).mtimeMs;
-
 /** The ONNX twin of the shipped model, same weights, made by models/export.py. */
 function ensureOnnx() {
   if (!olderThan(onnxPath, defaultModelPath)) return;
   console.error(`exporting ${path.relative(root, onnxPath)} ...`);
   fs.mkdirSync(cache, { recursive: true });
   sh('/usr/bin/python3', ['models/export.py', '--from', defaultModelPath, '--onnx', '--out', onnxPath]);
-}
-
-/** bench/cpp/forward_loop and fma_peak, built once (cmake decides what is stale). */
-function ensureCpp() {
-  const sources = ['forward_loop.cc', 'fma_peak.cc', 'CMakeLists.txt', '../../native/onednn/engine.cc', '../../native/onednn/engine.h', '../../native/onednn/compat.h', '../../native/onednn/winograd.cc', '../../native/onednn/winograd.h', '../../cmake/onednn.cmake']
-    .map((f) => path.join(__dirname, 'cpp', f));
-  const built = [cppBinary, fmaBinary].every((b) => fs.existsSync(b) && !sources.some((s) => olderThan(b, s)));
-  if (built) return;
-  console.error('building bench/cpp (forward_loop, fma_peak) ...');
-  sh('cmake', ['-S', path.join(__dirname, 'cpp'), '-B', cppBuild, '-DCMAKE_BUILD_TYPE=Release']);
-  sh('cmake', ['--build', cppBuild, '--config', 'Release']);
 }
 
 /** The bare C++ loop: { first, ms: [...] } for an engine ('onednn' or 'torchscript'). */
@@ -97,17 +75,6 @@ function cppLoop(engine, threads, [n, , h, w], runs) {
 }
 
 const BF16_ISAS = /^avx512_core_(bf16|amx|fp16|amx_fp16)$/;
-
-const fmaFamily = (isa) => (/^avx512/.test(isa) ? 'avx512' : 'avx2');
-
-/**
- * fp32 FMA peak for oneDNN's ISA family (bench/cpp/fma_peak: best of 5 short rounds): { gflops } of
- * all threads in wall time, and { perCpuSecond } GFLOP per second of CPU time a thread got.
- */
-function fmaPeak(isa, threads) {
-  const out = JSON.parse(sh(fmaBinary, [fmaFamily(isa), String(threads)]).trim());
-  return { gflops: out.gflops, perCpuSecond: out.gflops_per_cpu_second };
-}
 
 async function timeOnce(fn) {
   const start = process.hrtime.bigint();

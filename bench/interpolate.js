@@ -16,6 +16,8 @@ const readline = require('node:readline');
 const { Interpolator } = require('..');
 const { native } = require('../dist/native');
 const { randomTensor, median, gcHook, table, machineLines, fmt, now, cliOptions } = require('./common');
+const { ensureCpp, fmaPeak } = require('./cpp');
+const { readModelFile } = require('../dist/model-file');
 
 const root = path.resolve(__dirname, '..');
 
@@ -70,6 +72,41 @@ function startPython(o, model, rank) {
     },
     close: () => child.stdin.end(),
   };
+}
+
+/**
+ * GFLOP of one frame's convolutions counted as direct ones (2 per multiply-add; the fusion's 2x2 on
+ * the nearest x2 as a 2x2 at the finer level, as torch's FlopCounterMode counts it), for a file in
+ * the PyTorch port's layout at padded size w x h; null for other files.
+ */
+async function filmGflop(model, w, h) {
+  const file = await readModelFile(model);
+  const levels = Number(file.attributes?.pyramid_levels ?? 7);
+  const pixels = (m) => (h >> m) * (w >> m);
+  const shapes = new Map([...file.tensors].map(([name, t]) => [name, t.shape]));
+  const macs = (name) => { const [o, i, kh, kw] = shapes.get(name); return o * i * kh * kw; };
+  let flow = 0;
+  while (shapes.has(`predict_flow._predictors.${flow}._convs.0.0.weight`)) flow++;
+  let fusion = 0;
+  while (shapes.has(`fuse.convs.${fusion}.0.0.weight`)) fusion++;
+  if (!shapes.has('predict_flow._predictor._convs.0.0.weight') || fusion === 0) return null;
+  let total = 0;
+  for (const [name] of shapes) {
+    if (!name.endsWith('.weight')) continue;
+    let m;
+    if ((m = /^extract\.extract_sublevels\.convs\.(\d+)\./.exec(name))) {
+      for (let level = Number(m[1]); level < levels; level++) total += 2 * macs(name) * pixels(level); // both frames
+    } else if ((m = /^predict_flow\._predictors\.(\d+)\./.exec(name))) {
+      total += 2 * macs(name) * pixels(flow - 1 - Number(m[1])); // both directions
+    } else if (name.startsWith('predict_flow._predictor.')) {
+      for (let level = flow; level < levels; level++) total += 2 * macs(name) * pixels(level);
+    } else if ((m = /^fuse\.convs\.(\d+)\./.exec(name))) {
+      total += macs(name) * pixels(fusion - 1 - Number(m[1]));
+    } else if (name === 'fuse.output_conv.weight') {
+      total += macs(name) * pixels(0);
+    }
+  }
+  return (2 * total) / 1e9;
 }
 
 async function main() {
@@ -145,6 +182,18 @@ async function bench(o, model, label) {
     rows.push(row('interpolate(..., { recursions: 2 }) per frame', median(ms.recursion) / 3));
   }
   rows.push(row('Python torch, same file: forward + clamp only', py));
+  // the engine's rate against the machine's FMA peak (bench/cpp/fma_peak, same threads, after the runs)
+  const pw = Math.ceil(w / 64) * 64, ph = Math.ceil(h / 64) * 64;
+  const gflop = await filmGflop(model, pw, ph);
+  let rate = null;
+  if (gflop !== null) {
+    ensureCpp();
+    const peak = fmaPeak(isa().includes('avx512f') ? 'avx512_core' : 'avx2', o.threads);
+    const perSecond = gflop / (median(ms.tensor) / 1000);
+    rate = `${fmt(gflop, 0)} GFLOP a frame (direct convolutions) / ${fmt(median(ms.tensor) / 1000, 2)} s = ` +
+      `${fmt(perSecond, 0)} GFLOP/s; FMA peak (bench/cpp/fma_peak, ${o.threads} threads) ${fmt(peak.gflops, 0)} GFLOP/s: ` +
+      `${fmt((100 * perSecond) / peak.gflops, 0)}% (Winograd does 2.25x fewer multiplications in most 3x3 layers)`;
+  }
   console.log(machineLines([`ISA: ${isa()}`, `${native().build} build, libtorch ${native().torchVersion ?? 'none'}`,
     `model: ${label} (${film.info.dtype}, engine ${film.info.engine}, optimized at load: ${film.info.optimized}); ` +
       `frames ${w}x${h} (padded to ${Math.ceil(w / 64) * 64}x${Math.ceil(h / 64) * 64}); ${o.threads} threads; ` +
@@ -152,6 +201,7 @@ async function bench(o, model, label) {
   console.log();
   console.log(table(['call', 'ms per frame', 'vs Python'], rows));
   if (diff !== null) console.log(`\nmax |engine - torchscript| over the frame: ${diff.toExponential(2)}`);
+  if (rate) console.log(`\n${rate}`);
   console.log(`\nall runs (ms): ${JSON.stringify(Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, v.map((x) => Math.round(x))])))}`);
 }
 
