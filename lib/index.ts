@@ -4,7 +4,7 @@ export { FeatureExtractor, defaultModelPath } from './feature-extractor';
 export { buildPyramid, padToMultiple, cropLevel } from './pyramid';
 export { imageToTensor } from './image';
 export { Interpolator } from './interpolator';
-export type { InterpolateOptions, InterpolatorInfo, Frames, Interpolated } from './interpolator';
+export type { InterpolateOptions, InterpolatorInfo, Frames, Interpolated, RecursionPadding } from './interpolator';
 export type { Tensor4, TensorNHWC, Layout, RgbImage, RawImage, ImageInput, Device, LoadOptions, InterpolatorLoadOptions, Precision, ExtractOptions, ModelInfo, CropBox, Counters, CacheOptions, CacheStats } from './types';
 export type { FilmErrorCode } from './errors';
 

@@ -8,9 +8,17 @@ import { checkDeviceBuilt, checkEngine, checkLoad } from './load-checks';
 import { readImage } from './image-input';
 import { checkSignal, runFlags, settle } from './run-control';
 import { readModelFile, toFloat32 } from './model-file';
-import { addonBuild, native, RUN_BYTES, type NativeInput, type NativeInterpolator } from './native';
+import { addonBuild, native, RUN_BYTES, RUN_RECURSION_PREDICTION, type NativeInput, type NativeInterpolator } from './native';
 import type { ImageInput, InterpolatorLoadOptions, RawImage, RgbImage, Tensor4 } from './types';
-import { checkInteger, isPlainObject, outOfRange, rangeError, readOptions, typeError } from './validate';
+import { checkChoice, checkInteger, isPlainObject, outOfRange, rangeError, readOptions, typeError } from './validate';
+
+/**
+ * What a recursion feeds back between its steps, where the frames are padded (sides not multiples
+ * of 64): 'zeros', the middle frame with its padding set to zeros again (each step a whole
+ * pad-predict-crop call, as Google's FILM does), or 'prediction', the padded prediction as it is,
+ * clamped to [0, 1] (as the PyTorch port's inference.py does).
+ */
+export type RecursionPadding = 'zeros' | 'prediction';
 
 export interface InterpolateOptions {
   /** Where between a (0) and b (1): one time, or a list of times (then one frame per time). Default 0.5. */
@@ -21,6 +29,14 @@ export interface InterpolateOptions {
    * trained on mid-frames only. Cannot be combined with time.
    */
   recursions?: number;
+  /**
+   * With recursions only: what each step feeds back where the frames are padded to a multiple of
+   * 64. 'zeros' (default): the middle frame cropped, its padding zeros again, as Google's FILM does;
+   * 'prediction': the padded prediction as it is (clamped), as the PyTorch port's inference.py does,
+   * to reproduce its frames. The same frames either way where no padding is needed, and for the
+   * middle frame.
+   */
+  recursionPadding?: RecursionPadding;
   /** Aborts the call: a queued run rejects at once with an AbortError; a running one is discarded. */
   signal?: AbortSignal;
 }
@@ -56,7 +72,8 @@ const NO_INTERPOLATOR = 'Interpolator.load needs the path of a whole FILM interp
 const LOAD_OPTIONS = ['device', 'threads', 'half', 'engine'] as const;
 /** The parts of a whole FILM the fused engine runs (onednn/film_net.h); other tensors stay behind. */
 const FILM_NET_PARTS = /^(extract|predict_flow|fuse)\./;
-const INTERPOLATE_OPTIONS = ['time', 'recursions', 'signal'] as const;
+const INTERPOLATE_OPTIONS = ['time', 'recursions', 'recursionPadding', 'signal'] as const;
+const RECURSION_PADDINGS: readonly RecursionPadding[] = ['zeros', 'prediction'];
 const MAX_RECURSIONS = 10;
 
 type Form = 'tensor' | 'rgb' | 'sharp';
@@ -165,13 +182,15 @@ export class Interpolator {
    * array of 8-bit images, or a Tensor4 with n > 1, is a batch of pairs. With a list of times or
    * with recursions: an array of such frames, in time order. Frames are padded to a multiple of 64
    * for the model and cropped back; values are clamped to [0, 1] (8-bit forms: round(v * 255)).
+   * options.recursionPadding says what a recursion feeds back between steps: 'zeros' (default, as
+   * Google's FILM) or 'prediction' (the padded prediction, as the PyTorch port's inference.py).
    * Outputs are zero-copy views of the result tensors. When the file's own TorchScript code fails,
    * the error (ERR_FILM_RUNTIME) names the file and the likely cause in one line; err.cause holds
    * the whole TorchScript trace.
    */
   interpolate<T extends Frames>(a: T, b: Frames, options?: { time?: number; signal?: AbortSignal }): Promise<Interpolated<T>>;
   interpolate<T extends Frames>(a: T, b: Frames, options: { time: number[]; signal?: AbortSignal } |
-    { recursions: number; signal?: AbortSignal }): Promise<Interpolated<T>[]>;
+    { recursions: number; recursionPadding?: RecursionPadding; signal?: AbortSignal }): Promise<Interpolated<T>[]>;
   interpolate(a: Frames, b: Frames, options?: InterpolateOptions): Promise<unknown> {
     return withCallerStack(async () => {
       const handle = this.#live();
@@ -186,10 +205,15 @@ export class Interpolator {
       if (opts.time !== undefined && opts.recursions !== undefined) {
         throw withCode(new TypeError('options.time and options.recursions cannot be combined'), 'ERR_INVALID_ARG_VALUE');
       }
+      if (opts.recursionPadding !== undefined && opts.recursions === undefined) {
+        throw withCode(new TypeError('options.recursionPadding applies only with options.recursions'), 'ERR_INVALID_ARG_VALUE');
+      }
       let times: number[] = [];
       let recursions = 0;
+      let padding: RecursionPadding = 'zeros';
       if (opts.recursions !== undefined) {
         recursions = checkInteger(opts.recursions, 'options.recursions', 1, MAX_RECURSIONS);
+        padding = checkChoice(opts.recursionPadding, 'options.recursionPadding', RECURSION_PADDINGS, 'zeros');
       } else if (Array.isArray(opts.time)) {
         if (opts.time.length === 0) throw outOfRange('Expected at least one time in options.time');
         times = Array.from(opts.time as unknown[], (t, i) => checkTime(t, `options.time[${i}]`));
@@ -198,7 +222,8 @@ export class Interpolator {
       }
       const signal = checkSignal(opts.signal, 'options.signal');
       const threads = this.device === 'cpu' ? this.#threads : 1;
-      const flags = runFlags() | (first.form === 'tensor' ? 0 : RUN_BYTES);
+      const flags = runFlags() | (first.form === 'tensor' ? 0 : RUN_BYTES) |
+        (padding === 'prediction' ? RUN_RECURSION_PREDICTION : 0);
       const frames = await settle(handle.run(first.inputs, second.inputs, times, recursions, threads, flags), signal);
       const shaped = frames.map((frame) => inForm(frame, first));
       return recursions > 0 || Array.isArray(opts.time) ? shaped : shaped[0];

@@ -81,6 +81,12 @@ export interface NativeExtractor {
 
 /** run() flag of the interpolator: frames as 8-bit interleaved RGB [n, h, w, 3] */
 export const RUN_BYTES = 4;
+/**
+ * run() flag of the interpolator (recursions > 0 only): each step feeds back the padded, clamped
+ * prediction as it is (InterpolateOptions.recursionPadding 'prediction') instead of the frame with
+ * its padding set to zeros again ('zeros').
+ */
+export const RUN_RECURSION_PREDICTION = 32;
 
 export interface NativeInterpolator {
   /** null once disposed */
@@ -88,7 +94,8 @@ export interface NativeInterpolator {
   readonly info: InterpolatorInfo | null;
   /**
    * Copies the inputs (each list stacked into one batch), then runs on the addon's executor: one
-   * frame per time, or with recursions = k > 0 the 2^k - 1 frames at i / 2^k.
+   * frame per time, or with recursions = k > 0 the 2^k - 1 frames at i / 2^k. flags: RUN_COPY_OUTPUTS,
+   * RUN_BYTES, RUN_RECURSION_PREDICTION.
    */
   run(a: NativeInput[], b: NativeInput[], times: number[], recursions: number, threads?: number,
     flags?: number): NativeJob<{ data: Float32Array | Uint8Array; shape: number[] }[]>;

@@ -13,6 +13,9 @@ namespace {
 
 // run() flag of the interpolator's own (bound_model.h has the shared ones)
 constexpr uint32_t kBytes = 4;  // frames as uint8 [n, h, w, 3] instead of float32 [n, 3, h, w]
+// recursion feeds back the padded prediction as it is (RecursionPadding::kPrediction, the port's
+// inference.py) instead of the frame padded with zeros again (kZeros, Google's FILM)
+constexpr uint32_t kRecursionPrediction = 32;
 
 class RunTask : public Task {
  public:
@@ -31,7 +34,8 @@ class RunTask : public Task {
     std::shared_ptr<FilmInterpolator> model = slot_->Get();
     if (!model) throw UserError(ErrorKind::kError, Interpolator::kDisposed, code::kDisposed);
     const Tensor x0 = Stack(&a_), x1 = Stack(&b_);
-    frames_ = model->Run(x0, x1, times_, recursions_, flags_ & kBytes, threads);
+    const RecursionPadding padding = flags_ & kRecursionPrediction ? RecursionPadding::kPrediction : RecursionPadding::kZeros;
+    frames_ = model->Run(x0, x1, times_, recursions_, padding, flags_ & kBytes, threads);
   }
 
   Napi::Value Result(Napi::Env env) override {
@@ -125,6 +129,8 @@ Napi::Value Interpolator::Run(const Napi::CallbackInfo& info) {
     FILM_RANGE_ERROR_IF(recursions == 0 && times.empty(), "Expected at least one time, or recursions > 0");
     const int want = WantThreads(*model, OptionalNumber(info, 4, 0));
     const uint32_t flags = static_cast<uint32_t>(OptionalNumber(info, 5, 0));
+    FILM_RANGE_ERROR_IF((flags & kRecursionPrediction) && recursions == 0,
+                        "The recursion padding flag takes recursions > 0");
     model.reset();
     return Submit(env, std::make_shared<RunTask>(env, slot_, std::move(a), std::move(b), std::move(times),
                                                  static_cast<int>(recursions), want, flags));

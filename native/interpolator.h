@@ -22,6 +22,7 @@ class Interpolator : public BoundModel<Interpolator, FilmInterpolator> {
 
   // run(a: input[], b: input[], times: number[], recursions, threads, flags) -> {promise, cancel()}
   // a[i], b[i]: {data, shape} as the extractor reads them; the lists are stacked into one batch.
+  // flags: bound_model.h's, 4 (8-bit frames), 32 (recursion feeds back the padded prediction).
   Napi::Value Run(const Napi::CallbackInfo& info);
 };
 

@@ -65,7 +65,8 @@ describe('Interpolator', function () {
       });
     }
 
-    it("takes only its own options: precision, batchWindowMs and maxBatch are the extractor's (types and run time)", async () => {
+    it("takes only its own options: precision, batchWindowMs and maxBatch are the extractor's (types and run time); " +
+      'recursionPadding only with recursions (types)', async () => {
       for (const option of [{ precision: 'bf16' }, { batchWindowMs: 2 }, { maxBatch: 4 }]) {
         await assert.rejects(Interpolator.load(models.tinyFilm, { device: 'cpu', ...option }),
           { code: 'ERR_INVALID_ARG_VALUE', message: new RegExp(`Unknown option options\\.${Object.keys(option)[0]}`) });
@@ -75,8 +76,8 @@ describe('Interpolator', function () {
       const r = spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(__dirname, 'types', 'interpolator-bad.json')],
         { encoding: 'utf8' });
       assert.notEqual(r.status, 0);
-      for (const line of [6, 7, 8]) assert.match(r.stdout, new RegExp(`interpolator-bad\\.ts\\(${line},`), `line ${line} must not compile`);
-      assert.equal((r.stdout.match(/error TS/g) ?? []).length, 3, r.stdout);
+      for (const line of [6, 7, 8, 11, 12]) assert.match(r.stdout, new RegExp(`interpolator-bad\\.ts\\(${line},`), `line ${line} must not compile`);
+      assert.equal((r.stdout.match(/error TS/g) ?? []).length, 5, r.stdout);
     });
 
     it("leaves cuDNN's benchmark mode as setCudnnBenchmark() set it", async () => {

@@ -86,6 +86,33 @@ describe('CLI: interpolate and slowmo', function () {
       assert.deepEqual(fs.readdirSync(out).sort(), ['t0.25.png', 't0.5.png', 't0.75.png']);
     });
 
+    it("--recursion-padding zeros|prediction: the API's recursionPadding (53x41 is padded to 64x64)", async () => {
+      const film = await Interpolator.load(models.tinyFilm, { device: 'cpu' });
+      const written = {};
+      try {
+        const [ra, rb] = await Promise.all([a, b].map((f) => sharp(f).raw().toBuffer({ resolveWithObject: true })));
+        for (const padding of ['zeros', 'prediction']) {
+          const out = path.join(tmp, `rec-${padding}`);
+          const r = await run(['interpolate', a, b, '--model', models.tinyFilm, '--device', 'cpu', '--recursions', '2',
+            '--recursion-padding', padding, '--out', out]);
+          assert.equal(r.status, 0, r.stderr);
+          const frames = await film.interpolate(ra, rb, { recursions: 2, recursionPadding: padding });
+          written[padding] = [];
+          for (const [i, name] of ['t0.25.png', 't0.5.png', 't0.75.png'].entries()) {
+            const png = await sharp(path.join(out, name)).raw().toBuffer();
+            assert.ok(png.equals(frames[i].data), `${padding} ${name} differs from interpolate()`);
+            written[padding].push(png);
+          }
+        }
+        // the default is 'zeros'; 'prediction' gives other quarter frames
+        const plain = await sharp(path.join(tmp, 'rec', 't0.25.png')).raw().toBuffer();
+        assert.ok(plain.equals(written.zeros[0]), "--recursions alone is --recursion-padding zeros");
+        assert.ok(!written.zeros[0].equals(written.prediction[0]), 'the quarter frame is the same with either padding');
+      } finally {
+        film.dispose();
+      }
+    });
+
     it('replaces only PNGs it wrote: a user\'s t0.5.png, a folder or a link in the way is left alone and the run fails', async () => {
       const out = path.join(tmp, 'mixed');
       fs.mkdirSync(out);
@@ -130,6 +157,15 @@ describe('CLI: interpolate and slowmo', function () {
       r = await run(['interpolate', a, b]);
       assert.equal(r.status, 2);
       assert.match(r.stderr, /--model/);
+      r = await run(['interpolate', a, b, '--model', models.tinyFilm, '--recursions', '2', '--recursion-padding', 'reflect']);
+      assert.equal(r.status, 2);
+      assert.match(r.stderr, /--recursion-padding.*'reflect'.*is not 'zeros' or 'prediction'/);
+      for (const more of [[], ['--times', '0.5']]) {
+        r = await run(['interpolate', a, b, '--model', models.tinyFilm, '--recursion-padding', 'prediction', ...more, '--out', path.join(tmp, 'z')]);
+        assert.equal(r.status, 2);
+        assert.match(r.stderr, /^error: --recursion-padding applies only with --recursions$/m);
+      }
+      assert.equal(fs.existsSync(path.join(tmp, 'z')), false);
       r = await run(['interpolate', a, b, '--model', models.same, '--out', path.join(tmp, 'y')]);
       assert.equal(r.status, 1);
       assert.match(r.stderr, /not a whole FILM interpolator/);
@@ -149,11 +185,12 @@ describe('CLI: interpolate and slowmo', function () {
       assert.equal(r.status, 0, String(r.stderr));
     });
 
-    for (const factor of [2, 4]) {
-      it(`--factor ${factor}: (n - 1) * ${factor} + 1 frames at the input's rate; source frames kept, in-betweens from the API`, async () => {
-        const out = path.join(tmp, `slow${factor}.mp4`);
+    for (const [factor, recursionPadding] of [[2], [4], [4, 'prediction']]) {
+      const flag = recursionPadding ? ` --recursion-padding ${recursionPadding}` : '';
+      it(`--factor ${factor}${flag}: (n - 1) * ${factor} + 1 frames at the input's rate; source frames kept, in-betweens from the API`, async () => {
+        const out = path.join(tmp, `slow${factor}${recursionPadding ?? ''}.mp4`);
         const r = await run(['slowmo', video, '--factor', String(factor), '--model', models.tinyFilm, '--device', 'cpu',
-          '--crf', '0', '--out', out]);
+          '--crf', '0', ...(recursionPadding ? ['--recursion-padding', recursionPadding] : []), '--out', out]);
         assert.equal(r.status, 0, r.stderr);
         assert.match(r.stderr, /pair 2\/2/); // progress
         const s = ffprobe(out);
@@ -167,14 +204,15 @@ describe('CLI: interpolate and slowmo', function () {
         try {
           const info = { width: W, height: H, channels: 3 };
           for (let i = 0; i + 1 < source.length; i++) {
-            const between = await film.interpolate({ data: source[i], info }, { data: source[i + 1], info }, { recursions: Math.log2(factor) });
+            const between = await film.interpolate({ data: source[i], info }, { data: source[i + 1], info },
+              { recursions: Math.log2(factor), recursionPadding });
             expected.push(source[i], ...between.map((f) => f.data));
           }
           expected.push(source[source.length - 1]);
         } finally {
           film.dispose();
         }
-        const reference = path.join(tmp, `expected${factor}.mp4`);
+        const reference = path.join(tmp, `expected${factor}${recursionPadding ?? ''}.mp4`);
         const enc = spawnSync('ffmpeg', ['-v', 'error', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${W}x${H}`, '-framerate', '10',
           '-i', 'pipe:0', '-c:v', 'libx264', '-crf', '0', '-pix_fmt', 'yuv420p', '-y', reference], { input: Buffer.concat(expected) });
         assert.equal(enc.status, 0, String(enc.stderr));
@@ -182,6 +220,10 @@ describe('CLI: interpolate and slowmo', function () {
         const got = decode(out, W, H);
         assert.equal(got.length, want.length);
         got.forEach((frame, i) => assert.ok(frame.equals(want[i]), `frame ${i} differs from the API's (mean |diff| ${meanAbs(frame, want[i])})`));
+        if (recursionPadding) { // the flag reached interpolate(): other in-betweens than the default's video (the test above)
+          const plain = decode(path.join(tmp, `slow${factor}.mp4`), W, H);
+          assert.ok(got.some((frame, i) => !frame.equals(plain[i])), `every frame equals --factor ${factor}'s without the flag`);
+        }
       });
     }
 
@@ -249,10 +291,13 @@ describe('CLI: interpolate and slowmo', function () {
       }
     });
 
-    it('bad usage exits 2: --factor 3, no --out', async () => {
+    it('bad usage exits 2: --factor 3, --recursion-padding reflect, no --out', async () => {
       let r = await run(['slowmo', video, '--model', models.tinyFilm, '--factor', '3', '--out', path.join(tmp, 'x.mp4')]);
       assert.equal(r.status, 2);
       assert.match(r.stderr, /2, 4 or 8/);
+      r = await run(['slowmo', video, '--model', models.tinyFilm, '--recursion-padding', 'reflect', '--out', path.join(tmp, 'x.mp4')]);
+      assert.equal(r.status, 2);
+      assert.match(r.stderr, /is not 'zeros' or 'prediction'/);
       r = await run(['slowmo', video, '--model', models.tinyFilm]);
       assert.equal(r.status, 2);
     });

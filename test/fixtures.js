@@ -151,6 +151,11 @@ const interpolateCases = [
   // our own whole FILM (export.py --interpolator), narrow: odd size, a batch of two, recursion
   { name: 'exported-rec2-b2-75x93', model: models.exported, batch: 2, height: 75, width: 93, seed: 29, recursions: 2 },
   { name: 'exported-133x70', model: models.exported, batch: 1, height: 133, width: 70, seed: 30, times: [0.2, 0.5] },
+  // recursionPadding 'prediction': the padded prediction fed back, as the PyTorch port's inference.py
+  // does (the 75x93 pairs are those of 'exported-rec2-b2-75x93'); 8-bit pixels at 133x70
+  { name: 'exported-rec2-b2-75x93-prediction', model: models.exported, batch: 2, height: 75, width: 93, seed: 29, recursions: 2, recursionPadding: 'prediction' },
+  { name: 'exported-rec2-bytes-133x70-prediction', model: models.exported, batch: 1, height: 133, width: 70, seed: 31, bytes: true, recursions: 2, recursionPadding: 'prediction' },
+  { name: 'tiny-rec3-61x64-prediction', model: models.tinyFilm, batch: 1, height: 61, width: 64, seed: 24, recursions: 3, recursionPadding: 'prediction' },
   { name: 'tinyFp16-64x96', model: models.tinyFilmFp16, batch: 1, height: 64, width: 96, seed: 25, times: [0.3] },
   // the simpler fixture interpolator the extractor tests load
   { name: 'interpolator-45x45', model: models.interpolator, batch: 1, height: 45, width: 45, seed: 26, times: [0.5] },

@@ -2,12 +2,14 @@
 """Reference for the interpolation tests: the same TorchScript file, run by Python's torch, with
 FILM's own recipe around it (zero padding to a multiple of 64 split evenly, top/left the smaller
 half; batch_dt of shape [N, 1], or [N, 1, 1, 1] where the case says "dtRank": 4; predictions clamped to [0, 1]; crop back; in-betweens by
-recursion at t = 0.5, each step a whole pad-predict-crop call, as FILM's recursive generator does).
+recursion at t = 0.5, each step a whole pad-predict-crop call, as FILM's recursive generator does;
+or, where the case says "recursionPadding": "prediction", the scheme of the PyTorch port's
+inference.py, written here: pad once, predict, clamp, and feed the padded prediction back as it is).
 Writes inputs and frames as raw little-endian files plus interpolate.json, which the mocha tests read.
 
 usage: reference_interpolate.py OUT_DIR CASES_JSON
 CASES_JSON: [{"name", "model", "batch", "height", "width", "seed", "bytes", "dtRank",
-              "times": [t, ...] or "recursions": k}, ...]
+              "times": [t, ...] or "recursions": k, "recursionPadding": "zeros" or "prediction"}, ...]
 """
 import torch
 
@@ -45,6 +47,15 @@ def recursive(model, a, b, box, depth, rank):
     return recursive(model, a, mid, box, depth - 1, rank) + [mid] + recursive(model, mid, b, box, depth - 1, rank)
 
 
+def recursive_prediction(model, a, b, depth, rank):
+    """The same frames by the PyTorch port's inference.py's scheme: the inputs are padded once and
+    each clamped prediction is fed back as it is, padding and all (nothing cropped in between)."""
+    if depth == 0:
+        return []
+    mid = predict(model, a, b, 0.5, rank)
+    return recursive_prediction(model, a, mid, depth - 1, rank) + [mid] + recursive_prediction(model, mid, b, depth - 1, rank)
+
+
 def main():
     out_dir, cases = read_cases()
     manifest = []
@@ -67,7 +78,9 @@ def main():
         (x0, box), (x1, _) = pad(inputs[0]), pad(inputs[1])
         rank = case.get('dtRank', 2)
         with torch.no_grad():
-            if 'recursions' in case:
+            if 'recursions' in case and case.get('recursionPadding', 'zeros') == 'prediction':
+                frames = recursive_prediction(model, x0, x1, case['recursions'], rank)
+            elif 'recursions' in case:
                 frames = recursive(model, x0, x1, box, case['recursions'], rank)
             else:
                 frames = [predict(model, x0, x1, t, rank) for t in case['times']]

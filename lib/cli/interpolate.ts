@@ -11,7 +11,7 @@ import { writeOwnFile } from '../batch/write';
 import { decodeImage } from '../batch/frames';
 import { ffmpegCommand, videoFrames } from '../batch/video';
 import { undecodableImage } from '../decode-error';
-import { Interpolator } from '../interpolator';
+import { Interpolator, type RecursionPadding } from '../interpolator';
 import type { Device, Engine, RawImage } from '../types';
 import type { Register } from './main';
 import { loadModel } from './model';
@@ -24,6 +24,7 @@ interface Common {
   device: Device;
   threads: number;
   verbose: boolean;
+  recursionPadding?: RecursionPadding;
 }
 
 const ms = (t: number): string => `${(performance.now() - t).toFixed(0)} ms`;
@@ -42,6 +43,11 @@ function times(value: string): number[] {
 function engineFlag(value: string): Engine {
   if (!['auto', 'onednn', 'torchscript'].includes(value)) throw new InvalidArgumentError("is not 'auto', 'onednn' or 'torchscript'");
   return value as Engine;
+}
+
+function recursionPaddingFlag(value: string): RecursionPadding {
+  if (value !== 'zeros' && value !== 'prediction') throw new InvalidArgumentError("is not 'zeros' or 'prediction'");
+  return value;
 }
 
 function factor(value: string): number {
@@ -67,6 +73,10 @@ async function interpolateCommand(a: string, b: string, flags: InterpolateFlags)
     console.error('error: --times and --recursions cannot be combined');
     return 2;
   }
+  if (flags.recursionPadding && !flags.recursions) {
+    console.error('error: --recursion-padding applies only with --recursions');
+    return 2;
+  }
   // One at a time: libvips's error buffer is shared, and two failing decodes blur each other's detail.
   const frames: RawImage[] = [];
   for (const [file, role] of [[a, 'the first input'], [b, 'the second input']]) {
@@ -89,7 +99,8 @@ async function interpolateCommand(a: string, b: string, flags: InterpolateFlags)
     const k = flags.recursions;
     const ts = k ? Array.from({ length: 2 ** k - 1 }, (_, i) => (i + 1) / 2 ** k) : (flags.times ?? [0.5]);
     const t = performance.now();
-    const out = k ? await film.interpolate(fa, fb, { recursions: k }) : await film.interpolate(fa, fb, { time: ts });
+    const out = k ? await film.interpolate(fa, fb, { recursions: k, recursionPadding: flags.recursionPadding })
+      : await film.interpolate(fa, fb, { time: ts });
     console.log(`${out.length} frame(s) of ${fa.info.width}x${fa.info.height} in ${ms(t)}`);
     await fs.mkdir(flags.out, { recursive: true });
     let failed = 0;
@@ -195,7 +206,8 @@ async function slowmoCommand(input: string, flags: SlowmoFlags): Promise<number>
             throw new Error(`frame size changed from ${previous.info.width}x${previous.info.height} to ` +
               `${current.info.width}x${current.info.height} after ${pairs + 1} frames; slowmo needs one size`);
           }
-          const between = await film.interpolate(previous, current, { recursions, signal: controller.signal });
+          const between = await film.interpolate(previous, current,
+            { recursions, recursionPadding: flags.recursionPadding, signal: controller.signal });
           await write(previous);
           for (const f of between) await write(f);
           written += between.length + 1;
@@ -236,6 +248,10 @@ function common(cmd: Command): Command {
     .option('--verbose', "on failure, also print its cause in full (a model's TorchScript trace)", false);
 }
 
+const RECURSION_PADDING_HELP = "what each recursion step feeds back where frames are padded to a multiple of 64 " +
+  "(sides not multiples of 64): 'zeros' (default: the middle frame cropped and padded with zeros again, as Google's " +
+  "FILM does) or 'prediction' (the padded prediction as it is, clamped, as the PyTorch port's inference.py does)";
+
 export const registerInterpolate: Register = (program, setExitCode) => {
   common(program.command('interpolate')
     .description('Writes in-between frames of two images of one size as PNGs: <out>/t<time>.png')
@@ -243,6 +259,7 @@ export const registerInterpolate: Register = (program, setExitCode) => {
     .argument('<b>', 'the second image (time 1)'))
     .option('--times <list>', 'times between 0 and 1, e.g. 0.25,0.5,0.75 (default 0.5)', times)
     .option('--recursions <k>', 'instead of --times: 2^k - 1 frames at i/2^k by recursion at t = 0.5', integer(1, 10))
+    .option('--recursion-padding <how>', RECURSION_PADDING_HELP, recursionPaddingFlag)
     .option('--out <dir>', 'output folder', 'film-frames')
     .addHelpText('after', '\nA t<time>.png already there is replaced only when film-features wrote it (its PNG "Software" text says so).\n' +
       'Exit status: 0 when every frame was written; 1 when an image or the model could not be read, or a file\n' +
@@ -256,6 +273,7 @@ export const registerInterpolate: Register = (program, setExitCode) => {
     .requiredOption('--out <file>', 'the video to write (.mp4, .mkv, ...); written under a temporary name, then renamed; ' +
       'an existing file is replaced only when slowmo wrote it (its comment tag says film-features)')
     .option('--factor <n>', '2, 4 or 8', factor, 2)
+    .option('--recursion-padding <how>', RECURSION_PADDING_HELP, recursionPaddingFlag)
     .option('--fps <n>', "output frame rate (default: the input's, which slows the motion down by factor)", integer(1, 1000))
     .option('--max-side <n>', 'scale frames whose longer side is larger down to this first (0: never)', integer(0, 1 << 20), 0)
     .option('--crf <n>', 'H.264 quality, 0 (lossless) to 51', integer(0, 51), 18)
