@@ -100,7 +100,7 @@ class BlockCache {
         size = it->second;
         if (size >= kMinCached && cached_ + size <= cap_) {
           FILM_POISON(data, size);
-          free_.emplace(size, data);
+          free_.emplace(size, Cached{data, ++stamp_});
           cached_ += size;
           high_ = std::max(high_, cached_);
           return;
@@ -138,21 +138,28 @@ class BlockCache {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       if (set_cap) cap_ = keep;
-      while (cached_ > keep && !free_.empty()) drop.push_back(PopLargest());
+      while (cached_ > keep && !free_.empty()) drop.push_back(Pop(std::prev(free_.end())));
     }
     return FreeAll(drop);
   }
 
-  // A new block of `size` is about to be made: frees cached blocks, largest first, until that many
-  // bytes are freed or none are cached. Blocks of sizes no longer asked for go back instead of
-  // adding to what a run of new sizes holds (a 1080p interpolation held 10.8 GiB, not 6.8).
+  // A new block of `size` is about to be made: frees cached blocks, the most recently freed first,
+  // until that many bytes are freed or none are cached, so that a run of new sizes does not hold
+  // the old ones beside it (a 1080p interpolation held 10.8 GiB, not 6.8). Most recent first: a
+  // run that repeats asks for each block again about one run after it asked before, so the block
+  // asked for last is the one needed last (Belady's choice for a loop), and the blocks a repeated
+  // run takes early stay.
   void MakeRoom(size_t size) {
     std::vector<std::pair<char*, size_t>> drop;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       size_t freed = 0;
       while (freed < size && !free_.empty()) {
-        drop.push_back(PopLargest());
+        auto newest = free_.begin();
+        for (auto it = free_.begin(); it != free_.end(); ++it) {
+          if (it->second.stamp > newest->second.stamp) newest = it;
+        }
+        drop.push_back(Pop(newest));
         freed += drop.back().second;
       }
     }
@@ -171,18 +178,22 @@ class BlockCache {
     const auto range = free_.equal_range(size);
     if (range.first == range.second) return nullptr;
     const auto it = std::prev(range.second);
-    char* data = it->second;
+    char* data = it->second.data;
     free_.erase(it);
     cached_ -= size;
     return data;  // still in live_: it stayed ours while cached
   }
 
-  // Under the lock: the largest cached block, out of the cache and of live_.
-  std::pair<char*, size_t> PopLargest() {
-    auto last = std::prev(free_.end());
-    const std::pair<char*, size_t> block{last->second, last->first};
-    cached_ -= last->first;
-    free_.erase(last);
+  struct Cached {
+    char* data;
+    uint64_t stamp;  // when it was freed: a count of frees into the cache
+  };
+
+  // Under the lock: a cached block, out of the cache and of live_.
+  std::pair<char*, size_t> Pop(std::multimap<size_t, Cached>::iterator it) {
+    const std::pair<char*, size_t> block{it->second.data, it->first};
+    cached_ -= it->first;
+    free_.erase(it);
     live_.erase(block.first);
     return block;
   }
@@ -202,7 +213,8 @@ class BlockCache {
   std::atomic<ForeignDeleter> foreign_deleter_{nullptr};
   mutable std::mutex mutex_;
   std::unordered_map<void*, size_t> live_;   // every block made and not yet freed
-  std::multimap<size_t, char*> free_;        // the cached ones, by size class
+  std::multimap<size_t, Cached> free_;       // the cached ones, by size class
+  uint64_t stamp_ = 0;
   size_t cached_ = 0;
   size_t high_ = 0;
 };

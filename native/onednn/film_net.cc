@@ -363,30 +363,36 @@ struct BandTimes {
 // y of batch item `item` (w pixels of the first layer's channels, dense) for each of the slab's rows;
 // then the convolutions; then emit(item, y0, y1, out) takes output rows [y0, y1) (at most 2, y0 even)
 // of the rows the slab gives, dense at out. fill and emit run on OpenMP threads.
+// The floats a band's slab needs: its input, and two of its widest layer output (each layer reads
+// the one before).
+int64_t SlabFloats(const Band& b) {
+  int64_t widest = 0;
+  for (const ConvStep& s : b.steps) widest = std::max(widest, s.conv->out);
+  return b.batch * b.slab * b.w * (b.steps.front().conv->in + 2 * widest);
+}
+
 template <typename Prepare, typename Fill, typename Emit>
-void RunBand(const Band& b, const memory& scratchpad, Prepare&& prepare, Fill&& fill, Emit&& emit, BandTimes* times) {
+void RunBand(const Band& b, float* workspace, const memory& scratchpad, Prepare&& prepare, Fill&& fill, Emit&& emit,
+             BandTimes* times) {
   const int64_t in = b.steps.front().conv->in, out = b.steps.back().conv->out, w = b.w;
   int64_t widest = 0;
   for (const ConvStep& s : b.steps) widest = std::max(widest, s.conv->out);
-  Tensor input = Tensor::Empty({b.batch, b.slab, w, in});
-  // the layers' outputs, in turn: each layer reads the one before
-  std::array<Tensor, 2> outputs{Tensor::Empty({b.batch, b.slab, w, widest}),
-                                b.steps.size() > 1 ? Tensor::Empty({b.batch, b.slab, w, widest}) : Tensor()};
+  float* input = workspace;
+  float* outputs[2] = {input + b.batch * b.slab * w * in, input + b.batch * b.slab * w * (in + widest)};
   for (int64_t first = 0; first < b.rows; first += b.band) {
     const int64_t last = std::min(b.rows, first + b.band), s = SlabStart(b, first);
     auto clock = std::chrono::steady_clock::now();
     prepare(s);
     times->run += Ms(clock);
     clock = std::chrono::steady_clock::now();
-    float* to = input.data<float>();
     ParallelFor(0, b.batch * b.slab, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) fill(r / b.slab, s + r % b.slab, to + r * w * in);
+      for (int64_t r = begin; r < end; ++r) fill(r / b.slab, s + r % b.slab, input + r * w * in);
     });
     times->fill += Ms(clock);
     clock = std::chrono::steady_clock::now();
-    const float* x = input.data<float>();
+    const float* x = input;
     for (size_t k = 0; k < b.steps.size(); ++k) {
-      float* y = outputs[k % 2].data<float>();
+      float* y = outputs[k % 2];
       RunStep(b.steps[k], x, y, 0, scratchpad);
       x = y;
     }
@@ -422,6 +428,7 @@ struct FilmNet::Plan {
   std::vector<Band> fusion;                     // [level < F - 1]: 3x3, 3x3 (and at 0 the 1x1 to RGB), batch n
   std::vector<std::array<ConvStep, 4>> resize;  // [level < F - 1]: the 2x2's phases on a slab's coarse rows
   std::vector<int64_t> resize_rows;             // [level < F - 1]: those coarse rows
+  int64_t workspace = 0;                        // floats of the largest slab (SlabFloats), one buffer for all
   size_t scratchpad = 0;
 };
 
@@ -604,6 +611,7 @@ std::shared_ptr<const FilmNet::Plan> FilmNet::PlanFor(int64_t n, int64_t h, int6
   auto add = [&](std::vector<const Conv*> convs, int64_t batch, int level) {
     Band b = MakeBand(convs, batch, h >> level, w >> level, band);
     for (const ConvStep& s : b.steps) plan->scratchpad = std::max(plan->scratchpad, s.scratchpad);
+    plan->workspace = std::max(plan->workspace, SlabFloats(b));
     return b;
   };
   plan->extract.resize(levels);
@@ -691,6 +699,9 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
   Tensor scratch = Bytes(plan->scratchpad);
   const memory scratchpad(memory::desc({static_cast<int64_t>(scratch.numel())}, memory::data_type::u8, Tag::a),
                           CpuEngine(), scratch.data());
+  // every band's slabs, one after another: one block for the run, not one per level and stage
+  Tensor slabs = Tensor::Empty({plan->workspace});
+  float* workspace = slabs.data<float>();
   const auto rows_at = [&](int m) { return h >> m; };
   const auto cols_at = [&](int m) { return w >> m; };
 
@@ -707,28 +718,73 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
   }
 
   // Image level j's sub-tree, stages 0 to `last`: stage k's output (level j + k) goes into its
-  // channels of features[j + k] where keep(j + k), else pooled into a buffer of its own for stage
-  // k + 1 (a stage whose output is kept is pooled from there).
+  // channels of features[j + k] where keep(j + k), else pooled, for stage k + 1, into the region at
+  // `pooled_region` (a stage whose output is kept is pooled from there).
   std::vector<Tensor> features(levels);  // [2n, h_m, w_m, FeatureWidth(m)]
+  const auto feature_floats = [&](int m) { return batch * rows_at(m) * cols_at(m) * config_.FeatureWidth(m); };
+  // Where a sub-tree's pooled outputs go in their region (-1: kept, not pooled), and the floats the
+  // region needs: the first at 0, then alternately after the first and at 0. Each is half the one
+  // before, so the one a stage reads is never the one it writes over.
+  const auto pooled_places = [&](int j, int last, const std::function<bool(int)>& keep, std::vector<int64_t>* at) {
+    at->assign(static_cast<size_t>(last + 1), -1);
+    int64_t first = 0, need = 0;
+    bool at_start = true;
+    for (int k = 0; k < last; ++k) {
+      const int m = j + k;
+      if (keep(m)) continue;
+      const int64_t size = batch * (rows_at(m) / 2) * (cols_at(m) / 2) * (base << k);
+      if (first == 0) first = size;
+      (*at)[k] = at_start ? 0 : first;
+      at_start = !at_start;
+      need = std::max(need, (*at)[k] + size);
+    }
+    return need;
+  };
+  const std::function<bool(int)> extract_keep = [&](int m) { return m >= recompute; };
+  const auto remake_keep = [](int level) { return std::function<bool(int)>([level](int m) { return m == level; }); };
+
+  // One block for the features and the pooled stages that make them, sized for the most they need
+  // at once (the features kept from the start, or a level made again, each with its sub-trees'
+  // pooled outputs after them): one size every run, which the block cache hands back, instead of
+  // a block per level that a repeated run faults in again.
+  std::vector<int64_t> places;
+  int64_t stored = 0, arena_floats = 0;
+  for (int m = recompute; m < levels; ++m) stored += feature_floats(m);
+  for (int j = 0; j < levels; ++j) {
+    const int last = std::min(config_.sub_levels - 1, levels - 1 - j);
+    arena_floats = std::max(arena_floats, stored + pooled_places(j, last, extract_keep, &places));
+  }
+  for (int i = 0; i < recompute; ++i) {
+    for (int k = 0; k <= std::min(i, config_.sub_levels - 1); ++k) {
+      arena_floats = std::max(arena_floats, feature_floats(i) + pooled_places(i - k, k, remake_keep(i), &places));
+    }
+  }
+  Tensor arena = Tensor::Empty({std::max<int64_t>(arena_floats, 1)});
+  const std::shared_ptr<void> arena_owner = std::make_shared<Tensor>(arena);
+  const auto arena_view = [&](int64_t offset, std::vector<int64_t> shape) {
+    return Tensor::Wrap(arena_owner, arena.data<float>() + offset, std::move(shape), DType::kFloat32);
+  };
+
   BandTimes extract_times;
-  const auto sub_tree = [&](int j, int last, const std::function<bool(int)>& keep) {
-    Tensor pooled;  // stage k's input, where stage k - 1's output was not kept
+  const auto sub_tree = [&](int j, int last, const std::function<bool(int)>& keep, float* pooled_region) {
+    std::vector<int64_t> at;
+    pooled_places(j, last, keep, &at);
+    const float* pooled = nullptr;  // stage k's input, where stage k - 1's output was not kept
     for (int k = 0; k <= last; ++k) {
       const int m = j + k;
       const Band& band = plan->extract[m][k];
       const int64_t lh = rows_at(m), lw = cols_at(m), in = band.steps[0].conv->in, out = base << k;
       const bool kept = keep(m);
-      Tensor next = !kept && k < last ? Tensor::Empty({batch, lh / 2, lw / 2, out}) : Tensor();
+      float* pool_to = at[k] >= 0 ? pooled_region + at[k] : nullptr;
       const float* image = colors[m].data<float>();
-      const float* from = pooled.defined() ? pooled.data<float>() : nullptr;
+      const float* from = pooled;
       const float* finer = k > 0 && !from ? features[m - 1].data<float>() : nullptr;  // stage k - 1's channels there
       const int64_t finer_pixel = k > 0 ? config_.FeatureWidth(m - 1) : 0;
       const int64_t finer_offset = k > 0 ? base * ((int64_t{1} << (k - 1)) - 1) : 0;
       float* dst = kept ? features[m].data<float>() : nullptr;
       const int64_t pixel = config_.FeatureWidth(m), offset = base * ((int64_t{1} << k) - 1);
-      float* pool_to = next.defined() ? next.data<float>() : nullptr;
       RunBand(
-          band, scratchpad, [](int64_t) {},
+          band, workspace, scratchpad, [](int64_t) {},
           [&](int64_t item, int64_t y, float* row) {
             if (k == 0) {
               const float* c = image + (item * lh + y) * lw * kColors;
@@ -755,19 +811,20 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
             }
           },
           &extract_times);
-      pooled = next;
+      pooled = pool_to;
     }
-  };
-  const auto make_features = [&](int m) {
-    features[m] = Tensor::Empty({batch, rows_at(m), cols_at(m), config_.FeatureWidth(m)});
   };
 
   // 2. Both frames' features, but for the `recompute` finest levels.
-  for (int m = recompute; m < levels; ++m) make_features(m);
+  int64_t offset = 0;
+  for (int m = recompute; m < levels; ++m) {
+    features[m] = arena_view(offset, {batch, rows_at(m), cols_at(m), config_.FeatureWidth(m)});
+    offset += feature_floats(m);
+  }
   for (int j = 0; j < levels; ++j) {
     const int last = std::min(config_.sub_levels - 1, levels - 1 - j);
     if (j + last < recompute) continue;
-    sub_tree(j, last, [&](int m) { return m >= recompute; });
+    sub_tree(j, last, extract_keep, arena.data<float>() + stored);
   }
   t.extract += Ms(clock);
 
@@ -782,8 +839,11 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
     const int64_t lh = rows_at(i), lw = cols_at(i), width = config_.FeatureWidth(i);
     if (i < recompute) {
       clock = std::chrono::steady_clock::now();
-      make_features(i);
-      for (int k = 0; k <= std::min(i, config_.sub_levels - 1); ++k) sub_tree(i - k, k, [i](int m) { return m == i; });
+      // at the arena's start: every coarser level is done with
+      features[i] = arena_view(0, {batch, lh, lw, width});
+      for (int k = 0; k <= std::min(i, config_.sub_levels - 1); ++k) {
+        sub_tree(i - k, k, remake_keep(i), arena.data<float>() + feature_floats(i));
+      }
       t.extract += Ms(clock);
     }
     const float* fd = features[i].data<float>();
@@ -793,7 +853,7 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
     Tensor next = Tensor::Empty({batch, lh, lw, 2});
     float* nd = next.data<float>();
     RunBand(
-        plan->flow[i], scratchpad, [](int64_t) {},
+        plan->flow[i], workspace, scratchpad, [](int64_t) {},
         [&](int64_t item, int64_t y, float* row) {
           const float* a = fd + (item * lh + y) * lw * width;
           const Source b{fd + ((item + n) % batch) * plane, width};
@@ -875,7 +935,7 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
       float* od = i > 0 ? out.data<float>() : result.data<float>();
       const int64_t oc = band.steps.back().conv->out;
       RunBand(
-          band, scratchpad,
+          band, workspace, scratchpad,
           [&](int64_t s) {
             coarse_first = std::min(s / 2, ch - coarse);
             if (coarse < ch) {
