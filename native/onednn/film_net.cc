@@ -321,21 +321,23 @@ struct Band {
   int64_t band = 0, halo = 0, slab = 0;  // rows given, rows more each side, rows convolved
 };
 
-// Slabs whose widest buffer is near this many bytes, where `band` (FilmNetMemory) is 0.
-constexpr int64_t kSlabBytes = int64_t{128} << 20;
+// Slabs (input and two layers' outputs, SlabFloats) of about this many bytes, where `band`
+// (FilmNetMemory) is 0.
+constexpr int64_t kSlabBytes = int64_t{192} << 20;
 
 Band MakeBand(const std::vector<const FilmNet::Conv*>& convs, int64_t batch, int64_t rows, int64_t w, int64_t band) {
   Band b;
   b.batch = batch;
   b.rows = rows;
   b.w = w;
-  int64_t widest = convs.front()->in;
+  int64_t widest = 0;
   for (const FilmNet::Conv* c : convs) {
     b.halo += std::max(c->pad_t, c->pad_b);
     widest = std::max(widest, c->out);
   }
   b.halo += b.halo % 2;
-  if (band <= 0) band = kSlabBytes / (batch * w * widest * static_cast<int64_t>(sizeof(float)));
+  const int64_t row = batch * w * (convs.front()->in + 2 * widest) * static_cast<int64_t>(sizeof(float));  // SlabFloats
+  if (band <= 0) band = kSlabBytes / row;
   band = std::max<int64_t>(2, band - band % 2);
   if (band + 2 * b.halo >= rows) {
     b.band = b.slab = rows;
@@ -743,16 +745,19 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
   const std::function<bool(int)> extract_keep = [&](int m) { return m >= recompute; };
   const auto remake_keep = [](int level) { return std::function<bool(int)>([level](int m) { return m == level; }); };
 
-  // One block for the features and the pooled stages that make them, sized for the most they need
-  // at once (the features kept from the start, or a level made again, each with its sub-trees'
-  // pooled outputs after them): one size every run, which the block cache hands back, instead of
-  // a block per level that a repeated run faults in again.
+  // One block for the features, sized for the most they need at once (the features kept from the
+  // start, or a level made again with its sub-trees' pooled outputs after it): one size every run,
+  // which the block cache hands back, instead of a block per level that a repeated run faults in
+  // again. The extraction's pooled outputs are not in it: beside the features kept from the start,
+  // they would make it larger than the finest level needs.
   std::vector<int64_t> places;
   int64_t stored = 0, arena_floats = 0;
   for (int m = recompute; m < levels; ++m) stored += feature_floats(m);
+  arena_floats = stored;
+  int64_t extract_pooled = 0;  // the extraction's pooled outputs: a block of their own, freed after it
   for (int j = 0; j < levels; ++j) {
     const int last = std::min(config_.sub_levels - 1, levels - 1 - j);
-    arena_floats = std::max(arena_floats, stored + pooled_places(j, last, extract_keep, &places));
+    extract_pooled = std::max(extract_pooled, pooled_places(j, last, extract_keep, &places));
   }
   for (int i = 0; i < recompute; ++i) {
     for (int k = 0; k <= std::min(i, config_.sub_levels - 1); ++k) {
@@ -821,10 +826,13 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
     features[m] = arena_view(offset, {batch, rows_at(m), cols_at(m), config_.FeatureWidth(m)});
     offset += feature_floats(m);
   }
-  for (int j = 0; j < levels; ++j) {
-    const int last = std::min(config_.sub_levels - 1, levels - 1 - j);
-    if (j + last < recompute) continue;
-    sub_tree(j, last, extract_keep, arena.data<float>() + stored);
+  {
+    Tensor pooled = Tensor::Empty({std::max<int64_t>(extract_pooled, 1)});
+    for (int j = 0; j < levels; ++j) {
+      const int last = std::min(config_.sub_levels - 1, levels - 1 - j);
+      if (j + last < recompute) continue;
+      sub_tree(j, last, extract_keep, pooled.data<float>());
+    }
   }
   t.extract += Ms(clock);
 

@@ -51,7 +51,7 @@ struct FilmNetMemory {
   // at the start (their finer stages run twice). -1: the fewest (at most 2) that keep the features
   // held at the start within 1 GiB.
   int recompute = -1;
-  // Rows each slab gives (even); 0: as many as keep a slab's widest buffer near 128 MiB.
+  // Rows each slab gives (even); 0: as many as keep a slab (its input and two layers' outputs) near 192 MiB.
   int64_t band = 0;
 };
 
