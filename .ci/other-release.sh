@@ -24,6 +24,7 @@ git clone -q --no-local "$PWD" "$root/build/ci"
 git -C "$root/build/ci" checkout -q "$(git rev-parse HEAD)"
 
 core=(test/20.load.test.js test/25.real-weights.test.js test/30.parity.test.js test/32.engine.test.js test/33.bf16.test.js
+  test/33.bf16-interpolator.test.js test/67.film-net.test.js
   test/34.layout.test.js test/40.zero-copy.test.js test/50.bad-input.test.js test/65.services.test.js
   test/65.interpolate.test.js test/66.film-files.test.js test/67.controls.test.js test/70.cli.test.js
   test/68.cpu-cache.test.js test/68.binding-types.test.js test/70.cli-exit.test.js test/72.interpolate-cli.test.js

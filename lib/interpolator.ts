@@ -9,7 +9,7 @@ import { readImage } from './image-input';
 import { checkSignal, runFlags, settle } from './run-control';
 import { readModelFile, toFloat32 } from './model-file';
 import { addonBuild, native, RUN_BYTES, RUN_RECURSION_PREDICTION, type NativeInput, type NativeInterpolator } from './native';
-import type { ImageInput, InterpolatorLoadOptions, RawImage, RgbImage, Tensor4 } from './types';
+import type { ImageInput, InterpolatorLoadOptions, Precision, RawImage, RgbImage, Tensor4 } from './types';
 import { checkChoice, checkInteger, isPlainObject, outOfRange, rangeError, readOptions, typeError } from './validate';
 
 /**
@@ -55,6 +55,8 @@ export interface InterpolatorInfo {
   codeRun: boolean;
   /** The image pyramid's depth (the file's pyramid_levels; FILM's is 7): frames are padded to a multiple of 2^(levels - 1). */
   levels: number;
+  /** What the fused engine's convolutions compute in: 'fp32', or 'bf16' where it was asked for. */
+  precision: Precision;
   /**
    * The shape of the time tensor (batch_dt) the file's forward takes, found at load where libtorch ran
    * it: '[n, 1]' (Google's FILM, the PyTorch port since v1.0.2, models/export.py --interpolator), else
@@ -69,7 +71,8 @@ const NO_INTERPOLATOR = 'Interpolator.load needs the path of a whole FILM interp
   '`/usr/bin/python3 node_modules/film-features/models/export.py --interpolator film_net.pt`, or download ' +
   'film_net_fp32.pt (real weights) from https://github.com/dajes/frame-interpolation-pytorch/releases';
 
-const LOAD_OPTIONS = ['device', 'threads', 'half', 'engine'] as const;
+const LOAD_OPTIONS = ['device', 'threads', 'half', 'engine', 'precision'] as const;
+const PRECISIONS: readonly Precision[] = ['fp32', 'bf16'];
 /** The parts of a whole FILM the fused engine runs (onednn/film_net.h); other tensors stay behind. */
 const FILM_NET_PARTS = /^(extract|predict_flow|fuse)\./;
 const INTERPOLATE_OPTIONS = ['time', 'recursions', 'recursionPadding', 'signal'] as const;
@@ -156,6 +159,7 @@ export class Interpolator {
       if (modelPath === undefined || modelPath === null) throw withCode(new TypeError(NO_INTERPOLATOR), 'ERR_INVALID_ARG_TYPE');
       const { file, device, threads, half, options: opts } = checkLoad(modelPath, options, LOAD_OPTIONS);
       const engine = checkEngine(opts.engine);
+      const precision = checkChoice(opts.precision, 'options.precision', PRECISIONS, 'fp32');
       const binding = native();
       checkDeviceBuilt(device, binding, addonBuild().file);
       // Our own reader's checks hold before libtorch sees the file; its weights feed the fused engine.
@@ -171,7 +175,7 @@ export class Interpolator {
       installExitHook();
       const handle = await binding.loadInterpolator(file, device, threads, half, engine, {
         format: model.format, dtype, levels: typeof levels === 'number' ? levels : 7, tensors,
-      });
+      }, precision);
       return new Interpolator(handle, threads);
     });
   }

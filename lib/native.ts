@@ -139,7 +139,7 @@ export interface Binding {
   /** weights: a whole FILM's tensors as lib/model-file read them (float32), and its pyramid depth. */
   loadInterpolator(path: string, device: string, threads: number, half: boolean, engine: string, weights: {
     format: string; dtype: string; levels: number; tensors: Record<string, { data: Float32Array; shape: number[] }>;
-  }): Promise<NativeInterpolator>;
+  }, precision: string): Promise<NativeInterpolator>;
   readonly cudaCompiledIn: boolean;
   /** Built with the fused oneDNN CPU engine (engine: 'onednn'). */
   readonly onednnCompiledIn: boolean;

@@ -75,7 +75,12 @@ export type Engine = 'auto' | 'onednn' | 'torchscript';
  * the CPU where it can (every build), else the file's TorchScript (libtorch); 'torchscript' forces
  * libtorch (to compare), 'onednn' the engine. Micro-batching and precision do not apply.
  */
-export type InterpolatorLoadOptions = Pick<LoadOptions, 'device' | 'threads' | 'half' | 'engine'>;
+/**
+ * precision 'bf16' on the Interpolator: every convolution of the fused engine with bfloat16 inputs
+ * and weights (float32 accumulation), where the CPU's oneDNN ISA has bf16; frames differ from fp32
+ * by about 1e-3 (README, "Frame interpolation").
+ */
+export type InterpolatorLoadOptions = Pick<LoadOptions, 'device' | 'threads' | 'half' | 'engine' | 'precision'>;
 
 export type Precision = 'fp32' | 'bf16';
 

@@ -7,6 +7,7 @@
 
 #include "backend.h"
 #include "errors.h"
+#include "model.h"
 #include "idle_release.h"
 #include "parallel.h"
 #include "threads.h"
@@ -106,14 +107,15 @@ std::shared_ptr<FilmInterpolator> FilmInterpolator::Load(const LoadOptions& opti
   FILM_RANGE_ERROR_IF(options.threads < 1, "threads must be at least 1");
   FILM_RANGE_ERROR_IF(options.engine != "auto" && options.engine != "onednn" && options.engine != "torchscript",
                       "Expected 'auto', 'onednn' or 'torchscript' for engine but received '" + options.engine + "'");
-  const std::string device = backend::ResolveDevice(options.device, options.half);
-  FILM_RANGE_ERROR_IF(options.engine == "onednn" && device != "cpu", "engine 'onednn' runs on the CPU, and device is " + device);
-  const bool forced = options.engine == "onednn";
+  const std::string device = CheckPrecision(options);
+  const bool bf16 = options.precision == "bf16";
+  const bool forced = options.engine == "onednn" || bf16;
   const InterpolatorWeights& film = options.film;
   std::shared_ptr<FilmInterpolator> model(new FilmInterpolator(device, options.threads));
   model->info_.format = film.format;
   model->info_.dtype = film.dtype;
   model->info_.levels = film.levels;
+  model->info_.precision = options.precision;
   const bool full = std::string(backend::BuildName()) == "full";
 
   std::string why_not;  // why the engine does not run it
@@ -133,13 +135,20 @@ std::shared_ptr<FilmInterpolator> FilmInterpolator::Load(const LoadOptions& opti
 #else
     why_not = "this build has no oneDNN engine";
 #endif
-    FILM_ERROR_IF(forced && !model->fused_, "'" + options.path + "': engine 'onednn' cannot run this file: " + why_not);
+    FILM_ERROR_IF(forced && !model->fused_, "'" + options.path + "': " +
+                                                (bf16 ? std::string("precision 'bf16' needs the fused engine, which") : "engine 'onednn'") +
+                                                " cannot run this file: " + why_not);
     if (model->fused_) {
       model->info_.engine = "onednn";
       model->info_.optimized = true;
       // Where libtorch is here, a TorchScript file's own forward is the reference the engine must
       // reproduce (as the extractor's is); elsewhere the names and shapes were checked.
-      if (!full || film.format != "torchscript") return model;
+      // bf16: checked in float32 (the file's forward is float32), then made again in bf16.
+      const auto in_bf16 = [&]() {
+        if (bf16) model->fused_ = std::make_shared<const onednn::FilmNet>(film.tensors, onednn::Precision::kBf16);
+        return model;
+      };
+      if (!full || film.format != "torchscript") return in_bf16();
       InterpolatorInfo script_info = model->info_;
       std::shared_ptr<const FrameRunner> script = backend::LoadScriptInterpolator(options, &script_info);
       model->info_.dt_rank = script_info.dt_rank;
@@ -148,7 +157,7 @@ std::shared_ptr<FilmInterpolator> FilmInterpolator::Load(const LoadOptions& opti
         // The file's module and its runs are gone: their pages go back, not into a frame's peak.
         script.reset();
         ReleaseWhenIdle();
-        return model;
+        return in_bf16();
       }
       model->fused_.reset();
       model->script_ = std::move(script);

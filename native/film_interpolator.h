@@ -30,6 +30,7 @@ struct InterpolatorInfo {
   // 0 where it was not run (the engine scales by one time per pair either way).
   int dt_rank = 0;
   int levels = 7;          // the image pyramid's depth: frames are padded to 2^(levels - 1)
+  std::string precision = "fp32";  // what the fused engine's convolutions compute in: "fp32" or "bf16"
 };
 
 // "[n, 1]" for rank 2, "[n, 1, 1, 1]" for rank 4.

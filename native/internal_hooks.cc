@@ -106,12 +106,12 @@ Tensor Float32Of(const Napi::Value& value, const std::string& what) {
 // filmNetForward(tensors, x0, x1, dt, levels, repeats = 1, memory = {}): FILM's whole interpolator on
 // the oneDNN engine (onednn/film_net.h), synchronously on this thread. tensors: {name: {data, shape}}
 // by the PyTorch port's names; x0, x1: {data, shape [n, 3, h, w]}; dt: one time per pair; memory:
-// {recompute?, band?} (FilmNetMemory). Runs `repeats` times; returns {data, shape, runsMs: [ms per
-// run], stagesMs: the last run's stages}.
+// {recompute?, band?} (FilmNetMemory), precision?: 'fp32' | 'bf16'. Runs `repeats` times; returns
+// {data, shape, runsMs: [ms per run], stagesMs: the last run's stages}.
 Napi::Value FilmNetForwardJs(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     Napi::Env env = info.Env();
-    const char* usage = "filmNetForward(tensors: object, x0: {data, shape}, x1: {data, shape}, dt: number[], levels: number, repeats?: number, memory?: {recompute?: number, band?: number})";
+    const char* usage = "filmNetForward(tensors: object, x0: {data, shape}, x1: {data, shape}, dt: number[], levels: number, repeats?: number, memory?: {recompute?: number, band?: number, precision?: 'fp32' | 'bf16'})";
     FILM_TYPE_ERROR_IF(info.Length() < 5, usage);
     FILM_TYPE_ERROR_IF(!info[0].IsObject() || info[0].IsArray(), std::string("tensors must be an object: ") + usage);
     std::map<std::string, Tensor> weights;
@@ -144,6 +144,7 @@ Napi::Value FilmNetForwardJs(const Napi::CallbackInfo& info) {
     }
 #ifdef FILM_WITH_ONEDNN
     onednn::FilmNetMemory memory;
+    onednn::Precision precision = onednn::Precision::kF32;
     if (info.Length() > 6 && !info[6].IsUndefined()) {
       FILM_TYPE_ERROR_IF(!info[6].IsObject(), "memory must be an object");
       const Napi::Object m = info[6].As<Napi::Object>();
@@ -156,10 +157,16 @@ Napi::Value FilmNetForwardJs(const Napi::CallbackInfo& info) {
       };
       if (m.Has("recompute")) memory.recompute = static_cast<int>(integer("recompute", -1, 15));
       if (m.Has("band")) memory.band = static_cast<int64_t>(integer("band", 0, 1 << 20));
+      if (m.Has("precision")) {
+        const Napi::Value v = m.Get("precision");
+        const std::string name = v.IsString() ? v.As<Napi::String>().Utf8Value() : "";
+        FILM_RANGE_ERROR_IF(name != "fp32" && name != "bf16", "memory.precision must be 'fp32' or 'bf16'");
+        if (name == "bf16") precision = onednn::Precision::kBf16;
+      }
     }
     std::unique_ptr<onednn::FilmNet> net;
     try {
-      net.reset(new onednn::FilmNet(weights));
+      net.reset(new onednn::FilmNet(weights, precision));
     } catch (const std::invalid_argument& e) {
       throw UserError(ErrorKind::kError, e.what(), code::kModelFormat);
     }

@@ -145,6 +145,7 @@ Napi::Value Interpolator::InfoOf(Napi::Env env, const InterpolatorInfo& info) {
   out.Set("optimized", info.optimized);
   out.Set("codeRun", info.code_run);
   out.Set("levels", Napi::Number::New(env, info.levels));
+  out.Set("precision", info.precision);
   if (info.dt_rank) {
     out.Set("dtShape", DtShapeName(info.dt_rank));
   } else {
@@ -155,8 +156,10 @@ Napi::Value Interpolator::InfoOf(Napi::Env env, const InterpolatorInfo& info) {
 
 void Interpolator::ReadMoreLoadOptions(const Napi::CallbackInfo& info, LoadOptions* options) {
   FILM_TYPE_ERROR_IF(info.Length() < 6 || !info[4].IsString() || !info[5].IsObject(),
-                     "loadInterpolator(path, device, threads, half, engine, weights)");
+                     "loadInterpolator(path, device, threads, half, engine, weights, precision?)");
   options->engine = info[4].As<Napi::String>();
+  FILM_TYPE_ERROR_IF(info.Length() > 6 && !info[6].IsUndefined() && !info[6].IsString(), "precision must be a string");
+  if (info.Length() > 6 && info[6].IsString()) options->precision = info[6].As<Napi::String>();
   // {format, dtype, levels, tensors: {name: {data: Float32Array, shape: number[]}}}: as lib/model-file
   // read them; here only what keeps the copies in bounds (the engine checks names and shapes).
   Napi::Object w = info[5].As<Napi::Object>();

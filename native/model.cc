@@ -32,10 +32,7 @@ bool OnednnCompiledIn() {
 #endif
 }
 
-std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
-  FILM_RANGE_ERROR_IF(options.threads < 1, "threads must be at least 1");
-  FILM_RANGE_ERROR_IF(options.engine != "auto" && options.engine != "onednn" && options.engine != "torchscript",
-                      "Expected 'auto', 'onednn' or 'torchscript' for engine but received '" + options.engine + "'");
+std::string CheckPrecision(const LoadOptions& options) {
   FILM_RANGE_ERROR_IF(options.precision != "fp32" && options.precision != "bf16",
                       "Expected 'fp32' or 'bf16' for precision but received '" + options.precision + "'");
   const bool bf16 = options.precision == "bf16";
@@ -57,6 +54,15 @@ std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
                                        "(apt-get install libdnnl-dev, then rebuild)", code::kPrecision);
   }
 #endif
+  return device;
+}
+
+std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
+  FILM_RANGE_ERROR_IF(options.threads < 1, "threads must be at least 1");
+  FILM_RANGE_ERROR_IF(options.engine != "auto" && options.engine != "onednn" && options.engine != "torchscript",
+                      "Expected 'auto', 'onednn' or 'torchscript' for engine but received '" + options.engine + "'");
+  const std::string device = CheckPrecision(options);
+  const bool bf16 = options.precision == "bf16";
   const ExtractorWeights& w = options.weights;
   FILM_ERROR_IF(w.stages.empty(), "'" + options.path + "': no extractor weights were read from it");
   ModelInfo info;

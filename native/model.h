@@ -54,6 +54,10 @@ struct LoadOptions {
   InterpolatorWeights film;     // an Interpolator's
 };
 
+// Checks options.precision against the engine, half, device and this CPU (RangeError, or
+// ERR_FILM_PRECISION where the CPU or the build has no bf16); returns the resolved device.
+std::string CheckPrecision(const LoadOptions& options);
+
 struct ModelInfo {
   std::string source;  // "extractor" or "interpolator"
   std::string format;  // the file's format, as the reader found it

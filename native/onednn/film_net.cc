@@ -28,6 +28,7 @@ namespace {
 using dnnl::memory;
 using Tag = memory::format_tag;
 constexpr auto kF32 = memory::data_type::f32;
+constexpr auto kBf16 = memory::data_type::bf16;
 constexpr float kSlope = 0.2f;
 constexpr int kColors = 3;
 
@@ -204,13 +205,6 @@ inline void WarpPixel(const Source* sources, int count, int64_t h, int64_t w, in
   }
 }
 
-// Copies `pixels` pixels of `c` floats, `from` floats apart in src, `to` floats apart in dst.
-void CopyPixels(const float* src, int64_t from, float* dst, int64_t to, int64_t pixels, int64_t c) {
-  ParallelFor(0, pixels, 1024, [&](int64_t begin, int64_t end) {
-    for (int64_t p = begin; p < end; ++p) std::memcpy(dst + p * to, src + p * from, sizeof(float) * c);
-  });
-}
-
 }  // namespace
 
 // One convolution, prepared: its weights, its Winograd form where it has one, and its weights in
@@ -246,6 +240,8 @@ struct FilmNet::Conv {
 namespace {
 
 // A convolution at one (batch, size): Winograd's plan, or a direct oneDNN convolution.
+// A convolution at one (batch, size): Winograd's plan (float32), or a direct oneDNN convolution, in
+// float32 or with bfloat16 input and weights (its output bfloat16 where the next layer reads it).
 struct ConvStep {
   const FilmNet::Conv* conv = nullptr;
   int64_t n = 0, h = 0, w = 0;
@@ -256,14 +252,15 @@ struct ConvStep {
   size_t scratchpad = 0;
 };
 
-ConvStep MakeStep(const FilmNet::Conv& conv, int64_t n, int64_t h, int64_t w) {
+ConvStep MakeStep(const FilmNet::Conv& conv, int64_t n, int64_t h, int64_t w, bool bf16 = false, bool bf16_out = false) {
   ConvStep s;
   s.conv = &conv;
   s.n = n;
   s.h = h;
   s.w = w;
-  if (conv.winograd) s.winograd = conv.winograd->PlanFor(n, h, w);
+  if (conv.winograd && !bf16) s.winograd = conv.winograd->PlanFor(n, h, w);
   if (s.winograd) return s;
+  const auto type = bf16 ? kBf16 : kF32;
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   if (conv.leaky) {
@@ -271,9 +268,10 @@ ConvStep MakeStep(const FilmNet::Conv& conv, int64_t n, int64_t h, int64_t w) {
     compat::AppendLeakyRelu(ops, kSlope);
     attr.set_post_ops(ops);
   }
-  const auto pd = ConvPd(memory::desc({n, conv.in, h, w}, kF32, Tag::nhwc),
-                         memory::desc({conv.out, conv.in, conv.kh, conv.kw}, kF32, Tag::any),
-                         memory::desc({conv.out}, kF32, Tag::a), memory::desc({n, conv.out, h, w}, kF32, Tag::nhwc),
+  const auto pd = ConvPd(memory::desc({n, conv.in, h, w}, type, Tag::nhwc),
+                         memory::desc({conv.out, conv.in, conv.kh, conv.kw}, type, Tag::any),
+                         memory::desc({conv.out}, kF32, Tag::a),
+                         memory::desc({n, conv.out, h, w}, bf16_out ? kBf16 : kF32, Tag::nhwc),
                          {conv.pad_t, conv.pad_l}, {conv.pad_b, conv.pad_r}, attr);
   s.primitive = dnnl::convolution_forward(pd);
   s.src_md = pd.src_desc();
@@ -285,29 +283,31 @@ ConvStep MakeStep(const FilmNet::Conv& conv, int64_t n, int64_t h, int64_t w) {
   return s;
 }
 
-// src: dense [n, h, w, in]; dst: [n, h, w, out] with pixels `pixel` floats apart (a channel range
-// of a wider NHWC tensor), or dense where pixel is 0.
-void RunStep(const ConvStep& s, const float* src, float* dst, int64_t pixel, const memory& scratchpad) {
-  const int64_t out = s.conv->out;
-  if (pixel == 0) pixel = out;
+// src: dense [n, h, w, in], dst: dense [n, h, w, out], each of the type the step takes.
+void RunStep(const ConvStep& s, const void* src, void* dst, const memory& scratchpad) {
   if (s.winograd) {
-    s.conv->winograd->Run(*s.winograd, src, dst, pixel);
+    s.conv->winograd->Run(*s.winograd, static_cast<const float*>(src), static_cast<float*>(dst));
     return;
   }
-  Tensor dense;
-  float* to = dst;
-  if (pixel != out) {
-    dense = Tensor::Empty({s.n, s.h, s.w, out});
-    to = dense.data<float>();
-  }
   dnnl::stream stream(CpuEngine());
-  s.primitive.execute(stream, {{DNNL_ARG_SRC, memory(s.src_md, CpuEngine(), const_cast<float*>(src))},
+  s.primitive.execute(stream, {{DNNL_ARG_SRC, memory(s.src_md, CpuEngine(), const_cast<void*>(src))},
                                {DNNL_ARG_WEIGHTS, memory(s.weights_md, CpuEngine(), s.weights.data())},
                                {DNNL_ARG_BIAS, memory(s.bias_md, CpuEngine(), s.conv->bias.data())},
-                               {DNNL_ARG_DST, memory(s.dst_md, CpuEngine(), to)},
+                               {DNNL_ARG_DST, memory(s.dst_md, CpuEngine(), dst)},
                                {DNNL_ARG_SCRATCHPAD, scratchpad}});
   stream.wait();
-  if (dense.defined()) CopyPixels(to, out, dst, pixel, s.n * s.h * s.w, out);
+}
+
+// float32 -> bfloat16, rounded to nearest even.
+void ToBf16(const float* src, uint16_t* dst, int64_t count) {
+  ParallelFor(0, count, 1 << 16, [&](int64_t begin, int64_t end) {
+    for (int64_t e = begin; e < end; ++e) {
+      uint32_t u;
+      std::memcpy(&u, src + e, sizeof(u));
+      u += 0x7fffu + ((u >> 16) & 1u);
+      dst[e] = static_cast<uint16_t>(u >> 16);
+    }
+  });
 }
 
 // A chain of convolutions run over one pyramid level a slab of rows at a time. Each slab holds
@@ -317,6 +317,7 @@ void RunStep(const ConvStep& s, const float* src, float* dst, int64_t pixel, con
 // where they fall on the whole frame, and all slabs have one height: one primitive per layer.
 struct Band {
   std::vector<ConvStep> steps;  // each for [batch, slab, w]
+  bool bf16 = false;            // bfloat16 layers: the slab's input converted, the last output float32
   int64_t batch = 0, rows = 0, w = 0;
   int64_t band = 0, halo = 0, slab = 0;  // rows given, rows more each side, rows convolved
 };
@@ -325,8 +326,10 @@ struct Band {
 // (FilmNetMemory) is 0.
 constexpr int64_t kSlabBytes = int64_t{192} << 20;
 
-Band MakeBand(const std::vector<const FilmNet::Conv*>& convs, int64_t batch, int64_t rows, int64_t w, int64_t band) {
+Band MakeBand(const std::vector<const FilmNet::Conv*>& convs, int64_t batch, int64_t rows, int64_t w, int64_t band,
+              bool bf16) {
   Band b;
+  b.bf16 = bf16;
   b.batch = batch;
   b.rows = rows;
   b.w = w;
@@ -346,7 +349,9 @@ Band MakeBand(const std::vector<const FilmNet::Conv*>& convs, int64_t batch, int
     b.band = band;
     b.slab = band + 2 * b.halo;
   }
-  for (const FilmNet::Conv* c : convs) b.steps.push_back(MakeStep(*c, batch, b.slab, w));
+  for (size_t k = 0; k < convs.size(); ++k) {
+    b.steps.push_back(MakeStep(*convs[k], batch, b.slab, w, bf16, bf16 && k + 1 < convs.size()));
+  }
   return b;
 }
 
@@ -365,12 +370,13 @@ struct BandTimes {
 // y of batch item `item` (w pixels of the first layer's channels, dense) for each of the slab's rows;
 // then the convolutions; then emit(item, y0, y1, out) takes output rows [y0, y1) (at most 2, y0 even)
 // of the rows the slab gives, dense at out. fill and emit run on OpenMP threads.
-// The floats a band's slab needs: its input, and two of its widest layer output (each layer reads
-// the one before).
+// The floats a band's slab needs: its input, two of its widest layer's output (each layer reads the
+// one before), and in bfloat16 the input converted.
 int64_t SlabFloats(const Band& b) {
   int64_t widest = 0;
   for (const ConvStep& s : b.steps) widest = std::max(widest, s.conv->out);
-  return b.batch * b.slab * b.w * (b.steps.front().conv->in + 2 * widest);
+  const int64_t in = b.steps.front().conv->in;
+  return b.batch * b.slab * b.w * (in + 2 * widest + (b.bf16 ? (in + 1) / 2 : 0));
 }
 
 template <typename Prepare, typename Fill, typename Emit>
@@ -379,8 +385,10 @@ void RunBand(const Band& b, float* workspace, const memory& scratchpad, Prepare&
   const int64_t in = b.steps.front().conv->in, out = b.steps.back().conv->out, w = b.w;
   int64_t widest = 0;
   for (const ConvStep& s : b.steps) widest = std::max(widest, s.conv->out);
+  const int64_t pixels = b.batch * b.slab * w;
   float* input = workspace;
-  float* outputs[2] = {input + b.batch * b.slab * w * in, input + b.batch * b.slab * w * (in + widest)};
+  float* outputs[2] = {input + pixels * in, input + pixels * (in + widest)};
+  uint16_t* input16 = reinterpret_cast<uint16_t*>(input + pixels * (in + 2 * widest));
   for (int64_t first = 0; first < b.rows; first += b.band) {
     const int64_t last = std::min(b.rows, first + b.band), s = SlabStart(b, first);
     auto clock = std::chrono::steady_clock::now();
@@ -392,34 +400,40 @@ void RunBand(const Band& b, float* workspace, const memory& scratchpad, Prepare&
     });
     times->fill += Ms(clock);
     clock = std::chrono::steady_clock::now();
-    const float* x = input;
+    const void* x = input;
+    if (b.bf16) {
+      ToBf16(input, input16, pixels * in);
+      x = input16;
+    }
     for (size_t k = 0; k < b.steps.size(); ++k) {
       float* y = outputs[k % 2];
-      RunStep(b.steps[k], x, y, 0, scratchpad);
+      RunStep(b.steps[k], x, y, scratchpad);
       x = y;
     }
+    const float* result = static_cast<const float*>(x);
     const int64_t pairs = (last - first + 1) / 2;
     ParallelFor(0, b.batch * pairs, 1, [&](int64_t begin, int64_t end) {
       for (int64_t p = begin; p < end; ++p) {
         const int64_t item = p / pairs, y0 = first + 2 * (p % pairs), y1 = std::min(last, y0 + 2);
-        emit(item, y0, y1, x + (item * b.slab + y0 - s) * w * out);
+        emit(item, y0, y1, result + (item * b.slab + y0 - s) * w * out);
       }
     });
     times->run += Ms(clock);
   }
 }
 
-// Stage 0's first convolution on 4 channels, the 4th zero: oneDNN's NHWC kernels run 3 channels
-// several times slower than 4 (engine.cc's FirstConvChannels).
-void PadColors(FilmNet::Conv* conv) {
+// Stage 0's first convolution on `channels` channels, those past the 3 colors zero: oneDNN's NHWC
+// kernels run 3 channels several times slower than 4 in float32, and than 16 in bfloat16 on AMX
+// (engine.cc's FirstConvChannels).
+void PadColors(FilmNet::Conv* conv, int64_t channels) {
   const int64_t out = conv->out, taps = conv->kh * conv->kw;
-  Tensor padded = Tensor::Zeros({out, kColors + 1, conv->kh, conv->kw});
+  Tensor padded = Tensor::Zeros({out, channels, conv->kh, conv->kw});
   for (int64_t o = 0; o < out; ++o) {
-    std::memcpy(padded.data<float>() + o * (kColors + 1) * taps, conv->oihw.data<float>() + o * kColors * taps,
+    std::memcpy(padded.data<float>() + o * channels * taps, conv->oihw.data<float>() + o * kColors * taps,
                 sizeof(float) * kColors * taps);
   }
   conv->oihw = padded;
-  conv->in = kColors + 1;
+  conv->in = channels;
 }
 
 }  // namespace
@@ -483,7 +497,11 @@ std::array<std::unique_ptr<FilmNet::Conv>, 4> FilmNet::ResizePhases(const Conv& 
   return phases;
 }
 
-FilmNet::FilmNet(const std::map<std::string, Tensor>& weights) {
+FilmNet::FilmNet(const std::map<std::string, Tensor>& weights, Precision precision)
+    : bf16_(precision == Precision::kBf16) {
+  if (bf16_ && !Engine::HasBf16()) {
+    throw std::invalid_argument("FilmNet: bf16 needs a CPU whose oneDNN ISA has bf16, and this one's is " + Engine::Isa());
+  }
   WeightSet set(weights);
   FilmNetConfig& cfg = config_;
 
@@ -507,7 +525,7 @@ FilmNet::FilmNet(const std::map<std::string, Tensor>& weights) {
     c->pad_t = c->pad_l = k == 3 ? 1 : 0;
     c->pad_b = c->pad_r = k == 3 || k == 2 ? 1 : 0;  // the 2x2 input is padded right and bottom by one (F.pad(x, (0, 1, 0, 1)))
     c->leaky = leaky;
-    if (k == 3 && Winograd::Suits(in, out)) c->winograd = std::make_shared<Winograd>(CpuEngine(), c->oihw, c->bias);
+    if (k == 3 && !bf16_ && Winograd::Suits(in, out)) c->winograd = std::make_shared<Winograd>(CpuEngine(), c->oihw, c->bias);
     return c;
   };
 
@@ -518,7 +536,7 @@ FilmNet::FilmNet(const std::map<std::string, Tensor>& weights) {
     std::array<std::unique_ptr<Conv>, 2> stage;
     stage[0] = make(name + "0.0", width, j == 0 ? kColors : width / 2, 3, true, why);
     stage[1] = make(name + "1.0", width, width, 3, true, why);
-    if (j == 0) PadColors(stage[0].get());
+    if (j == 0) PadColors(stage[0].get(), bf16_ ? 16 : kColors + 1);
     extract_.push_back(std::move(stage));
   }
 
@@ -611,7 +629,7 @@ std::shared_ptr<const FilmNet::Plan> FilmNet::PlanFor(int64_t n, int64_t h, int6
   }
   auto plan = std::make_shared<Plan>();
   auto add = [&](std::vector<const Conv*> convs, int64_t batch, int level) {
-    Band b = MakeBand(convs, batch, h >> level, w >> level, band);
+    Band b = MakeBand(convs, batch, h >> level, w >> level, band, bf16_);
     for (const ConvStep& s : b.steps) plan->scratchpad = std::max(plan->scratchpad, s.scratchpad);
     plan->workspace = std::max(plan->workspace, SlabFloats(b));
     return b;
@@ -637,7 +655,7 @@ std::shared_ptr<const FilmNet::Plan> FilmNet::PlanFor(int64_t n, int64_t h, int6
     plan->resize_rows.push_back(coarse);
     std::array<ConvStep, 4> phases;
     for (int p = 0; p < 4; ++p) {
-      phases[p] = MakeStep(*resize_[i][p], n, coarse, w >> (i + 1));
+      phases[p] = MakeStep(*resize_[i][p], n, coarse, w >> (i + 1), bf16_, false);
       plan->scratchpad = std::max(plan->scratchpad, phases[p].scratchpad);
     }
     plan->resize.push_back(std::move(phases));
@@ -937,6 +955,8 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
       std::array<Tensor, 4> phase_out;
       for (auto& p : phase_out) p = Tensor::Empty({n, coarse, cw, filters});
       Tensor coarse_in = coarse < ch ? Tensor::Empty({n, coarse, cw, cin}) : x;
+      // bfloat16 bits, 2 bytes each, stored as the 2-byte type the tensor has
+      Tensor coarse16 = bf16_ ? Tensor::Empty({n, coarse, cw, cin}, DType::kFloat16) : Tensor();
       int64_t coarse_first = 0;
       const float* xd = x.data<float>();
       Tensor out = i > 0 ? Tensor::Empty({n, lh, lw, band.steps.back().conv->out}) : Tensor();
@@ -952,7 +972,12 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
                             sizeof(float) * coarse * cw * cin);
               }
             }
-            for (int p = 0; p < 4; ++p) RunStep(phases[p], coarse_in.data<float>(), phase_out[p].data<float>(), 0, scratchpad);
+            const void* from = coarse_in.data();
+            if (bf16_) {
+              ToBf16(coarse_in.data<float>(), static_cast<uint16_t*>(coarse16.data()), n * coarse * cw * cin);
+              from = coarse16.data();
+            }
+            for (int p = 0; p < 4; ++p) RunStep(phases[p], from, phase_out[p].data<float>(), scratchpad);
           },
           [&](int64_t k, int64_t y, float* row) {
             align(k, y, row, pixel);

@@ -16,6 +16,7 @@
 #pragma once
 
 #include "../tensor.h"
+#include "engine.h"
 
 #include <array>
 #include <cstdint>
@@ -70,7 +71,9 @@ class FilmNet {
   // predict_flow._predictor._convs.{i}.0.*, predict_flow._predictors.{m}._convs.{i}.0.*,
   // fuse.convs.{k}.{0,1,2}.0.*, fuse.output_conv.*). Infers the configuration, checks every shape,
   // and throws std::invalid_argument naming the tensor where the weights are not this network.
-  explicit FilmNet(const std::map<std::string, Tensor>& weights);
+  // precision kBf16: every convolution with bfloat16 input and weights (no Winograd), float32
+  // accumulation and outputs where hand-written steps read them; throws where !Engine::HasBf16().
+  explicit FilmNet(const std::map<std::string, Tensor>& weights, Precision precision = Precision::kF32);
   ~FilmNet();
 
   // x0, x1: float32 NCHW [n, 3, h, w], h and w multiples of 2^(levels - 1); dt: one time per pair;
@@ -82,6 +85,7 @@ class FilmNet {
              FilmNetTimes* times = nullptr, const FilmNetMemory& memory = FilmNetMemory()) const;
 
   const FilmNetConfig& config() const { return config_; }
+  Precision precision() const { return bf16_ ? Precision::kBf16 : Precision::kF32; }
 
   struct Conv;
   struct Plan;
@@ -96,6 +100,7 @@ class FilmNet {
   static std::array<std::unique_ptr<Conv>, 4> ResizePhases(const Conv& conv);
 
   FilmNetConfig config_;
+  bool bf16_ = false;
   std::vector<std::array<std::unique_ptr<Conv>, 2>> extract_;   // [k]: stage k's two 3x3 (stage 0's first on 4 channels)
   std::vector<std::vector<std::unique_ptr<Conv>>> predictors_;  // [p]: predictor p's layers; the last is shared
   std::vector<std::array<std::unique_ptr<Conv>, 3>> fusion_;    // [i]: fusion level i's 2x2, 3x3, 3x3
