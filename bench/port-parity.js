@@ -5,15 +5,15 @@
 // Usage:
 //   node bench/port-parity.js --port PORT_CHECKOUT --model film_net_fp32.pt[,film_net_fp16.pt]
 //     [--photos A,B] [--sizes 256x192,249x187,1024x768] [--recursions 2] [--times 0.25,0.5,0.75]
-//     [--threads 2] [--keep]
+//     [--threads 2] [--engine auto|onednn|torchscript] [--keep]
 // --photos defaults to the port's photos/one.png,two.png (Google FILM's two photos). For each size,
 // in a new temporary folder: the photos resized (cv2 INTER_AREA), the port's *.py copied, and its
 // inference.py run there by bench/port_parity.py (its own inference(), --frames 2^recursions - 1,
 // with its model, bisect and video writer wrapped to keep the float frames; and the --times made
 // one call each with its own load_image and forward). Ours: Interpolator.load(model, { device:
-// 'cpu' }) (engine auto), on the float inputs inference.py read, with { recursions } and
-// { time: times }; where the size needs padding, also { recursions } on inference.py's own
-// zero-padded frames, cropped after (the same recursion as inference.py's). Needs /usr/bin/python3
+// 'cpu', engine }) (--engine, default auto), on the float inputs inference.py read, with { recursions,
+// recursionPadding: 'prediction' } (inference.py's recursion: the padded prediction fed back), with
+// { recursions } (the default, 'zeros': Google FILM's), and with { time: times }. Needs /usr/bin/python3
 // with torch, numpy, cv2 and tqdm (inference.py's imports; Debian: python3-torch python3-opencv
 // python3-tqdm). Nothing of the port is kept (--keep leaves the temporary folders and says where).
 const { spawnSync } = require('node:child_process');
@@ -29,7 +29,7 @@ const HELPER = path.join(__dirname, 'port_parity.py');
 
 function options() {
   const values = cliOptions({ port: undefined, model: undefined, photos: undefined, sizes: '256x192,249x187,1024x768',
-    recursions: 2, times: '0.25,0.5,0.75', threads: 2, keep: false });
+    recursions: 2, times: '0.25,0.5,0.75', threads: 2, engine: 'auto', keep: false });
   if (!values.port || !values.model) throw new RangeError('--port DIR (a checkout of the port) and --model FILE[,FILE] are required');
   const port = path.resolve(values.port);
   if (!fs.existsSync(path.join(port, 'inference.py'))) throw new RangeError(`--port: no inference.py in ${port}`);
@@ -43,7 +43,7 @@ function options() {
   const times = values.times.split(',').filter(Boolean).map(Number);
   if (!Number.isInteger(values.recursions) || values.recursions < 1) throw new RangeError('--recursions: expected an integer >= 1');
   return { port, models: values.model.split(',').map((m) => path.resolve(m)), photos: photos.map((p) => path.resolve(p)),
-    sizes, recursions: values.recursions, times, threads: values.threads, keep: values.keep };
+    sizes, recursions: values.recursions, times, threads: values.threads, engine: values.engine, keep: values.keep };
 }
 
 function cpuinfo() {
@@ -74,25 +74,6 @@ function readF32(file, shape) {
 
 const writeF32 = (file, t) => fs.writeFileSync(file, Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
 
-/** [1, 3, h, w] into [1, 3, H, W] at (top, left), zeros around: util.pad_batch's padding. */
-function pad(t, H, W, top, left) {
-  const [, c, h, w] = t.shape;
-  const data = new Float32Array(c * H * W);
-  for (let k = 0; k < c; k++) {
-    for (let y = 0; y < h; y++) data.set(t.data.subarray((k * h + y) * w, (k * h + y + 1) * w), (k * H + y + top) * W + left);
-  }
-  return { data, shape: [1, c, H, W] };
-}
-
-function crop(t, h, w, top, left) {
-  const [, c, H, W] = t.shape;
-  const data = new Float32Array(c * h * w);
-  for (let k = 0; k < c; k++) {
-    for (let y = 0; y < h; y++) data.set(t.data.subarray((k * H + y + top) * W + left, (k * H + y + top) * W + left + w), (k * h + y) * w);
-  }
-  return { data, shape: [1, c, h, w] };
-}
-
 /** The recursion depth at which time k / 2^K is made (0.5: 1, 0.25 and 0.75: 2, ...). */
 function depthOf(k, K) {
   let d = K;
@@ -107,10 +88,10 @@ async function main() {
   const engines = [];
   process.stderr.write(`${cpuinfo()}\n`);
   for (const model of o.models) {
-    const film = await Interpolator.load(model, { device: 'cpu', threads: o.threads });
+    const film = await Interpolator.load(model, { device: 'cpu', threads: o.threads, engine: o.engine });
     const name = path.basename(model);
     engines.push(`${name}: ${film.info.dtype}, engine ${film.info.engine}, optimized ${film.info.optimized}, codeRun ${film.info.codeRun}`);
-    if (film.info.engine !== 'onednn') process.stderr.write(`WARNING: ${name} runs on engine '${film.info.engine}', not the fused engine\n`);
+    if (o.engine === 'auto' && film.info.engine !== 'onednn') process.stderr.write(`WARNING: ${name} runs on engine '${film.info.engine}', not the fused engine\n`);
     for (const { width: w, height: h } of o.sizes) {
       const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'film-port-parity-'));
       try {
@@ -123,30 +104,27 @@ async function main() {
         process.stderr.write(`${name} ${w}x${h}: inference.py --frames ${frames} and times ${o.times} in ${tmp}...`);
         let t = now();
         python(['run', '--port', port, '--model', model, '--dir', run, '--frames', String(frames), '--times', o.times.join(',')]);
-        const info = JSON.parse(fs.readFileSync(path.join(run, 'port.json'), 'utf8'));
         process.stderr.write(` ${((now() - t) / 1000).toFixed(1)} s; ours...`);
         t = now();
         const a = readF32(path.join(run, 'in_a.f32'), [1, 3, h, w]);
         const b = readF32(path.join(run, 'in_b.f32'), [1, 3, h, w]);
-        const rec = await film.interpolate(a, b, { recursions: o.recursions });
-        rec.forEach((f, i) => writeF32(path.join(run, `ours_rec_${i + 1}.f32`), f));
+        // inference.py's recursion (the padded prediction fed back), then the default ('zeros')
+        const rec = await film.interpolate(a, b, { recursions: o.recursions, recursionPadding: 'prediction' });
+        rec.forEach((f, i) => writeF32(path.join(run, `ours_rec_${i + 1}.prediction.f32`), f));
+        const zeros = await film.interpolate(a, b, { recursions: o.recursions });
+        zeros.forEach((f, i) => writeF32(path.join(run, `ours_rec_${i + 1}.f32`), f));
         const direct = await film.interpolate(a, b, { time: o.times });
         direct.forEach((f, i) => writeF32(path.join(run, `ours_t_${i}.f32`), f));
-        const [H, W] = info.padded;
-        const [top, left] = info.crop;
-        if (H !== h || W !== w) { // inference.py's recursion: on its padded frames, predictions fed back padded
-          const padded = await film.interpolate(pad(a, H, W, top, left), pad(b, H, W, top, left), { recursions: o.recursions });
-          padded.forEach((f, i) => writeF32(path.join(run, `ours_rec_${i + 1}.padded.f32`), crop(f, h, w, top, left)));
-        }
         process.stderr.write(` ${((now() - t) / 1000).toFixed(1)} s\n`);
         for (const r of JSON.parse(python(['compare', '--dir', run]))) {
-          const m = /^ours_(rec|t)_(\d+)(\.padded)?\.f32$/.exec(r.ours);
+          const m = /^ours_(rec|t)_(\d+)(\.prediction)?\.f32$/.exec(r.ours);
           const k = Number(m[2]);
           const time = m[1] === 'rec' ? k / (frames + 1) : o.times[k];
           const call = m[1] === 't' ? [`time: [${o.times}]`, 'one call at t (its load_image, forward)']
-            : [`recursions: ${o.recursions}${m[3] ? ', on its padded frames' : ''}`, `inference.py --frames ${frames}`];
+            : [`recursions: ${o.recursions}, recursionPadding: '${m[3] ? 'prediction' : 'zeros'}'${m[3] ? '' : ' (default)'}`,
+              `inference.py --frames ${frames}`];
           rows.push({ sort: [o.models.indexOf(model), o.sizes.findIndex((s) => s.width === w && s.height === h),
-            m[1] === 'rec' ? (m[3] ? 1 : 0) : 2, time],
+            m[1] === 'rec' ? (m[3] ? 0 : 1) : 2, time],
           cells: [name, `${w}x${h}`, ...call, String(time), m[1] === 'rec' ? String(depthOf(k, o.recursions)) : '-',
             r.max.toExponential(2), r.mean.toExponential(2), r.inside.toFixed(3),
             r.bytes_off === undefined ? '-' : `${r.bytes_max} (${r.bytes_off})`] });

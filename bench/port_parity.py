@@ -163,7 +163,7 @@ def cmd_compare(args):
     for name in sorted(os.listdir(args.dir)):
         if not (name.startswith('ours_') and name.endswith('.f32')):
             continue
-        # ours_rec_2.padded.f32 (ours on inference.py's padded frames) compares with port_rec_2.f32
+        # ours_rec_2.prediction.f32 (ours with recursionPadding 'prediction') compares with port_rec_2.f32
         ref_name = 'port_' + name[len('ours_'):].split('.')[0] + '.f32'
         ours = np.fromfile(os.path.join(args.dir, name), dtype=np.float32)
         ref = np.fromfile(os.path.join(args.dir, ref_name), dtype=np.float32)
