@@ -316,15 +316,20 @@ void ToBf16(const float* src, uint16_t* dst, int64_t count) {
 // spoils one row per convolution). Slabs start on even rows, so Winograd's 2x2 output tiles fall
 // where they fall on the whole frame, and all slabs have one height: one primitive per layer.
 struct Band {
-  std::vector<ConvStep> steps;  // each for [batch, slab, w]
+  std::vector<ConvStep> steps;  // each for [items, slab, w]
   bool bf16 = false;            // bfloat16 layers: the slab's input converted, the last output float32
   int64_t batch = 0, rows = 0, w = 0;
+  int64_t items = 0;                     // batch items in a slab: all, or one at a time where that spares cutting rows
   int64_t band = 0, halo = 0, slab = 0;  // rows given, rows more each side, rows convolved
 };
 
-// Slabs (input and two layers' outputs, SlabFloats) of about this many bytes, where `band`
-// (FilmNetMemory) is 0.
+// Slabs of about this many bytes (SlabFloats), where `band` (FilmNetMemory) is 0.
 constexpr int64_t kSlabBytes = int64_t{192} << 20;
+
+// A slab's floats per pixel: its input or a layer's output, whichever is wider, and a layer's
+// output (the layers write in turn into the one the layer before did not), and in bfloat16 the
+// input converted.
+int64_t SlabChannels(int64_t in, int64_t widest, bool bf16) { return std::max(in, widest) + widest + (bf16 ? (in + 1) / 2 : 0); }
 
 Band MakeBand(const std::vector<const FilmNet::Conv*>& convs, int64_t batch, int64_t rows, int64_t w, int64_t band,
               bool bf16) {
@@ -339,8 +344,16 @@ Band MakeBand(const std::vector<const FilmNet::Conv*>& convs, int64_t batch, int
     widest = std::max(widest, c->out);
   }
   b.halo += b.halo % 2;
-  const int64_t row = batch * w * (convs.front()->in + 2 * widest) * static_cast<int64_t>(sizeof(float));  // SlabFloats
-  if (band <= 0) band = kSlabBytes / row;
+  const int64_t row = w * SlabChannels(convs.front()->in, widest, bf16) * static_cast<int64_t>(sizeof(float));
+  // A whole batch, else one item at a time, before rows are cut (each cut convolves 2 halos more).
+  b.items = band > 0 || batch * rows * row <= kSlabBytes ? batch : 1;
+  if (band <= 0) {
+    // as many rows as fit, then the same count in every slab: a last slab that gives a few rows
+    // would convolve a whole slab for them
+    const int64_t most = std::max<int64_t>(2, kSlabBytes / (b.items * row)), slabs = (rows + most - 1) / most;
+    band = (rows + slabs - 1) / slabs;
+    band += band % 2;
+  }
   band = std::max<int64_t>(2, band - band % 2);
   if (band + 2 * b.halo >= rows) {
     b.band = b.slab = rows;
@@ -350,7 +363,7 @@ Band MakeBand(const std::vector<const FilmNet::Conv*>& convs, int64_t batch, int
     b.slab = band + 2 * b.halo;
   }
   for (size_t k = 0; k < convs.size(); ++k) {
-    b.steps.push_back(MakeStep(*convs[k], batch, b.slab, w, bf16, bf16 && k + 1 < convs.size()));
+    b.steps.push_back(MakeStep(*convs[k], b.items, b.slab, w, bf16, bf16 && k + 1 < convs.size()));
   }
   return b;
 }
@@ -366,59 +379,62 @@ struct BandTimes {
   double run = 0;   // prepare, the convolutions, emit
 };
 
-// Runs b over its level: per slab starting at row s, prepare(s); fill(item, y, row) writes input row
-// y of batch item `item` (w pixels of the first layer's channels, dense) for each of the slab's rows;
-// then the convolutions; then emit(item, y0, y1, out) takes output rows [y0, y1) (at most 2, y0 even)
-// of the rows the slab gives, dense at out. fill and emit run on OpenMP threads.
-// The floats a band's slab needs: its input, two of its widest layer's output (each layer reads the
-// one before), and in bfloat16 the input converted.
-int64_t SlabFloats(const Band& b) {
+int64_t Widest(const Band& b) {
   int64_t widest = 0;
   for (const ConvStep& s : b.steps) widest = std::max(widest, s.conv->out);
-  const int64_t in = b.steps.front().conv->in;
-  return b.batch * b.slab * b.w * (in + 2 * widest + (b.bf16 ? (in + 1) / 2 : 0));
+  return widest;
 }
 
+// The floats a band's slab needs.
+int64_t SlabFloats(const Band& b) {
+  return b.items * b.slab * b.w * SlabChannels(b.steps.front().conv->in, Widest(b), b.bf16);
+}
+
+// Runs b over its level: per slab (items [i0, i0 + items), rows from s), prepare(s); fill(item, y,
+// row) writes input row y of batch item `item` (w pixels of the first layer's channels, dense) for
+// each of the slab's rows; then the convolutions; then emit(item, y0, y1, out) takes output rows
+// [y0, y1) (at most 2, y0 even) of the rows the slab gives, dense at out. fill and emit run on
+// OpenMP threads.
 template <typename Prepare, typename Fill, typename Emit>
 void RunBand(const Band& b, float* workspace, const memory& scratchpad, Prepare&& prepare, Fill&& fill, Emit&& emit,
              BandTimes* times) {
-  const int64_t in = b.steps.front().conv->in, out = b.steps.back().conv->out, w = b.w;
-  int64_t widest = 0;
-  for (const ConvStep& s : b.steps) widest = std::max(widest, s.conv->out);
-  const int64_t pixels = b.batch * b.slab * w;
-  float* input = workspace;
-  float* outputs[2] = {input + pixels * in, input + pixels * (in + widest)};
-  uint16_t* input16 = reinterpret_cast<uint16_t*>(input + pixels * (in + 2 * widest));
-  for (int64_t first = 0; first < b.rows; first += b.band) {
-    const int64_t last = std::min(b.rows, first + b.band), s = SlabStart(b, first);
-    auto clock = std::chrono::steady_clock::now();
-    prepare(s);
-    times->run += Ms(clock);
-    clock = std::chrono::steady_clock::now();
-    ParallelFor(0, b.batch * b.slab, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t r = begin; r < end; ++r) fill(r / b.slab, s + r % b.slab, input + r * w * in);
-    });
-    times->fill += Ms(clock);
-    clock = std::chrono::steady_clock::now();
-    const void* x = input;
-    if (b.bf16) {
-      ToBf16(input, input16, pixels * in);
-      x = input16;
-    }
-    for (size_t k = 0; k < b.steps.size(); ++k) {
-      float* y = outputs[k % 2];
-      RunStep(b.steps[k], x, y, scratchpad);
-      x = y;
-    }
-    const float* result = static_cast<const float*>(x);
-    const int64_t pairs = (last - first + 1) / 2;
-    ParallelFor(0, b.batch * pairs, 1, [&](int64_t begin, int64_t end) {
-      for (int64_t p = begin; p < end; ++p) {
-        const int64_t item = p / pairs, y0 = first + 2 * (p % pairs), y1 = std::min(last, y0 + 2);
-        emit(item, y0, y1, result + (item * b.slab + y0 - s) * w * out);
+  const int64_t in = b.steps.front().conv->in, out = b.steps.back().conv->out, w = b.w, widest = Widest(b);
+  const int64_t pixels = b.items * b.slab * w;
+  float* buffers[2] = {workspace, workspace + pixels * std::max(in, widest)};  // input, then the layers in turn
+  uint16_t* input16 = reinterpret_cast<uint16_t*>(buffers[1] + pixels * widest);
+  for (int64_t i0 = 0; i0 < b.batch; i0 += b.items) {
+    for (int64_t first = 0; first < b.rows; first += b.band) {
+      const int64_t last = std::min(b.rows, first + b.band), s = SlabStart(b, first);
+      auto clock = std::chrono::steady_clock::now();
+      prepare(s);
+      times->run += Ms(clock);
+      clock = std::chrono::steady_clock::now();
+      float* input = buffers[0];
+      ParallelFor(0, b.items * b.slab, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; ++r) fill(i0 + r / b.slab, s + r % b.slab, input + r * w * in);
+      });
+      times->fill += Ms(clock);
+      clock = std::chrono::steady_clock::now();
+      const void* x = input;
+      if (b.bf16) {
+        ToBf16(input, input16, pixels * in);
+        x = input16;
       }
-    });
-    times->run += Ms(clock);
+      for (size_t k = 0; k < b.steps.size(); ++k) {
+        float* y = buffers[(k + 1) % 2];
+        RunStep(b.steps[k], x, y, scratchpad);
+        x = y;
+      }
+      const float* result = static_cast<const float*>(x);
+      const int64_t pairs = (last - first + 1) / 2;
+      ParallelFor(0, b.items * pairs, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t p = begin; p < end; ++p) {
+          const int64_t item = p / pairs, y0 = first + 2 * (p % pairs), y1 = std::min(last, y0 + 2);
+          emit(i0 + item, y0, y1, result + (item * b.slab + y0 - s) * w * out);
+        }
+      });
+      times->run += Ms(clock);
+    }
   }
 }
 
