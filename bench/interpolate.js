@@ -3,10 +3,11 @@
 // file's TorchScript through libtorch) vs the same TorchScript file run by Python's torch on the same
 // padded frames, run by run in turn (one Python process kept open). Usage:
 //   node bench/interpolate.js [--model film_net_fp32.pt] [--size 1024x768] [--threads 2] [--runs 3] [--warmup 2] [--all]
-//     [--engine auto|onednn|torchscript] [--no-torchscript]
+//     [--engine auto|onednn|torchscript] [--no-torchscript] [--bf16]
 // Without --model: FILM at its full size (34.4 M parameters, random weights) written by
 // models/export.py --interpolator to a temporary file, deleted at the end. --all also times 8-bit
-// RgbImage frames and recursion.
+// RgbImage frames and recursion; --bf16 also times precision 'bf16' (where the CPU has it) and its
+// difference from fp32.
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
@@ -23,11 +24,11 @@ const root = path.resolve(__dirname, '..');
 
 function options() {
   const values = cliOptions({ model: undefined, size: '1024x768', threads: 2, runs: 3, warmup: 2, all: false,
-    engine: 'auto', 'no-torchscript': false });
+    engine: 'auto', 'no-torchscript': false, bf16: false });
   const m = /^(\d+)x(\d+)$/.exec(values.size);
   if (!m) throw new RangeError(`--size: expected WxH, got '${values.size}'`);
   return { model: values.model, width: Number(m[1]), height: Number(m[2]), threads: values.threads,
-    runs: values.runs, warmup: values.warmup, all: values.all, engine: values.engine,
+    runs: values.runs, warmup: values.warmup, all: values.all, engine: values.engine, bf16: values.bf16,
     torchscript: !values['no-torchscript'] && values.engine !== 'torchscript' && native().build === 'full' };
 }
 
@@ -131,6 +132,7 @@ async function bench(o, model, label) {
   const film = await Interpolator.load(model, { device: 'cpu', threads: o.threads, engine: o.engine });
   // the file's TorchScript through libtorch, beside the engine (full build)
   const script = o.torchscript ? await Interpolator.load(model, { device: 'cpu', threads: o.threads, engine: 'torchscript' }) : null;
+  const bf16 = o.bf16 ? await Interpolator.load(model, { device: 'cpu', threads: o.threads, precision: 'bf16' }) : null;
   const rank = (script ?? film).info.dtShape === '[n, 1, 1, 1]' ? 4 : 2;
   const python = startPython(o, model, rank);
   await python.ready();
@@ -143,6 +145,7 @@ async function bench(o, model, label) {
   const calls = {
     tensor: () => film.interpolate(a, b, { time: 0.5 }),
     ...(script ? { torchscript: () => script.interpolate(a, b, { time: 0.5 }) } : {}),
+    ...(bf16 ? { bf16: () => bf16.interpolate(a, b, { time: 0.5 }) } : {}),
     ...(o.all ? {
       rgb: () => film.interpolate(ia, ib, { time: 0.5 }),
       recursion: () => film.interpolate(a, b, { recursions: 2 }), // 3 frames: divided by 3 below
@@ -167,6 +170,7 @@ async function bench(o, model, label) {
   python.close();
   film.dispose();
   script?.dispose();
+  bf16?.dispose();
 
   let diff = null;
   if (firsts.tensor && firsts.torchscript) {
@@ -177,6 +181,12 @@ async function bench(o, model, label) {
   const row = (what, value) => [what, fmt(value), fmt(value / py, 2)];
   const rows = [row(`interpolate(Tensor4, Tensor4, { time: 0.5 }), engine ${film.info.engine}`, median(ms.tensor))];
   if (script) rows.push(row("the same, engine 'torchscript' (the file's own code through libtorch)", median(ms.torchscript)));
+  let bf16Diff = null;
+  if (bf16) {
+    rows.push(row(`the same, precision 'bf16' (fp32 / bf16: ${fmt(median(ms.tensor) / median(ms.bf16), 2)}x)`, median(ms.bf16)));
+    bf16Diff = 0;
+    firsts.tensor.forEach((v, i) => { bf16Diff = Math.max(bf16Diff, Math.abs(v - firsts.bf16[i])); });
+  }
   if (o.all) {
     rows.push(row('interpolate(RgbImage, RgbImage, { time: 0.5 })', median(ms.rgb)));
     rows.push(row('interpolate(..., { recursions: 2 }) per frame', median(ms.recursion) / 3));
@@ -201,6 +211,7 @@ async function bench(o, model, label) {
   console.log();
   console.log(table(['call', 'ms per frame', 'vs Python'], rows));
   if (diff !== null) console.log(`\nmax |engine - torchscript| over the frame: ${diff.toExponential(2)}`);
+  if (bf16Diff !== null) console.log(`max |bf16 - fp32| over the frame: ${bf16Diff.toExponential(2)}`);
   if (rate) console.log(`\n${rate}`);
   console.log(`\nall runs (ms): ${JSON.stringify(Object.fromEntries(Object.entries(ms).map(([k, v]) => [k, v.map((x) => Math.round(x))])))}`);
 }
