@@ -19,15 +19,15 @@ function sh(cmd, args) {
 
 const olderThan = (file, source) => !fs.existsSync(file) || fs.statSync(file).mtimeMs < fs.statSync(source).mtimeMs;
 
-/** forward_loop and fma_peak, built where missing or older than their sources. */
-function ensureCpp() {
+/** forward_loop and fma_peak (or only `targets`), built where missing or older than their sources. */
+function ensureCpp(targets = ['forward_loop', 'fma_peak']) {
   const sources = ['forward_loop.cc', 'fma_peak.cc', 'CMakeLists.txt', '../../native/onednn/engine.cc', '../../native/onednn/engine.h', '../../native/onednn/compat.h', '../../native/onednn/winograd.cc', '../../native/onednn/winograd.h', '../../cmake/onednn.cmake']
     .map((f) => path.join(__dirname, 'cpp', f));
-  const built = [cppBinary, fmaBinary].every((b) => fs.existsSync(b) && !sources.some((s) => olderThan(b, s)));
+  const built = targets.map((t) => path.join(cppBuild, t)).every((b) => fs.existsSync(b) && !sources.some((s) => olderThan(b, s)));
   if (built) return;
-  console.error('building bench/cpp (forward_loop, fma_peak) ...');
+  console.error(`building bench/cpp (${targets.join(', ')}) ...`);
   sh('cmake', ['-S', path.join(__dirname, 'cpp'), '-B', cppBuild, '-DCMAKE_BUILD_TYPE=Release']);
-  sh('cmake', ['--build', cppBuild, '--config', 'Release']);
+  sh('cmake', ['--build', cppBuild, '--config', 'Release', '--target', ...targets]);
 }
 
 const fmaFamily = (isa) => (/^avx512/.test(isa) ? 'avx512' : 'avx2');

@@ -197,7 +197,7 @@ async function bench(o, model, label) {
   const gflop = await filmGflop(model, pw, ph);
   let rate = null;
   if (gflop !== null) {
-    ensureCpp();
+    ensureCpp(['fma_peak']);
     const peak = fmaPeak(isa().includes('avx512f') ? 'avx512_core' : 'avx2', o.threads);
     const perSecond = gflop / (median(ms.tensor) / 1000);
     rate = `${fmt(gflop, 0)} GFLOP a frame (direct convolutions) / ${fmt(median(ms.tensor) / 1000, 2)} s = ` +

@@ -108,6 +108,8 @@ function(film_find_onednn)
   message(STATUS "film-features: oneDNN ${version} headers (${FILM_DNNL_INCLUDE}), library ${FILM_DNNL_LIBRARY} (${how})")
 endfunction()
 
+include("${CMAKE_CURRENT_LIST_DIR}/openmp.cmake")
+
 # Adds the engine to `target` where it can be built; sets FILM_ONEDNN_FOUND.
 function(film_use_onednn target)
   set(FILM_ONEDNN_FOUND OFF PARENT_SCOPE)

@@ -41,6 +41,9 @@ namespace {
 
 constexpr size_t kMinCached = size_t{1} << 20;
 constexpr size_t kAlignment = 64;  // as libtorch's default allocator
+// Blocks from here up are glibc's own mappings (its mmap threshold tops out at 32 MiB): freeing one
+// returns its pages at once. Smaller ones go back to the C heap, which keeps them.
+constexpr size_t kMinRoom = size_t{32} << 20;
 
 // Size classes 1/8 of a power of two apart: at most 12.5% waste, and frames of one size reuse.
 size_t SizeClass(size_t n) {
@@ -74,7 +77,7 @@ class BlockCache {
     const size_t size = SizeClass(n);
     char* data = size >= kMinCached ? Take(size) : nullptr;
     if (!data) {
-      if (size >= kMinCached) MakeRoom(size);
+      if (size >= kMinRoom) MakeRoom(size);
       void* fresh = nullptr;
       if (posix_memalign(&fresh, kAlignment, size) != 0 || !fresh) throw std::bad_alloc();
       data = static_cast<char*>(fresh);
@@ -143,9 +146,10 @@ class BlockCache {
     return FreeAll(drop);
   }
 
-  // A new block of `size` is about to be made: frees cached blocks, the most recently freed first,
-  // until that many bytes are freed or none are cached, so that a run of new sizes does not hold
-  // the old ones beside it (a 1080p interpolation held 10.8 GiB, not 6.8). Most recent first: a
+  // A new block of `size` (kMinRoom or more) is about to be made: frees cached blocks of kMinRoom or
+  // more, the most recently freed first, until that many bytes are freed or none are left, so that
+  // a run of new sizes does not hold the old ones beside it (a 1080p interpolation held 10.8 GiB,
+  // not 6.8). Smaller blocks stay: freeing them would not return their pages, only scatter the heap. Most recent first: a
   // run that repeats asks for each block again about one run after it asked before, so the block
   // asked for last is the one needed last (Belady's choice for a loop), and the blocks a repeated
   // run takes early stay.
@@ -154,11 +158,12 @@ class BlockCache {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       size_t freed = 0;
-      while (freed < size && !free_.empty()) {
-        auto newest = free_.begin();
-        for (auto it = free_.begin(); it != free_.end(); ++it) {
-          if (it->second.stamp > newest->second.stamp) newest = it;
+      while (freed < size) {
+        auto newest = free_.end();
+        for (auto it = free_.lower_bound(kMinRoom); it != free_.end(); ++it) {
+          if (newest == free_.end() || it->second.stamp > newest->second.stamp) newest = it;
         }
+        if (newest == free_.end()) break;
         drop.push_back(Pop(newest));
         freed += drop.back().second;
       }
