@@ -390,6 +390,14 @@ int64_t SlabFloats(const Band& b) {
   return b.items * b.slab * b.w * SlabChannels(b.steps.front().conv->in, Widest(b), b.bf16);
 }
 
+// Where a band's last layer may write its output itself: [batch, rows, w] pixels `pixel` floats
+// apart from `data` (a channel range of a wider tensor). It does where the band has whole levels
+// and that layer is a Winograd one; emit is not called then.
+struct Direct {
+  float* data = nullptr;
+  int64_t pixel = 0;
+};
+
 // Runs b over its level: per slab (items [i0, i0 + items), rows from s), prepare(s); fill(item, y,
 // row) writes input row y of batch item `item` (w pixels of the first layer's channels, dense) for
 // each of the slab's rows; then the convolutions; then emit(item, y0, y1, out) takes output rows
@@ -397,11 +405,12 @@ int64_t SlabFloats(const Band& b) {
 // OpenMP threads.
 template <typename Prepare, typename Fill, typename Emit>
 void RunBand(const Band& b, float* workspace, const memory& scratchpad, Prepare&& prepare, Fill&& fill, Emit&& emit,
-             BandTimes* times) {
+             BandTimes* times, Direct direct = Direct()) {
   const int64_t in = b.steps.front().conv->in, out = b.steps.back().conv->out, w = b.w, widest = Widest(b);
   const int64_t pixels = b.items * b.slab * w;
   float* buffers[2] = {workspace, workspace + pixels * std::max(in, widest)};  // input, then the layers in turn
   uint16_t* input16 = reinterpret_cast<uint16_t*>(buffers[1] + pixels * widest);
+  const bool in_place = direct.data && b.band == b.rows && b.steps.back().winograd;
   for (int64_t i0 = 0; i0 < b.batch; i0 += b.items) {
     for (int64_t first = 0; first < b.rows; first += b.band) {
       const int64_t last = std::min(b.rows, first + b.band), s = SlabStart(b, first);
@@ -421,9 +430,19 @@ void RunBand(const Band& b, float* workspace, const memory& scratchpad, Prepare&
         x = input16;
       }
       for (size_t k = 0; k < b.steps.size(); ++k) {
+        if (in_place && k + 1 == b.steps.size()) {
+          const ConvStep& last = b.steps.back();
+          last.conv->winograd->Run(*last.winograd, static_cast<const float*>(x),
+                                   direct.data + i0 * b.rows * w * direct.pixel, direct.pixel);
+          break;
+        }
         float* y = buffers[(k + 1) % 2];
         RunStep(b.steps[k], x, y, scratchpad);
         x = y;
+      }
+      if (in_place) {
+        times->run += Ms(clock);
+        continue;
       }
       const float* result = static_cast<const float*>(x);
       const int64_t pairs = (last - first + 1) / 2;
@@ -839,7 +858,7 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
             }
           },
           [&](int64_t item, int64_t y0, int64_t y1, const float* src) {
-            if (dst) {
+            if (dst) {  // where the band did not write them itself
               for (int64_t y = y0; y < y1; ++y) {
                 float* d = dst + ((item * lh + y) * lw) * pixel + offset;
                 const float* r = src + (y - y0) * lw * out;
@@ -849,7 +868,7 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
               PoolRow(src, src + lw * out, out, out, lw / 2, pool_to + (item * (lh / 2) + y0 / 2) * (lw / 2) * out);
             }
           },
-          &extract_times);
+          &extract_times, dst ? Direct{dst + offset, pixel} : Direct());
       pooled = pool_to;
     }
   };
@@ -1018,7 +1037,7 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
               }
             }
           },
-          &fusion_times);
+          &fusion_times, i > 0 ? Direct{od, oc} : Direct());
       x = out;
     }
     features[i] = Tensor();
