@@ -41,8 +41,7 @@ namespace {
 
 constexpr size_t kMinCached = size_t{1} << 20;
 constexpr size_t kAlignment = 64;  // as libtorch's default allocator
-// Blocks from here up are glibc's own mappings (its mmap threshold tops out at 32 MiB): freeing one
-// returns its pages at once. Smaller ones go back to the C heap, which keeps them.
+// Blocks from here up are glibc's own mappings (its mmap threshold tops out at 32 MiB).
 constexpr size_t kMinRoom = size_t{32} << 20;
 
 // Size classes 1/8 of a power of two apart: at most 12.5% waste, and frames of one size reuse.
@@ -146,10 +145,11 @@ class BlockCache {
     return FreeAll(drop);
   }
 
-  // A new block of `size` (kMinRoom or more) is about to be made: frees cached blocks of kMinRoom or
-  // more, the most recently freed first, until that many bytes are freed or none are left, so that
-  // a run of new sizes does not hold the old ones beside it (a 1080p interpolation held 10.8 GiB,
-  // not 6.8). Smaller blocks stay: freeing them would not return their pages, only scatter the heap. Most recent first: a
+  // A new block of `size` (kMinRoom or more) is about to be made: frees cached blocks, the most
+  // recently freed first, until that many bytes are freed or none are left, so that a run of new
+  // sizes does not hold the old ones beside it (a 1080p interpolation held 10.8 GiB, not 6.8).
+  // Smaller new blocks make no room: most would come from the C heap, and freeing blocks for them
+  // only scattered it (test 65's recursion RSS check saw it). Most recent first: a
   // run that repeats asks for each block again about one run after it asked before, so the block
   // asked for last is the one needed last (Belady's choice for a loop), and the blocks a repeated
   // run takes early stay.
@@ -160,7 +160,7 @@ class BlockCache {
       size_t freed = 0;
       while (freed < size) {
         auto newest = free_.end();
-        for (auto it = free_.lower_bound(kMinRoom); it != free_.end(); ++it) {
+        for (auto it = free_.begin(); it != free_.end(); ++it) {
           if (newest == free_.end() || it->second.stamp > newest->second.stamp) newest = it;
         }
         if (newest == free_.end()) break;

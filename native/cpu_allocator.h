@@ -1,8 +1,8 @@
 // The addon's CPU allocator, with a block cache. Large activations (hundreds of MB at 720p)
 // otherwise go to mmap and back on every run, and the page faults cost a quarter of the CPU time.
 // Blocks of 1 MiB or more are kept after free and reused, up to a limit; a block of 32 MiB or more
-// that has to be made anew first frees as many cached bytes of such blocks (sizes a run no longer
-// asks for are not kept beside it). Every film::Tensor (tensor.h) comes from here; in the full build libtorch's CPU allocator does too
+// that has to be made anew first frees as many cached bytes (sizes a run no longer asks for are not
+// kept beside it). Every film::Tensor (tensor.h) comes from here; in the full build libtorch's CPU allocator does too
 // (torch/torch_allocator.cc). It is made once, when the addon loads, and stays: a limit of 0 turns
 // caching off (every block is freed when its tensor is).
 #pragma once
