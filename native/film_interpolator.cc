@@ -104,10 +104,7 @@ Tensor CheckFrames(int64_t size, uint32_t seed) {
 std::string DtShapeName(int rank) { return rank == 2 ? "[n, 1]" : rank == 4 ? "[n, 1, 1, 1]" : ""; }
 
 std::shared_ptr<FilmInterpolator> FilmInterpolator::Load(const LoadOptions& options) {
-  FILM_RANGE_ERROR_IF(options.threads < 1, "threads must be at least 1");
-  FILM_RANGE_ERROR_IF(options.engine != "auto" && options.engine != "onednn" && options.engine != "torchscript",
-                      "Expected 'auto', 'onednn' or 'torchscript' for engine but received '" + options.engine + "'");
-  const std::string device = CheckPrecision(options);
+  const std::string device = CheckLoadOptions(options);
   const bool bf16 = options.precision == "bf16";
   const bool forced = options.engine == "onednn" || bf16;
   const InterpolatorWeights& film = options.film;

@@ -32,7 +32,10 @@ bool OnednnCompiledIn() {
 #endif
 }
 
-std::string CheckPrecision(const LoadOptions& options) {
+std::string CheckLoadOptions(const LoadOptions& options) {
+  FILM_RANGE_ERROR_IF(options.threads < 1, "threads must be at least 1");
+  FILM_RANGE_ERROR_IF(options.engine != "auto" && options.engine != "onednn" && options.engine != "torchscript",
+                      "Expected 'auto', 'onednn' or 'torchscript' for engine but received '" + options.engine + "'");
   FILM_RANGE_ERROR_IF(options.precision != "fp32" && options.precision != "bf16",
                       "Expected 'fp32' or 'bf16' for precision but received '" + options.precision + "'");
   const bool bf16 = options.precision == "bf16";
@@ -58,10 +61,7 @@ std::string CheckPrecision(const LoadOptions& options) {
 }
 
 std::shared_ptr<Model> Model::Load(const LoadOptions& options) {
-  FILM_RANGE_ERROR_IF(options.threads < 1, "threads must be at least 1");
-  FILM_RANGE_ERROR_IF(options.engine != "auto" && options.engine != "onednn" && options.engine != "torchscript",
-                      "Expected 'auto', 'onednn' or 'torchscript' for engine but received '" + options.engine + "'");
-  const std::string device = CheckPrecision(options);
+  const std::string device = CheckLoadOptions(options);
   const bool bf16 = options.precision == "bf16";
   const ExtractorWeights& w = options.weights;
   FILM_ERROR_IF(w.stages.empty(), "'" + options.path + "': no extractor weights were read from it");

@@ -54,9 +54,9 @@ struct LoadOptions {
   InterpolatorWeights film;     // an Interpolator's
 };
 
-// Checks options.precision against the engine, half, device and this CPU (RangeError, or
-// ERR_FILM_PRECISION where the CPU or the build has no bf16); returns the resolved device.
-std::string CheckPrecision(const LoadOptions& options);
+// Checks threads, engine, and precision against the engine, half, device and this CPU (RangeError,
+// or ERR_FILM_PRECISION where the CPU or the build has no bf16); returns the resolved device.
+std::string CheckLoadOptions(const LoadOptions& options);
 
 struct ModelInfo {
   std::string source;  // "extractor" or "interpolator"

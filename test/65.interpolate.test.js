@@ -7,10 +7,9 @@ const assert = require('node:assert/strict');
 const { Interpolator, FeatureExtractor, defaultModelPath } = require('..');
 const { native, RUN_BYTES, RUN_COPY_OUTPUTS } = require('../dist/native');
 const { RUN_WITH_ADDRESSES } = native()._internal;
-const { models, relativeError, randomTensor } = require('./fixtures');
-const { interpolatorSuite, loadNativeInterpolator } = require('./helpers');
+const { models, randomTensor } = require('./fixtures');
+const { interpolatorSuite, loadNativeInterpolator, assertClose, assertBytesClose } = require('./helpers');
 
-const TOLERANCE = 1e-5;
 
 /** A reference case's inputs as [n, h, w, 3] bytes split into one RgbImage per pair. */
 function images(bytes) {
@@ -19,23 +18,6 @@ function images(bytes) {
   return Array.from({ length: n }, (_, i) => ({ data: bytes.data.subarray(i * size, (i + 1) * size), width: w, height: h, channels: 3 }));
 }
 
-function assertClose(actual, expected, what) {
-  assert.deepEqual(actual.shape, expected.shape, `${what}: shape`);
-  const err = relativeError(actual.data, expected.data);
-  assert.ok(err <= TOLERANCE, `${what}: relative error ${err} > ${TOLERANCE}`);
-}
-
-/** Bytes equal to the reference's but for rounding at .5: at most 1 apart, almost all equal. */
-function assertBytesClose(actual, expected, what) {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  let off = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i] - expected[i]);
-    assert.ok(d <= 1, `${what}: byte ${i} is ${actual[i]}, reference ${expected[i]}`);
-    if (d) off++;
-  }
-  assert.ok(off <= expected.length * 1e-3, `${what}: ${off} of ${expected.length} bytes off by one`);
-}
 
 describe('Interpolator', function () {
   const { cases, load } = interpolatorSuite();

@@ -8,30 +8,12 @@ const assert = require('node:assert/strict');
 
 const { Interpolator } = require('..');
 const { native, RUN_RECURSION_PREDICTION } = require('../dist/native');
-const { models, relativeError, randomTensor, cpuEngines } = require('./fixtures');
-const { interpolatorSuite, loadNativeInterpolator } = require('./helpers');
+const { models, randomTensor, cpuEngines } = require('./fixtures');
+const { interpolatorSuite, loadNativeInterpolator, assertClose, assertBytesClose } = require('./helpers');
 
-const TOLERANCE = 1e-5;
 
 const maxAbs = (x, y) => x.reduce((m, v, i) => Math.max(m, Math.abs(v - y[i])), 0);
 
-function assertClose(actual, expected, what) {
-  assert.deepEqual(actual.shape, expected.shape, `${what}: shape`);
-  const err = relativeError(actual.data, expected.data);
-  assert.ok(err <= TOLERANCE, `${what}: relative error ${err} > ${TOLERANCE}`);
-}
-
-/** Bytes equal to the reference's but for rounding at .5: at most 1 apart, almost all equal. */
-function assertBytesClose(actual, expected, what) {
-  assert.equal(actual.length, expected.length, `${what}: length`);
-  let off = 0;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i] - expected[i]);
-    assert.ok(d <= 1, `${what}: byte ${i} is ${actual[i]}, reference ${expected[i]}`);
-    if (d) off++;
-  }
-  assert.ok(off <= expected.length * 1e-3, `${what}: ${off} of ${expected.length} bytes off by one`);
-}
 
 /** A reference case's [n, h, w, 3] bytes as one RgbImage per pair. */
 function images(bytes) {

@@ -4,7 +4,7 @@ const assert = require('node:assert/strict');
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
-const { root, interpolateReference } = require('./fixtures');
+const { root, interpolateReference, relativeError } = require('./fixtures');
 
 const cli = path.join(root, 'bin', 'film-features.js');
 
@@ -191,4 +191,26 @@ async function loadNativeInterpolator(file, device = 'cpu', threads = 1, half = 
   return native().loadInterpolator(file, device, threads, half, engine, { format: model.format, dtype: 'float32', levels, tensors });
 }
 
-module.exports = { loadNative, loadNativeInterpolator, requireHere, needs, cli, runCli, startCli, finishCli, pollUntil, readNpy, interpolatorSuite, fleetSuite };
+// Interpolated frames against a reference (tests 65): float32 within 1e-5 relative, and 8-bit ones
+// equal but for rounding at .5.
+const FRAME_TOLERANCE = 1e-5;
+
+function assertClose(actual, expected, what) {
+  assert.deepEqual(actual.shape, expected.shape, `${what}: shape`);
+  const err = relativeError(actual.data, expected.data);
+  assert.ok(err <= FRAME_TOLERANCE, `${what}: relative error ${err} > ${FRAME_TOLERANCE}`);
+}
+
+/** Bytes equal to the reference's but for rounding at .5: at most 1 apart, almost all equal. */
+function assertBytesClose(actual, expected, what) {
+  assert.equal(actual.length, expected.length, `${what}: length`);
+  let off = 0;
+  for (let i = 0; i < expected.length; i++) {
+    const d = Math.abs(actual[i] - expected[i]);
+    assert.ok(d <= 1, `${what}: byte ${i} is ${actual[i]}, reference ${expected[i]}`);
+    if (d) off++;
+  }
+  assert.ok(off <= expected.length * 1e-3, `${what}: ${off} of ${expected.length} bytes off by one`);
+}
+
+module.exports = { assertClose, assertBytesClose, loadNative, loadNativeInterpolator, requireHere, needs, cli, runCli, startCli, finishCli, pollUntil, readNpy, interpolatorSuite, fleetSuite };
