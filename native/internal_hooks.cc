@@ -106,12 +106,12 @@ Tensor Float32Of(const Napi::Value& value, const std::string& what) {
 // filmNetForward(tensors, x0, x1, dt, levels, repeats = 1, memory = {}): FILM's whole interpolator on
 // the oneDNN engine (onednn/film_net.h), synchronously on this thread. tensors: {name: {data, shape}}
 // by the PyTorch port's names; x0, x1: {data, shape [n, 3, h, w]}; dt: one time per pair; memory:
-// {recompute?, band?} (FilmNetMemory), precision?: 'fp32' | 'bf16'. Runs `repeats` times; returns
+// {recompute?, whole?, band?} (FilmNetMemory), precision?: 'fp32' | 'bf16'. Runs `repeats` times; returns
 // {data, shape, runsMs: [ms per run], stagesMs: the last run's stages}.
 Napi::Value FilmNetForwardJs(const Napi::CallbackInfo& info) {
   return Guard(info.Env(), [&]() -> Napi::Value {
     Napi::Env env = info.Env();
-    const char* usage = "filmNetForward(tensors: object, x0: {data, shape}, x1: {data, shape}, dt: number[], levels: number, repeats?: number, memory?: {recompute?: number, band?: number, precision?: 'fp32' | 'bf16'})";
+    const char* usage = "filmNetForward(tensors: object, x0: {data, shape}, x1: {data, shape}, dt: number[], levels: number, repeats?: number, memory?: {recompute?: number, whole?: boolean, band?: number, precision?: 'fp32' | 'bf16'})";
     FILM_TYPE_ERROR_IF(info.Length() < 5, usage);
     FILM_TYPE_ERROR_IF(!info[0].IsObject() || info[0].IsArray(), std::string("tensors must be an object: ") + usage);
     std::map<std::string, Tensor> weights;
@@ -156,6 +156,10 @@ Napi::Value FilmNetForwardJs(const Napi::CallbackInfo& info) {
         return d;
       };
       if (m.Has("recompute")) memory.recompute = static_cast<int>(integer("recompute", -1, 15));
+      if (m.Has("whole")) {
+        FILM_TYPE_ERROR_IF(!m.Get("whole").IsBoolean(), "memory.whole must be a boolean");
+        memory.whole = m.Get("whole").As<Napi::Boolean>();
+      }
       if (m.Has("band")) memory.band = static_cast<int64_t>(integer("band", 0, 1 << 20));
       if (m.Has("precision")) {
         const Napi::Value v = m.Get("precision");

@@ -143,13 +143,13 @@ describe('FilmNet: the whole interpolator on the oneDNN engine (filmNetForward)'
   });
 
   // Memory (FilmNetMemory): convolutions run over slabs of rows, and the finest levels' features
-  // made again when the flow reaches them, must not change the frame. Slabs start on even rows, so
+  // made again when the flow reaches them (their first stage, or whole), must not change the frame. Slabs start on even rows, so
   // Winograd's tiles fall where they do on the whole frame: equal bit for bit on the machines seen
   // (1e-6 allows a kernel that sums in another order for another slab height).
   it('slabs of rows and features made again give the whole run\'s frame', async () => {
     const checks = [
-      { file: models.exported, levels: 7, h: 128, w: 192, memories: [{ band: 2 }, { band: 6 }, { recompute: 1 }, { recompute: 2, band: 4 }, { recompute: 6, band: 8 }] },
-      { file: made, levels: 5, h: 48, w: 80, memories: [{ band: 2 }, { band: 4, recompute: 1 }, { recompute: 3 }, { recompute: 4, band: 2 }] },
+      { file: models.exported, levels: 7, h: 128, w: 192, memories: [{ band: 2 }, { band: 6 }, { recompute: 1 }, { recompute: 2, band: 4 }, { recompute: 2, whole: true }, { recompute: 6, band: 8 }, { recompute: 6, whole: true, band: 8 }] },
+      { file: made, levels: 5, h: 48, w: 80, memories: [{ band: 2 }, { band: 4, recompute: 1 }, { recompute: 3 }, { recompute: 3, whole: true, band: 2 }, { recompute: 4, band: 2 }] },
     ];
     for (const c of checks) {
       const tensors = await tensorsOf(c.file);
@@ -173,6 +173,7 @@ describe('FilmNet: the whole interpolator on the oneDNN engine (filmNetForward)'
     assert.throws(call({ recompute: 5 }), /recompute 5: -1 to 4/);
     assert.throws(call({ recompute: 1.5 }), RangeError);
     assert.throws(call({ band: 'x' }), TypeError);
+    assert.throws(call({ recompute: 2, whole: 1 }), TypeError);
   });
 
   describe('files that are not this network fail, naming a tensor', () => {

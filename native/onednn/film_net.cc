@@ -31,6 +31,7 @@ constexpr auto kF32 = memory::data_type::f32;
 constexpr auto kBf16 = memory::data_type::bf16;
 constexpr float kSlope = 0.2f;
 constexpr int kColors = 3;
+constexpr int kMaxSubLevels = 12;  // the extractor's stages at most: its parts per level
 
 // Never destroyed, as engine.cc's: runs may finish after exit() has started.
 dnnl::engine& CpuEngine() {
@@ -207,11 +208,11 @@ inline void WarpPixel(const Source* sources, int count, int64_t h, int64_t w, in
 
 }  // namespace
 
-// One convolution, prepared: its weights, its Winograd form where it has one, and its weights in
-// the layouts direct convolutions asked for (few: most sizes ask for the same).
+// One convolution, prepared: its Winograd form where it has one (it then runs so at every size), else
+// its weights and their layouts that direct convolutions asked for (few: most sizes ask for the same).
 struct FilmNet::Conv {
   std::string name;
-  Tensor oihw, bias;
+  Tensor oihw, bias;  // oihw: none where winograd
   int64_t in = 0, out = 0, kh = 0, kw = 0;
   int64_t pad_t = 0, pad_l = 0, pad_b = 0, pad_r = 0;  // zero padding at top, left, bottom, right
   bool leaky = true;
@@ -258,8 +259,10 @@ ConvStep MakeStep(const FilmNet::Conv& conv, int64_t n, int64_t h, int64_t w, bo
   s.n = n;
   s.h = h;
   s.w = w;
-  if (conv.winograd && !bf16) s.winograd = conv.winograd->PlanFor(n, h, w);
-  if (s.winograd) return s;
+  if (conv.winograd && !bf16) {
+    s.winograd = conv.winograd->PlanFor(n, h, w, /*any_size=*/true);  // the layer keeps no other weights
+    return s;
+  }
   const auto type = bf16 ? kBf16 : kF32;
   dnnl::primitive_attr attr;
   attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
@@ -544,7 +547,7 @@ FilmNet::FilmNet(const std::map<std::string, Tensor>& weights, Precision precisi
   const std::string ex = "extract.extract_sublevels.convs.";
   cfg.filters = set.Peek(ex + "0.0.0.weight", 4).size(0);
   while (set.Has(ex + std::to_string(cfg.sub_levels) + ".0.0.weight")) ++cfg.sub_levels;
-  if (cfg.sub_levels > 12 || (cfg.filters << (cfg.sub_levels - 1)) > 4096) {
+  if (cfg.sub_levels > kMaxSubLevels || (cfg.filters << (cfg.sub_levels - 1)) > 4096) {
     throw std::invalid_argument("FilmNet: tensor '" + ex + std::to_string(cfg.sub_levels - 1) +
                                 ".0.0.weight': an extractor this deep and wide is not one FILM has");
   }
@@ -560,7 +563,10 @@ FilmNet::FilmNet(const std::map<std::string, Tensor>& weights, Precision precisi
     c->pad_t = c->pad_l = k == 3 ? 1 : 0;
     c->pad_b = c->pad_r = k == 3 || k == 2 ? 1 : 0;  // the 2x2 input is padded right and bottom by one (F.pad(x, (0, 1, 0, 1)))
     c->leaky = leaky;
-    if (k == 3 && !bf16_ && Winograd::Suits(in, out)) c->winograd = std::make_shared<Winograd>(CpuEngine(), c->oihw, c->bias);
+    if (k == 3 && !bf16_ && Winograd::Suits(in, out)) {
+      c->winograd = std::make_shared<Winograd>(CpuEngine(), c->oihw, c->bias);
+      c->oihw = Tensor();  // runs as Winograd at every size: the plain weights would be a second copy
+    }
     return c;
   };
 
@@ -702,17 +708,25 @@ std::shared_ptr<const FilmNet::Plan> FilmNet::PlanFor(int64_t n, int64_t h, int6
   return plans_.back().second;
 }
 
-int FilmNet::RecomputedLevels(int64_t n, int64_t h, int64_t w, int levels) const {
-  constexpr int64_t kHeld = int64_t{1} << 30;
-  int recompute = 0;
-  for (; recompute < std::min(2, levels - 1); ++recompute) {
+FilmNetMemory FilmNet::Remade(int64_t n, int64_t h, int64_t w, int levels) const {
+  constexpr int64_t kHeld = int64_t{9} << 27;  // 1.125 GiB
+  // The features held at the start where `recompute` levels are made again.
+  const auto held = [&](int recompute, bool whole) {
     int64_t bytes = 0;
-    for (int m = recompute; m < levels; ++m) {
-      bytes += 2 * n * (h >> m) * (w >> m) * config_.FeatureWidth(m) * static_cast<int64_t>(sizeof(float));
+    for (int m = 0; m < levels; ++m) {
+      const int64_t width = m >= recompute ? config_.FeatureWidth(m) : whole ? 0 : config_.FeatureWidth(m) - config_.filters;
+      bytes += 2 * n * (h >> m) * (w >> m) * width * static_cast<int64_t>(sizeof(float));
     }
-    if (bytes <= kHeld) break;
+    return bytes;
+  };
+  FilmNetMemory remade;
+  // From the least work up: level 0 has a first stage only; the whole of level 1 costs most.
+  for (int recompute = 0; recompute <= std::min(2, levels - 1); ++recompute) {
+    remade.recompute = recompute;
+    if (held(recompute, false) <= kHeld) return remade;
   }
-  return recompute;
+  remade.whole = true;
+  return remade;
 }
 
 Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>& dt, int levels,
@@ -743,7 +757,8 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
   }
   if (memory_use.band < 0 || memory_use.band % 2) fail("band " + std::to_string(memory_use.band) + ": 0 or a positive even number");
   std::shared_ptr<const Plan> plan = PlanFor(n, h, w, levels, memory_use.band);
-  const int recompute = memory_use.recompute >= 0 ? memory_use.recompute : RecomputedLevels(n, h, w, levels);
+  const FilmNetMemory remake = memory_use.recompute >= 0 ? memory_use : Remade(n, h, w, levels);
+  const int recompute = remake.recompute;
   FilmNetTimes local;
   FilmNetTimes& t = times ? *times : local;
   t = FilmNetTimes();
@@ -772,21 +787,29 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
     }
   }
 
-  // Image level j's sub-tree, stages 0 to `last`: stage k's output (level j + k) goes into its
-  // channels of features[j + k] where keep(j + k), else pooled, for stage k + 1, into the region at
-  // `pooled_region` (a stage whose output is kept is pooled from there).
-  std::vector<Tensor> features(levels);  // [2n, h_m, w_m, FeatureWidth(m)]
-  const auto feature_floats = [&](int m) { return batch * rows_at(m) * cols_at(m) * config_.FeatureWidth(m); };
+  // The cascaded features, a part per extractor stage: parts[m][k] is stage k's output at level m
+  // (made from image level m - k), [2n, h_m, w_m, C << k]. Level m's features are its parts one
+  // after another along channels, in the order FILM concatenates them.
+  std::vector<std::vector<Tensor>> parts(levels);
+  for (int m = 0; m < levels; ++m) parts[m].resize(static_cast<size_t>(std::min(m, config_.sub_levels - 1) + 1));
+  // Which stages' outputs a sub-tree keeps: at the start, all but the first stage's at the
+  // `recompute` finest levels (that stage runs again, on its own image level, when the flow
+  // reaches the level: the other stages there come from finer image levels, and cost far more),
+  // or with `whole`, none there (each of their parts is made again, from its image level up).
+  using Keep = std::function<bool(int, int)>;  // (level, stage)
+  const Keep extract_keep = [&](int m, int k) { return m >= recompute || (k > 0 && !remake.whole); };
+  const auto remake_keep = [&](int level) { return Keep([&, level](int m, int k) { return m == level && !extract_keep(m, k); }); };
+
   // Where a sub-tree's pooled outputs go in their region (-1: kept, not pooled), and the floats the
   // region needs: the first at 0, then alternately after the first and at 0. Each is half the one
   // before, so the one a stage reads is never the one it writes over.
-  const auto pooled_places = [&](int j, int last, const std::function<bool(int)>& keep, std::vector<int64_t>* at) {
+  const auto pooled_places = [&](int j, int last, const Keep& keep, std::vector<int64_t>* at) {
     at->assign(static_cast<size_t>(last + 1), -1);
     int64_t first = 0, need = 0;
     bool at_start = true;
     for (int k = 0; k < last; ++k) {
       const int m = j + k;
-      if (keep(m)) continue;
+      if (keep(m, k)) continue;
       const int64_t size = batch * (rows_at(m) / 2) * (cols_at(m) / 2) * (base << k);
       if (first == 0) first = size;
       (*at)[k] = at_start ? 0 : first;
@@ -795,36 +818,18 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
     }
     return need;
   };
-  const std::function<bool(int)> extract_keep = [&](int m) { return m >= recompute; };
-  const auto remake_keep = [](int level) { return std::function<bool(int)>([level](int m) { return m == level; }); };
-
-  // One block for the features, sized for the most they need at once (the features kept from the
-  // start, or a level made again with its sub-trees' pooled outputs after it): one size every run,
-  // which the block cache hands back, instead of a block per level that a repeated run faults in
-  // again. The extraction's pooled outputs are not in it: beside the features kept from the start,
-  // they would make it larger than the finest level needs.
-  std::vector<int64_t> places;
-  int64_t stored = 0, arena_floats = 0;
-  for (int m = recompute; m < levels; ++m) stored += feature_floats(m);
-  arena_floats = stored;
-  int64_t extract_pooled = 0;  // the extraction's pooled outputs: a block of their own, freed after it
-  for (int j = 0; j < levels; ++j) {
-    const int last = std::min(config_.sub_levels - 1, levels - 1 - j);
-    extract_pooled = std::max(extract_pooled, pooled_places(j, last, extract_keep, &places));
-  }
-  for (int i = 0; i < recompute; ++i) {
-    for (int k = 0; k <= std::min(i, config_.sub_levels - 1); ++k) {
-      arena_floats = std::max(arena_floats, feature_floats(i) + pooled_places(i - k, k, remake_keep(i), &places));
-    }
-  }
-  Tensor arena = Tensor::Empty({std::max<int64_t>(arena_floats, 1)});
-  const std::shared_ptr<void> arena_owner = std::make_shared<Tensor>(arena);
-  const auto arena_view = [&](int64_t offset, std::vector<int64_t> shape) {
-    return Tensor::Wrap(arena_owner, arena.data<float>() + offset, std::move(shape), DType::kFloat32);
+  // The last stage of image level j's sub-tree whose output is kept (-1: none).
+  const auto last_kept = [&](int j, const Keep& keep) {
+    int last = std::min(config_.sub_levels - 1, levels - 1 - j);
+    while (last >= 0 && !keep(j + last, last)) --last;
+    return last;
   };
 
+  // Image level j's sub-tree, stages 0 to `last`: stage k's output (level j + k) becomes
+  // parts[j + k][k] where keep says so, else it is pooled, for stage k + 1, into the region at
+  // `pooled_region` (a stage whose output is kept is pooled from its part).
   BandTimes extract_times;
-  const auto sub_tree = [&](int j, int last, const std::function<bool(int)>& keep, float* pooled_region) {
+  const auto sub_tree = [&](int j, int last, const Keep& keep, float* pooled_region) {
     std::vector<int64_t> at;
     pooled_places(j, last, keep, &at);
     const float* pooled = nullptr;  // stage k's input, where stage k - 1's output was not kept
@@ -832,15 +837,12 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
       const int m = j + k;
       const Band& band = plan->extract[m][k];
       const int64_t lh = rows_at(m), lw = cols_at(m), in = band.steps[0].conv->in, out = base << k;
-      const bool kept = keep(m);
+      if (keep(m, k)) parts[m][k] = Tensor::Empty({batch, lh, lw, out});
+      float* dst = keep(m, k) ? parts[m][k].data<float>() : nullptr;
       float* pool_to = at[k] >= 0 ? pooled_region + at[k] : nullptr;
       const float* image = colors[m].data<float>();
       const float* from = pooled;
-      const float* finer = k > 0 && !from ? features[m - 1].data<float>() : nullptr;  // stage k - 1's channels there
-      const int64_t finer_pixel = k > 0 ? config_.FeatureWidth(m - 1) : 0;
-      const int64_t finer_offset = k > 0 ? base * ((int64_t{1} << (k - 1)) - 1) : 0;
-      float* dst = kept ? features[m].data<float>() : nullptr;
-      const int64_t pixel = config_.FeatureWidth(m), offset = base * ((int64_t{1} << k) - 1);
+      const float* finer = k > 0 && !from ? parts[m - 1][k - 1].data<float>() : nullptr;  // stage k - 1's, kept
       RunBand(
           band, workspace, scratchpad, [](int64_t) {},
           [&](int64_t item, int64_t y, float* row) {
@@ -853,38 +855,34 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
             } else if (from) {
               std::memcpy(row, from + (item * lh + y) * lw * in, sizeof(float) * lw * in);
             } else {
-              const float* a = finer + ((item * 2 * lh + 2 * y) * 2 * lw) * finer_pixel + finer_offset;
-              PoolRow(a, a + 2 * lw * finer_pixel, finer_pixel, in, lw, row);
+              const float* a = finer + (item * 2 * lh + 2 * y) * 2 * lw * in;
+              PoolRow(a, a + 2 * lw * in, in, in, lw, row);
             }
           },
           [&](int64_t item, int64_t y0, int64_t y1, const float* src) {
             if (dst) {  // where the band did not write them itself
-              for (int64_t y = y0; y < y1; ++y) {
-                float* d = dst + ((item * lh + y) * lw) * pixel + offset;
-                const float* r = src + (y - y0) * lw * out;
-                for (int64_t x = 0; x < lw; ++x) std::memcpy(d + x * pixel, r + x * out, sizeof(float) * out);
-              }
+              std::memcpy(dst + (item * lh + y0) * lw * out, src, sizeof(float) * (y1 - y0) * lw * out);
             } else if (pool_to) {
               PoolRow(src, src + lw * out, out, out, lw / 2, pool_to + (item * (lh / 2) + y0 / 2) * (lw / 2) * out);
             }
           },
-          &extract_times, dst ? Direct{dst + offset, pixel} : Direct());
+          &extract_times, dst ? Direct{dst, out} : Direct());
       pooled = pool_to;
     }
   };
 
-  // 2. Both frames' features, but for the `recompute` finest levels.
-  int64_t offset = 0;
-  for (int m = recompute; m < levels; ++m) {
-    features[m] = arena_view(offset, {batch, rows_at(m), cols_at(m), config_.FeatureWidth(m)});
-    offset += feature_floats(m);
-  }
+  // 2. Both frames' features, but for the first stage's at the `recompute` finest levels.
   {
-    Tensor pooled = Tensor::Empty({std::max<int64_t>(extract_pooled, 1)});
+    int64_t region = 0;  // the pooled outputs': a block of their own, freed after the extraction
+    std::vector<int64_t> places;
     for (int j = 0; j < levels; ++j) {
-      const int last = std::min(config_.sub_levels - 1, levels - 1 - j);
-      if (j + last < recompute) continue;
-      sub_tree(j, last, extract_keep, pooled.data<float>());
+      const int last = last_kept(j, extract_keep);
+      if (last >= 0) region = std::max(region, pooled_places(j, last, extract_keep, &places));
+    }
+    Tensor pooled = Tensor::Empty({std::max<int64_t>(region, 1)});
+    for (int j = 0; j < levels; ++j) {
+      const int last = last_kept(j, extract_keep);
+      if (last >= 0) sub_tree(j, last, extract_keep, pooled.data<float>());
     }
   }
   t.extract += Ms(clock);
@@ -900,15 +898,27 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
     const int64_t lh = rows_at(i), lw = cols_at(i), width = config_.FeatureWidth(i);
     if (i < recompute) {
       clock = std::chrono::steady_clock::now();
-      // at the arena's start: every coarser level is done with
-      features[i] = arena_view(0, {batch, lh, lw, width});
-      for (int k = 0; k <= std::min(i, config_.sub_levels - 1); ++k) {
-        sub_tree(i - k, k, remake_keep(i), arena.data<float>() + feature_floats(i));
+      const Keep keep = remake_keep(i);
+      std::vector<int64_t> places;
+      int64_t region = 0;
+      for (int k = 0; k < static_cast<int>(parts[i].size()); ++k) {
+        if (keep(i, k)) region = std::max(region, pooled_places(i - k, k, keep, &places));
+      }
+      Tensor pooled = Tensor::Empty({std::max<int64_t>(region, 1)});
+      for (int k = 0; k < static_cast<int>(parts[i].size()); ++k) {
+        if (keep(i, k)) sub_tree(i - k, k, keep, pooled.data<float>());
       }
       t.extract += Ms(clock);
     }
-    const float* fd = features[i].data<float>();
-    const int64_t plane = lh * lw * width;
+    // Item k's features at this level, a source per part: returns how many.
+    const int count = static_cast<int>(parts[i].size());
+    const auto features_of = [&](int64_t k, Source* sources) {
+      for (int p = 0; p < count; ++p) {
+        const int64_t c = base << p;
+        sources[p] = {parts[i][p].data<float>() + k * lh * lw * c, c};
+      }
+      return count;
+    };
 
     const bool coarsest = i == levels - 1;
     Tensor next = Tensor::Empty({batch, lh, lw, 2});
@@ -916,18 +926,26 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
     RunBand(
         plan->flow[i], workspace, scratchpad, [](int64_t) {},
         [&](int64_t item, int64_t y, float* row) {
-          const float* a = fd + (item * lh + y) * lw * width;
-          const Source b{fd + ((item + n) % batch) * plane, width};
+          Source a[kMaxSubLevels], b[kMaxSubLevels];
+          features_of(item, a);
+          features_of((item + n) % batch, b);
           thread_local std::vector<float> up_row;  // this row's upsampled flow
           up_row.resize(static_cast<size_t>(lw * 2));
           const float* up = up_row.data();
           if (!coarsest) UpsampleFlowRow(v, item, y, up_row.data());
           for (int64_t x = 0; x < lw; ++x) {
-            std::memcpy(row + x * 2 * width, a + x * width, sizeof(float) * width);
+            float* o = row + x * 2 * width;
+            for (int p = 0; p < count; ++p) {
+              std::memcpy(o, a[p].data + (y * lw + x) * a[p].channels, sizeof(float) * a[p].channels);
+              o += a[p].channels;
+            }
             if (!coarsest) {
-              WarpPixel(&b, 1, lh, lw, x, y, up[2 * x], up[2 * x + 1], row + x * 2 * width + width);
-            } else {
-              std::memcpy(row + x * 2 * width + width, b.data + (y * lw + x) * width, sizeof(float) * width);
+              WarpPixel(b, count, lh, lw, x, y, up[2 * x], up[2 * x + 1], o);
+              continue;
+            }
+            for (int p = 0; p < count; ++p) {
+              std::memcpy(o, b[p].data + (y * lw + x) * b[p].channels, sizeof(float) * b[p].channels);
+              o += b[p].channels;
             }
           }
         },
@@ -944,7 +962,7 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
         &flow_times);
     v = next;
     if (i >= fusion_levels) {
-      features[i] = Tensor();
+      parts[i].clear();
       continue;
     }
 
@@ -955,16 +973,18 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
     const float* flow = v.data<float>();
     const auto align = [&](int64_t k, int64_t y, float* row, int64_t pixel) {
       const float s0 = dt[k], s1 = 1.f - dt[k];
-      const Source from0[2] = {{cd + k * lh * lw * kColors, kColors}, {fd + k * plane, width}};
-      const Source from1[2] = {{cd + (n + k) * lh * lw * kColors, kColors}, {fd + (n + k) * plane, width}};
+      Source from0[1 + kMaxSubLevels] = {{cd + k * lh * lw * kColors, kColors}};
+      Source from1[1 + kMaxSubLevels] = {{cd + (n + k) * lh * lw * kColors, kColors}};
+      features_of(k, from0 + 1);
+      features_of(n + k, from1 + 1);
       const float* backward = flow + ((n + k) * lh + y) * lw * 2;
       const float* forward = flow + (k * lh + y) * lw * 2;
       for (int64_t xx = 0; xx < lw; ++xx) {
         float* o = row + xx * pixel;
         const float b0 = backward[2 * xx] * s0, b1 = backward[2 * xx + 1] * s0;
         const float f0 = forward[2 * xx] * s1, f1 = forward[2 * xx + 1] * s1;
-        WarpPixel(from0, 2, lh, lw, xx, y, b0, b1, o);
-        WarpPixel(from1, 2, lh, lw, xx, y, f0, f1, o + part);
+        WarpPixel(from0, 1 + count, lh, lw, xx, y, b0, b1, o);
+        WarpPixel(from1, 1 + count, lh, lw, xx, y, f0, f1, o + part);
         o[2 * part] = b0;
         o[2 * part + 1] = b1;
         o[2 * part + 2] = f0;
@@ -1040,7 +1060,7 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
           &fusion_times, i > 0 ? Direct{od, oc} : Direct());
       x = out;
     }
-    features[i] = Tensor();
+    parts[i].clear();
     colors[i] = Tensor();
   }
   t.flow_warp = flow_times.fill;

@@ -7,9 +7,10 @@
 // concatenation are ours.
 //
 // Memory: every chain of convolutions runs over its level a slab of rows at a time (with the rows
-// its padding reaches above and below), so no level's wide inputs are ever whole; a level's
-// features are freed once its flow and fusion are done; and on large frames the finest levels'
-// features are made when the flow reaches them instead of kept from the start (FilmNetMemory).
+// its padding reaches above and below), so no level's wide inputs are ever whole; features are
+// held a part per extractor stage, and a level's are freed once its flow and fusion are done; on
+// large frames the finest levels' first-stage parts (or, larger still, whole levels) are made when
+// the flow reaches them instead of kept from the start (FilmNetMemory).
 // Slabs start on even rows, where Winograd's tiles fall on the whole frame: the result does not
 // depend on them.
 // Only compiled where CMake found oneDNN (FILM_WITH_ONEDNN); the core build runs it too.
@@ -48,10 +49,15 @@ struct FilmNetConfig {
 
 // How a run trades time for memory. Defaults pick by the frame's size.
 struct FilmNetMemory {
-  // Pyramid levels, finest first, whose features are made when the flow reaches them rather than
-  // at the start (their finer stages run twice). -1: the fewest (at most 2) that keep the features
-  // held at the start within 1 GiB.
+  // Pyramid levels, finest first, whose features are partly made when the flow reaches them
+  // rather than at the start: their extractor's first stage runs again, on the level's own image
+  // (the other stages' parts are kept: they come from finer image levels and cost far more).
+  // -1: the fewest (at most 2) that keep the features held at the start within 1.125 GiB, else 2
+  // made whole.
   int recompute = -1;
+  // With recompute: make those levels whole again, every stage from its image level up (the
+  // finer stages run twice): the least memory, the most time.
+  bool whole = false;
   // Rows each slab gives (even); 0: as many as keep a slab (its input and two layers' outputs) near 192 MiB.
   int64_t band = 0;
 };
@@ -93,8 +99,8 @@ class FilmNet {
  private:
   using Key = std::tuple<int64_t, int64_t, int64_t, int, int, int64_t>;  // n, h, w, levels, threads, band
   std::shared_ptr<const Plan> PlanFor(int64_t n, int64_t h, int64_t w, int levels, int64_t band) const;
-  // FilmNetMemory's recompute where it is -1, for this batch and size.
-  int RecomputedLevels(int64_t n, int64_t h, int64_t w, int levels) const;
+  // The FilmNetMemory that recompute -1 stands for, for this batch and size.
+  FilmNetMemory Remade(int64_t n, int64_t h, int64_t w, int levels) const;
   // The predictor of flow level i.
   const std::vector<std::unique_ptr<Conv>>& PredictorOf(int level) const;
   static std::array<std::unique_ptr<Conv>, 4> ResizePhases(const Conv& conv);

@@ -188,7 +188,7 @@ Winograd::Winograd(const dnnl::engine& engine, const Tensor& oihw, const Tensor&
 
 Winograd::~Winograd() = default;
 
-std::shared_ptr<const Winograd::Plan> Winograd::PlanFor(int64_t n, int64_t h, int64_t w) const {
+std::shared_ptr<const Winograd::Plan> Winograd::PlanFor(int64_t n, int64_t h, int64_t w, bool any_size) const {
   auto plan = std::make_shared<Plan>();
   plan->n = n;
   plan->h = h;
@@ -197,7 +197,7 @@ std::shared_ptr<const Winograd::Plan> Winograd::PlanFor(int64_t n, int64_t h, in
   // matmul's summation order can follow its row count (oneDNN's AVX2 gemm does), and a frame's
   // features must not change with the batch it is in or the threads that run it.
   const int64_t per_frame = ((h + 1) / 2) * ((w + 1) / 2);
-  if (per_frame < kMinTiles) return nullptr;
+  if (per_frame < kMinTiles && !any_size) return nullptr;
   plan->total = n * per_frame;
   // Full blocks where a frame has enough; else half a frame's tiles, so that two threads share one.
   plan->tiles = std::min(kBlockTiles, (per_frame + 1) / 2);

@@ -24,9 +24,9 @@ class Winograd {
   ~Winograd();
 
   // A run on n frames of h x w: its blocks of tiles and their product, made once. Null where a frame
-  // has too few tiles to gain (run the direct convolution then).
+  // has too few tiles to gain (run the direct convolution then), unless any_size.
   struct Plan;
-  std::shared_ptr<const Plan> PlanFor(int64_t n, int64_t h, int64_t w) const;
+  std::shared_ptr<const Plan> PlanFor(int64_t n, int64_t h, int64_t w, bool any_size = false) const;
 
   // src: [n, h, w, in], dense, and dst: [n, h, w, out] with pixels dst_pixel floats apart (0: out,
   // dense; more: a channel range of a wider NHWC tensor), float32, for the plan's n, h, w. Runs on
