@@ -709,7 +709,7 @@ std::shared_ptr<const FilmNet::Plan> FilmNet::PlanFor(int64_t n, int64_t h, int6
 }
 
 FilmNetMemory FilmNet::Remade(int64_t n, int64_t h, int64_t w, int levels) const {
-  constexpr int64_t kHeld = int64_t{9} << 27;  // 1.125 GiB
+  constexpr int64_t kHeld = int64_t{11} << 27;  // 1.375 GiB
   // The features held at the start where `recompute` levels are made again.
   const auto held = [&](int recompute, bool whole) {
     int64_t bytes = 0;
@@ -879,7 +879,7 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
       const int last = last_kept(j, extract_keep);
       if (last >= 0) region = std::max(region, pooled_places(j, last, extract_keep, &places));
     }
-    Tensor pooled = Tensor::Empty({std::max<int64_t>(region, 1)});
+    const Tensor pooled = Tensor::Empty({std::max<int64_t>(region, 1)});
     for (int j = 0; j < levels; ++j) {
       const int last = last_kept(j, extract_keep);
       if (last >= 0) sub_tree(j, last, extract_keep, pooled.data<float>());
@@ -904,7 +904,7 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
       for (int k = 0; k < static_cast<int>(parts[i].size()); ++k) {
         if (keep(i, k)) region = std::max(region, pooled_places(i - k, k, keep, &places));
       }
-      Tensor pooled = Tensor::Empty({std::max<int64_t>(region, 1)});
+      const Tensor pooled = Tensor::Empty({std::max<int64_t>(region, 1)});
       for (int k = 0; k < static_cast<int>(parts[i].size()); ++k) {
         if (keep(i, k)) sub_tree(i - k, k, keep, pooled.data<float>());
       }

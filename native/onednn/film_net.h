@@ -52,7 +52,7 @@ struct FilmNetMemory {
   // Pyramid levels, finest first, whose features are partly made when the flow reaches them
   // rather than at the start: their extractor's first stage runs again, on the level's own image
   // (the other stages' parts are kept: they come from finer image levels and cost far more).
-  // -1: the fewest (at most 2) that keep the features held at the start within 1.125 GiB, else 2
+  // -1: the fewest (at most 2) that keep the features held at the start within 1.375 GiB, else 2
   // made whole.
   int recompute = -1;
   // With recompute: make those levels whole again, every stage from its image level up (the
