@@ -240,9 +240,9 @@ struct FilmNet::Conv {
 
 namespace {
 
-// A convolution at one (batch, size): Winograd's plan, or a direct oneDNN convolution.
-// A convolution at one (batch, size): Winograd's plan (float32), or a direct oneDNN convolution, in
-// float32 or with bfloat16 input and weights (its output bfloat16 where the next layer reads it).
+// A convolution at one (batch, size): Winograd's plan (float32 in and out, whatever its product
+// computes in), or a direct oneDNN convolution, in float32 or with bfloat16 input and weights (its
+// output bfloat16 where the next layer reads it).
 struct ConvStep {
   const FilmNet::Conv* conv = nullptr;
   int64_t n = 0, h = 0, w = 0;
@@ -259,7 +259,7 @@ ConvStep MakeStep(const FilmNet::Conv& conv, int64_t n, int64_t h, int64_t w, bo
   s.n = n;
   s.h = h;
   s.w = w;
-  if (conv.winograd && !bf16) {
+  if (conv.winograd) {
     s.winograd = conv.winograd->PlanFor(n, h, w, /*any_size=*/true);  // the layer keeps no other weights
     return s;
   }
@@ -320,7 +320,7 @@ void ToBf16(const float* src, uint16_t* dst, int64_t count) {
 // where they fall on the whole frame, and all slabs have one height: one primitive per layer.
 struct Band {
   std::vector<ConvStep> steps;  // each for [items, slab, w]
-  bool bf16 = false;            // bfloat16 layers: the slab's input converted, the last output float32
+  bool bf16 = false;            // the first layer takes bfloat16: the slab's input converted
   int64_t batch = 0, rows = 0, w = 0;
   int64_t items = 0;                     // batch items in a slab: all, or one at a time where that spares cutting rows
   int64_t band = 0, halo = 0, slab = 0;  // rows given, rows more each side, rows convolved
@@ -337,7 +337,6 @@ int64_t SlabChannels(int64_t in, int64_t widest, bool bf16) { return std::max(in
 Band MakeBand(const std::vector<const FilmNet::Conv*>& convs, int64_t batch, int64_t rows, int64_t w, int64_t band,
               bool bf16) {
   Band b;
-  b.bf16 = bf16;
   b.batch = batch;
   b.rows = rows;
   b.w = w;
@@ -347,7 +346,7 @@ Band MakeBand(const std::vector<const FilmNet::Conv*>& convs, int64_t batch, int
     widest = std::max(widest, c->out);
   }
   b.halo += b.halo % 2;
-  const int64_t row = w * SlabChannels(convs.front()->in, widest, bf16) * static_cast<int64_t>(sizeof(float));
+  const int64_t row = w * SlabChannels(convs.front()->in, widest, bf16 && !convs.front()->winograd) * static_cast<int64_t>(sizeof(float));
   // A whole batch, else one item at a time, before rows are cut (each cut convolves 2 halos more).
   b.items = band > 0 || batch * rows * row <= kSlabBytes ? batch : 1;
   if (band <= 0) {
@@ -365,8 +364,13 @@ Band MakeBand(const std::vector<const FilmNet::Conv*>& convs, int64_t batch, int
     b.band = band;
     b.slab = band + 2 * b.halo;
   }
+  // In bfloat16, a direct convolution takes bfloat16 where its input can come so: the slab's (converted
+  // once) or a direct one's before it; after a Winograd layer (float32 out), the rest run in float32.
+  std::vector<bool> in16(convs.size());
+  for (size_t k = 0; k < convs.size(); ++k) in16[k] = bf16 && !convs[k]->winograd && (k == 0 || in16[k - 1]);
+  b.bf16 = in16[0];
   for (size_t k = 0; k < convs.size(); ++k) {
-    b.steps.push_back(MakeStep(*convs[k], b.items, b.slab, w, bf16, bf16 && k + 1 < convs.size()));
+    b.steps.push_back(MakeStep(*convs[k], b.items, b.slab, w, in16[k], k + 1 < convs.size() && in16[k + 1]));
   }
   return b;
 }
@@ -563,8 +567,8 @@ FilmNet::FilmNet(const std::map<std::string, Tensor>& weights, Precision precisi
     c->pad_t = c->pad_l = k == 3 ? 1 : 0;
     c->pad_b = c->pad_r = k == 3 || k == 2 ? 1 : 0;  // the 2x2 input is padded right and bottom by one (F.pad(x, (0, 1, 0, 1)))
     c->leaky = leaky;
-    if (k == 3 && !bf16_ && Winograd::Suits(in, out)) {
-      c->winograd = std::make_shared<Winograd>(CpuEngine(), c->oihw, c->bias);
+    if (k == 3 && Winograd::Suits(in, out)) {
+      c->winograd = std::make_shared<Winograd>(CpuEngine(), c->oihw, c->bias, bf16_);
       c->oihw = Tensor();  // runs as Winograd at every size: the plain weights would be a second copy
     }
     return c;

@@ -77,8 +77,9 @@ class FilmNet {
   // predict_flow._predictor._convs.{i}.0.*, predict_flow._predictors.{m}._convs.{i}.0.*,
   // fuse.convs.{k}.{0,1,2}.0.*, fuse.output_conv.*). Infers the configuration, checks every shape,
   // and throws std::invalid_argument naming the tensor where the weights are not this network.
-  // precision kBf16: every convolution with bfloat16 input and weights (no Winograd), float32
-  // accumulation and outputs where hand-written steps read them; throws where !Engine::HasBf16().
+  // precision kBf16: Winograd's products in bfloat16 (the tiles rounded after their transform),
+  // the first and the resizing convolutions with bfloat16 input and weights, float32 sums and
+  // outputs where hand-written steps read them; throws where !Engine::HasBf16().
   explicit FilmNet(const std::map<std::string, Tensor>& weights, Precision precision = Precision::kF32);
   ~FilmNet();
 

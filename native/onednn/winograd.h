@@ -2,7 +2,8 @@
 // Winograd's F(2x2, 3x3): each 4x4 input tile is transformed, the 16 transformed planes are
 // multiplied by the transformed weights (one oneDNN batched matmul per block of tiles, which stays
 // in L2), and each product is transformed back to a 2x2 output tile. 2.25x fewer multiplications
-// than a direct convolution; float32 only, NHWC in and out.
+// than a direct convolution. NHWC float32 in and out; with bf16, the transformed tiles and weights
+// are rounded to bfloat16 for the product, which sums in float32.
 #pragma once
 
 #include "../tensor.h"
@@ -20,7 +21,8 @@ class Winograd {
   static bool Suits(int64_t in, int64_t out);
 
   // oihw: [out, in, 3, 3], bias: [out], both float32. The weights are transformed once, here.
-  Winograd(const dnnl::engine& engine, const Tensor& oihw, const Tensor& bias);
+  // bf16: the product in bfloat16 (the CPU must have it: Engine::HasBf16()).
+  Winograd(const dnnl::engine& engine, const Tensor& oihw, const Tensor& bias, bool bf16 = false);
   ~Winograd();
 
   // A run on n frames of h x w: its blocks of tiles and their product, made once. Null where a frame
@@ -36,8 +38,9 @@ class Winograd {
  private:
   dnnl::engine engine_;
   int64_t in_, out_;
+  bool bf16_;
   dnnl::memory::desc u_md_;  // the layout u_ is in: the matmul's choice for full blocks
-  Tensor u_;             // the transformed weights [16, in, out]
+  Tensor u_;             // the transformed weights [16, in, out], in u_md_
   Tensor bias_;          // float32
 };
 
