@@ -76,9 +76,9 @@ export type Engine = 'auto' | 'onednn' | 'torchscript';
  * libtorch (to compare), 'onednn' the engine. Micro-batching and precision do not apply.
  */
 /**
- * precision 'bf16' on the Interpolator: every convolution of the fused engine with bfloat16 inputs
- * and weights (float32 accumulation), where the CPU's oneDNN ISA has bf16; frames differ from fp32
- * by about 1e-3 (README, "Frame interpolation").
+ * precision 'bf16' on the Interpolator: the fused engine's products in bfloat16 (Winograd's tiles and
+ * weights, the direct convolutions' inputs and weights; float32 sums), where the CPU's oneDNN ISA has
+ * bf16; frames differ from fp32 by about 1e-3 (README, "Frame interpolation").
  */
 export type InterpolatorLoadOptions = Pick<LoadOptions, 'device' | 'threads' | 'half' | 'engine' | 'precision'>;
 
