@@ -914,14 +914,13 @@ Tensor FilmNet::Run(const Tensor& x0, const Tensor& x1, const std::vector<float>
       }
       t.extract += Ms(clock);
     }
-    // Item k's features at this level, a source per part: returns how many.
+    // Item k's features at this level: `count` sources, a part each.
     const int count = static_cast<int>(parts[i].size());
     const auto features_of = [&](int64_t k, Source* sources) {
       for (int p = 0; p < count; ++p) {
         const int64_t c = base << p;
         sources[p] = {parts[i][p].data<float>() + k * lh * lw * c, c};
       }
-      return count;
     };
 
     const bool coarsest = i == levels - 1;
