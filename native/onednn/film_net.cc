@@ -304,12 +304,7 @@ void RunStep(const ConvStep& s, const void* src, void* dst, const memory& scratc
 // float32 -> bfloat16, rounded to nearest even.
 void ToBf16(const float* src, uint16_t* dst, int64_t count) {
   ParallelFor(0, count, 1 << 16, [&](int64_t begin, int64_t end) {
-    for (int64_t e = begin; e < end; ++e) {
-      uint32_t u;
-      std::memcpy(&u, src + e, sizeof(u));
-      u += 0x7fffu + ((u >> 16) & 1u);
-      dst[e] = static_cast<uint16_t>(u >> 16);
-    }
+    for (int64_t e = begin; e < end; ++e) dst[e] = RoundToBf16(src[e]);
   });
 }
 
@@ -346,7 +341,12 @@ Band MakeBand(const std::vector<const FilmNet::Conv*>& convs, int64_t batch, int
     widest = std::max(widest, c->out);
   }
   b.halo += b.halo % 2;
-  const int64_t row = w * SlabChannels(convs.front()->in, widest, bf16 && !convs.front()->winograd) * static_cast<int64_t>(sizeof(float));
+  // In bfloat16, a direct convolution takes bfloat16 where its input can come so: the slab's (converted
+  // once) or a direct one's before it; after a Winograd layer (float32 out), the rest run in float32.
+  std::vector<bool> in16(convs.size());
+  for (size_t k = 0; k < convs.size(); ++k) in16[k] = bf16 && !convs[k]->winograd && (k == 0 || in16[k - 1]);
+  b.bf16 = in16[0];
+  const int64_t row = w * SlabChannels(convs.front()->in, widest, b.bf16) * static_cast<int64_t>(sizeof(float));
   // A whole batch, else one item at a time, before rows are cut (each cut convolves 2 halos more).
   b.items = band > 0 || batch * rows * row <= kSlabBytes ? batch : 1;
   if (band <= 0) {
@@ -364,11 +364,6 @@ Band MakeBand(const std::vector<const FilmNet::Conv*>& convs, int64_t batch, int
     b.band = band;
     b.slab = band + 2 * b.halo;
   }
-  // In bfloat16, a direct convolution takes bfloat16 where its input can come so: the slab's (converted
-  // once) or a direct one's before it; after a Winograd layer (float32 out), the rest run in float32.
-  std::vector<bool> in16(convs.size());
-  for (size_t k = 0; k < convs.size(); ++k) in16[k] = bf16 && !convs[k]->winograd && (k == 0 || in16[k - 1]);
-  b.bf16 = in16[0];
   for (size_t k = 0; k < convs.size(); ++k) {
     b.steps.push_back(MakeStep(*convs[k], b.items, b.slab, w, in16[k], k + 1 < convs.size() && in16[k + 1]));
   }

@@ -31,14 +31,8 @@ constexpr int64_t kBlockTiles16 = 256;
 // Fewer tiles than this in a whole run: the direct convolution does as well.
 constexpr int64_t kMinTiles = 16;
 
-// float32 -> bfloat16 bits, rounded to nearest even.
-inline uint16_t Bf16(float x) {
-  uint32_t u;
-  std::memcpy(&u, &x, sizeof(u));
-  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
-}
 inline float Keep(float x, float*) { return x; }
-inline uint16_t Keep(float x, uint16_t*) { return Bf16(x); }
+inline uint16_t Keep(float x, uint16_t*) { return RoundToBf16(x); }
 
 // V = B^T d B for the 4x4 tile whose top left is (y0, x0), every channel: plane p of channel c at
 // v[p * stride + c], as float32 or bfloat16 (T = uint16_t). Inlined into each ISA's clone below.

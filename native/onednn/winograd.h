@@ -10,10 +10,19 @@
 #include <oneapi/dnnl/dnnl.hpp>
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
 namespace film {
 namespace onednn {
+
+// float32 -> bfloat16 bits, rounded to nearest even (the engine's one rounding: Winograd's tiles and
+// FilmNet's bfloat16 inputs).
+inline uint16_t RoundToBf16(float x) {
+  uint32_t u;
+  std::memcpy(&u, &x, sizeof(u));
+  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
 
 class Winograd {
  public:
